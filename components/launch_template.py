@@ -1,0 +1,150 @@
+"""GenomicsLaunchTemplate: the EC2 launch template Batch uses for every instance it starts.
+
+`render_user_data` builds the MIME multipart user data as a pure function (ECS agent settings, a self-contained AWS
+CLI for Nextflow, fail-closed provisioning); the component adds a big encrypted gp3 root volume, IMDSv2 and cost tags.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import pulumi
+import pulumi_aws as aws
+
+AWS_CLI_PREFIX = "/opt/aws-cli"
+# Nextflow mounts the grandparent of cliPath (/opt/aws-cli) into every task container.
+AWS_CLI_PATH = f"{AWS_CLI_PREFIX}/bin/aws"
+# A fixed boundary keeps the rendered text identical between runs, so an unchanged config makes no new version.
+MIME_BOUNDARY = "==GENOMICS-BATCH-USER-DATA=="
+ROOT_DEVICE = "/dev/xvda"  # root device name of the ECS-optimized Amazon Linux 2023 AMIs that Batch picks
+
+
+@dataclass(frozen=True)
+class EcsAgentConfig:
+    image_pull_behavior: str = "once"
+    container_stop_timeout_seconds: int = 120
+    task_cleanup_wait_minutes: int = 10
+    image_cleanup_interval_minutes: int = 30
+    image_minimum_cleanup_age_minutes: int = 60
+
+
+def ecs_config_lines(agent: EcsAgentConfig) -> list[str]:
+    return [
+        # Spot interruption notices drain the instance so Batch reschedules its jobs instead of losing them.
+        "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+        f"ECS_IMAGE_PULL_BEHAVIOR={agent.image_pull_behavior}",
+        f"ECS_CONTAINER_STOP_TIMEOUT={agent.container_stop_timeout_seconds}s",
+        f"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION={agent.task_cleanup_wait_minutes}m",
+        "ECS_DISABLE_IMAGE_CLEANUP=false",
+        f"ECS_IMAGE_CLEANUP_INTERVAL={agent.image_cleanup_interval_minutes}m",
+        f"ECS_IMAGE_MINIMUM_CLEANUP_AGE={agent.image_minimum_cleanup_age_minutes}m",
+    ]
+
+
+def provisioning_script(agent: EcsAgentConfig, install_aws_cli: bool) -> str:
+    """The boot script. Any failure powers the instance off, and the template's shutdown behaviour terminates it."""
+    settings = "\n".join(ecs_config_lines(agent))
+    cli = f"""
+# A self-contained AWS CLI v2 (own Python and libraries) for Nextflow's aws.batch.cliPath.
+arch=$(uname -m)
+workdir=$(mktemp -d)
+curl --fail --silent --show-error --retry 5 --retry-connrefused \\
+  -o "$workdir/awscliv2.zip" "https://awscli.amazonaws.com/awscli-exe-linux-$arch.zip"
+dnf install -y -q unzip
+unzip -q "$workdir/awscliv2.zip" -d "$workdir"
+"$workdir/aws/install" --install-dir {AWS_CLI_PREFIX} --bin-dir {AWS_CLI_PREFIX}/bin --update
+{AWS_CLI_PATH} --version
+rm -rf "$workdir"
+""" if install_aws_cli else ""
+    return f"""#!/bin/bash
+# genomics-batch instance provisioning. Runs before the ECS agent starts; a half-provisioned instance never
+# joins the cluster: on any error it powers off and is terminated.
+set -euo pipefail
+
+fail_closed() {{
+  echo "genomics-batch: provisioning failed at line $1; shutting down" >&2
+  shutdown -h now
+  exit 1
+}}
+trap 'fail_closed "$LINENO"' ERR
+
+mkdir -p /etc/ecs
+cat >> /etc/ecs/ecs.config <<'ECS_CONFIG'
+{settings}
+ECS_CONFIG
+{cli}
+echo "genomics-batch: provisioning complete"
+"""
+
+
+def render_user_data(agent: EcsAgentConfig, install_aws_cli: bool = True) -> str:
+    """MIME multipart user data, the form Batch requires so it can merge in its own part."""
+    message = MIMEMultipart(boundary=MIME_BOUNDARY)
+    message.attach(MIMEText(provisioning_script(agent, install_aws_cli), "x-shellscript"))
+    return message.as_string()
+
+
+@dataclass(frozen=True)
+class RootVolume:
+    size_gib: int = 100
+    iops: int = 3000
+    throughput_mibps: int = 125
+
+
+@dataclass(frozen=True)
+class GenomicsLaunchTemplateArgs:
+    root_volume: RootVolume = field(default_factory=RootVolume)
+    ecs_agent: EcsAgentConfig = field(default_factory=EcsAgentConfig)
+    install_aws_cli: bool = True
+    key_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class GenomicsLaunchTemplate(pulumi.ComponentResource):
+    """Outputs: id, latest_version (pin compute environments to it; `$Latest` is frozen at CE creation)."""
+
+    id: pulumi.Output[str]
+    latest_version: pulumi.Output[int]
+
+    def __init__(self, name: str, args: GenomicsLaunchTemplateArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genomics:compute:GenomicsLaunchTemplate", name, None, opts)
+        user_data = render_user_data(args.ecs_agent, args.install_aws_cli)
+        # Provider default tags do not reach what Batch launches; tag specifications do.
+        tag_specs = [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.tags))
+                     for kind in ("instance", "volume", "network-interface")]
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-template",
+            description="genomics-batch: AWS Batch instances for Nextflow",
+            user_data=base64.b64encode(user_data.encode()).decode(),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3",
+                    volume_size=args.root_volume.size_gib,
+                    iops=args.root_volume.iops,
+                    throughput=args.root_volume.throughput_mibps,
+                    encrypted="true",
+                    # Orphaned scratch volumes are the classic silent cost of Batch clusters.
+                    delete_on_termination="true",
+                ),
+            )],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # Two hops: containers on the docker bridge are one hop further than the host.
+                http_put_response_hop_limit=2,
+                instance_metadata_tags="disabled",
+            ),
+            # A failed boot script powers the instance off; terminate it rather than leave a stopped instance.
+            instance_initiated_shutdown_behavior="terminate",
+            key_name=args.key_name,
+            tag_specifications=tag_specs,
+            update_default_version=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.id = template.id
+        self.latest_version = template.latest_version
+        self.register_outputs({"id": self.id, "latest_version": self.latest_version})

@@ -1,0 +1,224 @@
+"""The one recording Mocks class and the fixtures that run components or the whole program under Pulumi's mocks.
+
+`RecordingMocks` answers like AWS would (ids, ARNs, camelCase outputs) and keeps every resource registration,
+including its parent, protection and dependency options, so tests assert on what we would ask AWS for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "__main__.py"
+PROJECT = "genomics-batch"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def _hash(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass
+class Registration:
+    """One resource as the program registered it."""
+
+    urn: str
+    typ: str
+    name: str
+    inputs: dict
+    outputs: dict
+    parent: str
+    provider: str
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    dependencies: list[str]
+    delete_before_replace: bool
+    custom: bool
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    region: str = REGION
+    registrations: list[Registration] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+    _pending: dict = field(default_factory=dict)
+
+    # --- what AWS would answer -------------------------------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        arn_base = f"arn:aws:{{}}:{self.region}:{ACCOUNT}"
+        physical = inputs.get("name") or f"{name}-{_hash(typ, name, length=7)}"
+        state = dict(inputs)
+        resource_id = f"{name}-{_hash(typ, name)}"
+        service = typ.split(":")[1].split("/")[0]
+        if typ == "aws:s3/bucket:Bucket":
+            physical = inputs.get("bucket") or f"{name}-{_hash(typ, name, length=7)}"
+            resource_id = physical
+            state.update(bucket=physical, arn=f"arn:aws:s3:::{physical}")
+        elif typ == "aws:iam/role:Role":
+            resource_id = physical
+            state.update(name=physical, arn=f"arn:aws:iam::{ACCOUNT}:role/{physical}")
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            resource_id = physical
+            state.update(name=physical, arn=f"arn:aws:iam::{ACCOUNT}:instance-profile/{physical}")
+        elif typ == "aws:batch/computeEnvironment:ComputeEnvironment":
+            state.update(name=physical, arn=arn_base.format("batch") + f":compute-environment/{physical}")
+            resource_id = state["arn"]
+        elif typ == "aws:batch/jobQueue:JobQueue":
+            state.update(name=physical, arn=arn_base.format("batch") + f":job-queue/{physical}")
+            resource_id = state["arn"]
+        elif typ == "aws:batch/jobDefinition:JobDefinition":
+            state.update(name=physical, revision=1, arn=arn_base.format("batch") + f":job-definition/{physical}:1",
+                         arnPrefix=arn_base.format("batch") + f":job-definition/{physical}")
+            resource_id = state["arn"]
+        elif typ == "aws:ecr/repository:Repository":
+            state.update(name=physical, arn=arn_base.format("ecr") + f":repository/{physical}",
+                         repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{physical}")
+            resource_id = physical
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            state.update(name=physical, arn=arn_base.format("logs") + f":log-group:{physical}")
+            resource_id = physical
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            resource_id = f"lt-{_hash(typ, name, length=17)}"
+            state.update(latestVersion=3, defaultVersion=3,
+                         arn=arn_base.format("ec2") + f":launch-template/{resource_id}")
+        elif typ.startswith("aws:ec2/"):
+            prefix = {"vpc": "vpc", "subnet": "subnet", "securityGroup": "sg", "internetGateway": "igw",
+                      "routeTable": "rtb", "natGateway": "nat", "eip": "eipalloc", "vpcEndpoint": "vpce"}
+            kind = typ.split("/")[1].split(":")[0]
+            resource_id = f"{prefix.get(kind, kind)}-{_hash(typ, name, length=17)}"
+            state["arn"] = arn_base.format("ec2") + f":{kind}/{resource_id}"
+        elif typ.startswith("pulumi:providers:"):
+            resource_id = f"provider-{_hash(name)}"
+        else:
+            state.setdefault("arn", arn_base.format(service) + f":{physical}")
+        state.setdefault("id", resource_id)
+        self._pending[(typ, name)] = (inputs, state)
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{z}" for z in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region,
+                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": "test region"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDATEST", "id": ACCOUNT}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}
+        raise AssertionError(f"unexpected invoke {args.token}: add a realistic answer to RecordingMocks.call")
+
+    # --- what tests look at --------------------------------------------------------------------------------------
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps the registration options (parent, protect, dependencies…) that MockResourceArgs leaves out."""
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        mocks: RecordingMocks = self.mocks
+        inputs, state = mocks._pending.pop((request.type, request.name), ({}, {}))
+        mocks.registrations.append(Registration(
+            urn=response.urn, typ=request.type, name=request.name, inputs=inputs, outputs=state,
+            parent=request.parent, provider=request.provider, protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete), ignore_changes=list(request.ignoreChanges),
+            dependencies=list(request.dependencies), delete_before_replace=bool(request.deleteBeforeReplace),
+            custom=bool(request.custom),
+        ))
+        return response
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """A stack file's config as the engine hands it to the program: objects as JSON text, scalars as strings."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    values = {**document.get("config", {}), **(overrides or {})}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> RecordingMocks:
+    mocks = RecordingMocks()
+    pulumi_settings.ROOT.set(None)  # a fresh root stack resource for each program run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+    pulumi.runtime.set_all_config(config or {})
+    return mocks
+
+
+def resolve(value: Any) -> Any:
+    """The plain value of an Output (or of a structure holding Outputs), once the mocks have answered."""
+    return _sync_await(pulumi.Output.from_input(value).future())
+
+
+@dataclass
+class ProgramRun:
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+
+
+def run_program(stack: str = "dev", overrides: dict[str, Any] | None = None) -> ProgramRun:
+    """Run __main__.py (fresh, via runpy) for a stack file under the mocks; return registrations and exports."""
+    mocks = start_mocks(stack, stack_config(stack, overrides))
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(MAIN), run_name="__main__")
+
+    program()
+    outputs = pulumi_settings.get_root_resource().outputs
+    return ProgramRun(mocks, {k: resolve(v) for k, v in outputs.items()})
+
+
+def build_component(factory) -> tuple[RecordingMocks, Any]:
+    """Build one component alone under fresh mocks; `factory()` returns it."""
+    mocks = start_mocks()
+    built = {}
+
+    @pulumi.runtime.test
+    def program():
+        built["component"] = factory()
+
+    program()
+    return mocks, built["component"]
+
+
+@pytest.fixture(scope="session")
+def dev_run() -> ProgramRun:
+    return run_program("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_run() -> ProgramRun:
+    return run_program("prod")
+
+
+@pytest.fixture(params=["dev", "prod"], scope="session")
+def any_run(request, dev_run, prod_run) -> ProgramRun:
+    return {"dev": dev_run, "prod": prod_run}[request.param]

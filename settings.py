@@ -316,7 +316,7 @@ def _cross_checks(s: StackSettings) -> list[tuple[str, Any, str]]:
             problems.append(("network.cidr", net.cidr, "must be a private (RFC 1918) range"))
     if net.mode == "existing":
         if not net.vpc_id:
-            problems.append(("network.vpcId", None, "is required when network.mode is existing"))
+            problems.append(("network.vpcId", _MISSING, "is required when network.mode is existing"))
         elif not re.fullmatch(r"vpc-[0-9a-f]{8,17}", net.vpc_id):
             problems.append(("network.vpcId", net.vpc_id, "must look like vpc-0123456789abcdef0"))
         if len(net.subnet_ids) < 2:
@@ -426,7 +426,8 @@ def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
     settings = StackSettings.model_validate({"stack": stack, "region": region, **data})
     cross = _cross_checks(settings)
     if cross:
-        raise SettingsError([f"{PROJECT}:{path} = {_show(value)}: {allowed}" for path, value, allowed in cross])
+        raise SettingsError([f"{PROJECT}:{path}: {allowed}" if value is _MISSING
+                             else f"{PROJECT}:{path} = {_show(value)}: {allowed}" for path, value, allowed in cross])
     return settings
 
 

@@ -19,8 +19,9 @@ S3_BUCKET_READ = ["s3:ListBucket", "s3:GetBucketLocation"]
 # Nextflow's head process: the Batch, EC2 and ECS calls its awsbatch executor makes (shared/REFERENCE.md).
 BATCH_DESCRIBE = ["batch:DescribeComputeEnvironments", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
                   "batch:DescribeJobs", "batch:ListJobs"]
-EC2_DESCRIBE = ["ec2:DescribeInstanceAttribute", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
-                "ec2:DescribeInstanceTypes"]
+EC2_DESCRIBE = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes"]
+# These three do support resource-level permissions, so they get instance, task and container-instance ARNs.
+EC2_INSTANCE_DESCRIBE = ["ec2:DescribeInstanceAttribute"]
 ECS_DESCRIBE = ["ecs:DescribeContainerInstances", "ecs:DescribeTasks"]
 
 # The prefix Nextflow gives the job definitions it registers for each task image.
@@ -77,6 +78,7 @@ def head_job_policy(
 ) -> dict:
     """What the Nextflow head job may do: submit tasks to this stack's queues and nothing wider."""
     batch = f"arn:{partition}:batch:{region}:{account_id}"
+    scope = f"{region}:{account_id}"
     nf_definitions = f"{batch}:job-definition/{NEXTFLOW_JOB_DEFINITION_PREFIX}*"
     return {
         "Version": VERSION,
@@ -85,7 +87,8 @@ def head_job_policy(
                 "Sid": "SubmitToStackQueues",
                 "Effect": "Allow",
                 "Action": ["batch:SubmitJob"],
-                "Resource": [*queue_arns, nf_definitions],
+                # SubmitJob is authorised on the queue, the job definition and the new job itself.
+                "Resource": [*queue_arns, nf_definitions, f"{batch}:job/*"],
             },
             {
                 "Sid": "RegisterNextflowJobDefinitions",
@@ -103,8 +106,15 @@ def head_job_policy(
                 # These calls have no resource-level permissions in AWS; all are read-only.
                 "Sid": "DescribeForScheduling",
                 "Effect": "Allow",
-                "Action": BATCH_DESCRIBE + EC2_DESCRIBE + ECS_DESCRIBE,
+                "Action": BATCH_DESCRIBE + EC2_DESCRIBE,
                 "Resource": "*",
+            },
+            {
+                "Sid": "DescribeTaskHosts",
+                "Effect": "Allow",
+                "Action": EC2_INSTANCE_DESCRIBE + ECS_DESCRIBE,
+                "Resource": [f"arn:{partition}:ec2:{scope}:instance/*", f"arn:{partition}:ecs:{scope}:task/*",
+                             f"arn:{partition}:ecs:{scope}:container-instance/*"],
             },
             {
                 "Sid": "PassTaskRole",

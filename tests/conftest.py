@@ -129,8 +129,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.typ == typ]
 
-    def named(self, name: str) -> Registration:
-        found = [r for r in self.registrations if r.name == name]
+    def named(self, name: str, typ: str | None = None) -> Registration:
+        found = [r for r in self.registrations if r.name == name and typ in (None, r.typ)]
         assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
         return found[0]
 

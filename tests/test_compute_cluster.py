@@ -1,0 +1,135 @@
+"""BatchComputeCluster: queue plan (pure), compute environments and queues as declared."""
+
+import json
+
+import pytest
+from conftest import build_component, resolve
+
+from components.compute_cluster import STUCK_REASONS, BatchComputeCluster, BatchComputeClusterArgs, plan_queues
+
+
+def test_head_queue_is_on_demand_only_and_default_is_spot_only():
+    plans = {p.key: p for p in plan_queues(100, 50, 10, spot_fallback=False)}
+    assert plans["head"].environments == ("on-demand",)
+    assert plans["default"].environments == ("spot",)
+    assert plans["priority"].environments == ("on-demand", "spot")
+    assert (plans["head"].priority, plans["priority"].priority, plans["default"].priority) == (100, 50, 10)
+
+
+def test_spill_over_is_opt_in():
+    plans = {p.key: p for p in plan_queues(100, 50, 10, spot_fallback=True)}
+    assert plans["default"].environments == ("spot", "on-demand")
+
+
+ARGS = {
+    "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    "security_group_ids": ["sg-0123456789abcdef0"],
+    "launch_template_id": "lt-0123456789abcdef0",
+    "launch_template_version": 7,
+    "work_bucket_arn": "arn:aws:s3:::work",
+    "read_only_bucket_arns": ["arn:aws:s3:::1000genomes"],
+}
+
+
+def build(**overrides):
+    args = BatchComputeClusterArgs(**{**ARGS, **overrides})
+    return build_component(lambda: BatchComputeCluster("batch", args))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    return build(instance_types=["m6i", "c6a"], spot_max_vcpus=300, spot_bid_percentage=80, on_demand_max_vcpus=40)
+
+
+def environments(mocks):
+    ces = mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    return {ce.inputs["computeResources"]["type"]: ce for ce in ces}
+
+
+def test_compute_environments_scale_to_zero_with_current_strategies(cluster):
+    mocks, _ = cluster
+    ces = environments(mocks)
+    spot, on_demand = ces["SPOT"].inputs["computeResources"], ces["EC2"].inputs["computeResources"]
+    assert spot["allocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED" and spot["bidPercentage"] == 80
+    assert on_demand["allocationStrategy"] == "BEST_FIT_PROGRESSIVE"
+    assert spot["maxVcpus"] == 300 and on_demand["maxVcpus"] == 40
+    for resources in (spot, on_demand):
+        assert resources["minVcpus"] == 0
+        assert "desiredVcpus" not in resources
+        assert resources["instanceTypes"] == ["m6i", "c6a"]
+        assert resources["ec2Configurations"] == [{"imageType": "ECS_AL2023"}]
+        assert resources["launchTemplate"] == {"launchTemplateId": "lt-0123456789abcdef0", "version": "7"}
+        assert resources["subnets"] == ARGS["subnet_ids"]
+        assert resources["securityGroupIds"] == ARGS["security_group_ids"]
+        assert "tags" not in resources  # changing these would replace the environment
+        assert "spotIamFleetRole" not in resources
+
+
+def test_compute_environments_update_in_place_and_are_auto_named(cluster):
+    mocks, _ = cluster
+    [profile] = mocks.of_type("aws:iam/instanceProfile:InstanceProfile")
+    attachment = mocks.named("batch-instance-ecs")
+    for ce in environments(mocks).values():
+        assert "serviceRole" not in ce.inputs  # the service-linked role allows in-place updates
+        assert "name" not in ce.inputs and "namePrefix" not in ce.inputs
+        assert ce.inputs["type"] == "MANAGED"
+        assert ce.inputs["updatePolicy"] == {"jobExecutionTimeoutMinutes": 30, "terminateJobsOnUpdate": False}
+        assert ce.ignore_changes == ["computeResources.desiredVcpus"]
+        assert ce.delete_before_replace is False
+        assert attachment.urn in ce.dependencies and profile.urn in ce.dependencies
+        assert ce.inputs["computeResources"]["instanceRole"] == profile.outputs["arn"]
+
+
+def test_queues_order_environments_and_cancel_stuck_jobs(cluster):
+    mocks, component = cluster
+    ce_arn = {("SPOT" if "spot" in ce.name else "EC2"): ce.outputs["arn"] for ce in
+              mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")}
+    queues = {q.name.removeprefix("batch-"): q for q in mocks.of_type("aws:batch/jobQueue:JobQueue")}
+    assert set(queues) == {"head", "default", "priority"}
+    expected = {"head": ["EC2"], "default": ["SPOT"], "priority": ["EC2", "SPOT"]}
+    for key, queue in queues.items():
+        orders = queue.inputs["computeEnvironmentOrders"]
+        assert [o["order"] for o in orders] == list(range(1, len(orders) + 1))
+        assert [o["computeEnvironment"] for o in orders] == [ce_arn[k] for k in expected[key]]
+        assert queue.inputs["state"] == "ENABLED"
+        assert "name" not in queue.inputs
+        actions = queue.inputs["jobStateTimeLimitActions"]
+        assert {a["reason"] for a in actions} == set(STUCK_REASONS)
+        assert all(a["action"] == "CANCEL" and a["state"] == "RUNNABLE" and a["maxTimeSeconds"] == 1800
+                   for a in actions)
+    assert queues["head"].inputs["priority"] > queues["priority"].inputs["priority"] > queues["default"].inputs[
+        "priority"]
+    assert resolve(component.queue_arns["head"]) == queues["head"].outputs["arn"]
+    assert resolve(component.queue_names["default"]) == queues["default"].outputs["name"]
+
+
+def test_spill_over_setting_adds_on_demand_to_the_default_queue():
+    mocks, _ = build(spot_fallback_to_on_demand=True)
+    default = mocks.named("batch-default")
+    assert len(default.inputs["computeEnvironmentOrders"]) == 2
+
+
+def test_roles_are_scoped_and_use_no_full_access_policies(cluster):
+    mocks, component = cluster
+    [attachment] = mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")
+    instance, task = (mocks.named(n, "aws:iam/role:Role") for n in ("batch-instance", "batch-task"))
+    assert json.loads(instance.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "ec2.amazonaws.com"}
+    assert json.loads(task.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "ecs-tasks.amazonaws.com"}
+    for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
+        document = json.loads(policy.inputs["policy"])
+        resources = {r for s in document["Statement"] for r in s["Resource"]}
+        assert resources == {"arn:aws:s3:::work", "arn:aws:s3:::work/*", "arn:aws:s3:::1000genomes",
+                             "arn:aws:s3:::1000genomes/*"}
+        read_only = next(s for s in document["Statement"] if s["Sid"] == "ReadOnlyObjects")
+        assert all(not a.startswith(("s3:Put", "s3:Delete")) for a in read_only["Action"])
+    assert resolve(component.task_role_arn) == task.outputs["arn"]
+
+
+def test_children_are_parented_to_the_component(cluster):
+    mocks, _ = cluster
+    component = mocks.named("batch")
+    assert all(r.parent == component.urn for r in mocks.registrations if r is not component)

@@ -222,3 +222,39 @@ def prod_run() -> ProgramRun:
 @pytest.fixture(params=["dev", "prod"], scope="session")
 def any_run(request, dev_run, prod_run) -> ProgramRun:
     return {"dev": dev_run, "prod": prod_run}[request.param]
+
+
+# --- AWS, served by moto on loopback ---------------------------------------------------------------------------
+
+@dataclass
+class MotoEndpoint:
+    url: str
+
+    def env(self) -> dict[str, str]:
+        """Environment for a process that must reach only this moto server, with throwaway credentials."""
+        return {
+            "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=REGION, endpoint_url=self.url, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield MotoEndpoint(f"http://127.0.0.1:{port}")
+    server.stop()

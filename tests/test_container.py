@@ -1,0 +1,171 @@
+"""The head image: Dockerfile lint, and the entrypoint executed for real (real AWS CLI, moto S3, stand-in nextflow)."""
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from components.head_job import render_nextflow_config
+
+ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
+DOCKERFILE = ROOT / "container" / "Dockerfile"
+
+# Stand-in for nextflow: records its arguments (NUL-separated), its -c config and the restored cache, then
+# behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM.
+FAKE_NEXTFLOW = r"""#!/bin/bash
+record="$FAKE_RECORD"
+printf '%s\0' "$@" > "$record/args"
+cp "$2" "$record/config"
+find .nextflow -type f 2>/dev/null | sort > "$record/restored" || true
+mkdir -p .nextflow/cache/session
+echo "db" > .nextflow/cache/session/db
+echo "nextflow log line" > .nextflow.log
+if [[ "${FAKE_MODE:-exit}" == wait ]]; then
+  trap 'echo TERM > "$record/signal"; exit 143' TERM
+  echo started > "$record/started"
+  while :; do sleep 0.05; done
+fi
+exit "${FAKE_STATUS:-0}"
+"""
+
+
+def test_entrypoint_passes_shellcheck():
+    result = subprocess.run(["shellcheck", "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_dockerfile_passes_hadolint():
+    result = subprocess.run(["hadolint", str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_dockerfile_pins_nextflow_and_runs_the_entrypoint_as_pid_one():
+    text = DOCKERFILE.read_text()
+    assert "ARG NEXTFLOW_VERSION=25.04.6" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]' in text
+
+
+def make_head(tmp_path, moto_server):
+    """Everything one entrypoint run needs: a bucket in moto, a stand-in nextflow, the job's environment."""
+    bucket = f"work-{uuid.uuid4().hex[:10]}"
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    bin_dir, record, launch = tmp_path / "bin", tmp_path / "record", tmp_path / "launch"
+    for d in (bin_dir, record):
+        d.mkdir()
+    fake = bin_dir / "nextflow"
+    fake.write_text(FAKE_NEXTFLOW)
+    fake.chmod(0o755)
+    venv_bin = Path(os.__file__).parents[2] / "bin"  # where the aws CLI from requirements-dev lives
+    env = {
+        **moto_server.env(),
+        "PATH": f"{bin_dir}:{Path(os.sys.executable).parent}:{venv_bin}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FAKE_RECORD": str(record),
+        "NF_LAUNCH_DIR": str(launch),
+        "NF_WORKDIR": f"s3://{bucket}/work",
+        "NF_LOGSDIR": f"s3://{bucket}/logs",
+        "NF_CACHEDIR": f"s3://{bucket}/cache",
+        "NF_JOB_QUEUE": "arn:aws:batch:us-east-1:123456789012:job-queue/default",
+        "NF_PRIORITY_QUEUE": "arn:aws:batch:us-east-1:123456789012:job-queue/priority",
+        "NF_TASK_JOB_ROLE": "arn:aws:iam::123456789012:role/task",
+        "NF_AWS_REGION": "us-east-1",
+        "NF_RUN_NAME": "run-1",
+    }
+    return {"bucket": bucket, "s3": s3, "record": record, "env": env}
+
+
+@pytest.fixture
+def head(tmp_path, moto_server):
+    return make_head(tmp_path, moto_server)
+
+
+ARGS = ["nf-core/rnaseq", "-r", "3.14.0", "--input", "s3://in/my samples.csv", "--title", "it's \"quoted\"",
+        "--glob", "*.fastq.gz"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, moto_server):
+    """One successful run, shared by the tests that only read what it left behind (each run costs seconds)."""
+    head = make_head(tmp_path_factory.mktemp("finished"), moto_server)
+    head["result"] = run(head, *ARGS)
+    return head
+
+
+def run(head, *args, **env):
+    return subprocess.run(["bash", str(ENTRYPOINT), *args], env={**head["env"], **env}, capture_output=True,
+                          text=True, timeout=60)
+
+
+def keys(head, prefix):
+    listed = head["s3"].list_objects_v2(Bucket=head["bucket"], Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_arguments_with_spaces_and_quotes_reach_nextflow_unchanged(finished):
+    assert finished["result"].returncode == 0, finished["result"].stderr
+    recorded = (finished["record"] / "args").read_text().split("\0")[:-1]
+    assert recorded[0] == "-c" and recorded[2] == "run"
+    assert recorded[3:] == ARGS
+
+
+def test_config_matches_the_one_the_stack_exports(finished):
+    env = finished["env"]
+    assert (finished["record"] / "config").read_text() == render_nextflow_config(
+        work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
+        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"])
+
+
+def test_log_and_resume_cache_go_to_s3_and_the_cache_comes_back(finished):
+    head = finished
+    assert (head["record"] / "restored").read_text() == ""  # nothing to restore on the first run
+    assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log"]
+    assert keys(head, "cache/run-1/") == ["cache/run-1/cache/session/db"]
+    # A second attempt of the same run finds the cache restored before nextflow starts.
+    assert run(head, "hello", "-resume", AWS_BATCH_JOB_ATTEMPT="2").returncode == 0
+    assert (head["record"] / "restored").read_text().strip() == ".nextflow/cache/session/db"
+    assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log", "logs/run-1/nextflow-attempt-2.log"]
+
+
+def test_nextflows_exit_status_is_the_jobs(head):
+    result = run(head, "hello", FAKE_STATUS="3")
+    assert result.returncode == 3
+    assert keys(head, "logs/run-1/")  # the log is uploaded on failure too
+
+
+def test_sigterm_reaches_nextflow_and_the_log_is_still_saved(head):
+    process = subprocess.Popen(["bash", str(ENTRYPOINT), "hello"], env={**head["env"], "FAKE_MODE": "wait"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = head["record"] / "started"
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "nextflow never started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert (head["record"] / "signal").read_text().strip() == "TERM"
+    assert process.returncode == 143
+    assert "received TERM" in stderr
+    assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log"]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"NF_WORKDIR": ""}, "NF_WORKDIR is not set"),
+    ({"NF_JOB_QUEUE": "it's"}, "NF_JOB_QUEUE must not contain quotes"),
+    ({"NF_RUN_NAME": "../escape"}, "NF_RUN_NAME must be 1-128 letters"),
+])
+def test_bad_environment_stops_before_nextflow_runs(head, env, message):
+    result = run(head, "hello", **env)
+    assert result.returncode == 64
+    assert message in result.stderr
+    assert not (head["record"] / "args").exists()
+
+
+def test_no_pipeline_is_a_usage_error(head):
+    result = run(head)
+    assert result.returncode == 64 and "usage" in result.stderr

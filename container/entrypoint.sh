@@ -49,6 +49,7 @@ process {
     executor = 'awsbatch'
     // Spot first; a retried task moves to on-demand capacity.
     queue = { task.attempt > 1 ? '$NF_PRIORITY_QUEUE' : '$NF_JOB_QUEUE' }
+    resourceLabels = ['nfbatch-run': '$run_name']
 }
 
 executor {

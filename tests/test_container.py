@@ -118,7 +118,7 @@ def test_config_matches_the_one_the_stack_exports(finished):
     env = finished["env"]
     assert (finished["record"] / "config").read_text() == render_nextflow_config(
         work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"])
+        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1")
 
 
 def test_log_and_resume_cache_go_to_s3_and_the_cache_comes_back(finished):

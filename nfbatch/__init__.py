@@ -1,0 +1,1 @@
+"""nfbatch: submit, watch, diagnose and tidy Nextflow runs on a deployed genomics-batch stack."""

@@ -258,3 +258,103 @@ def moto_server():
     server.start()
     yield MotoEndpoint(f"http://127.0.0.1:{port}")
     server.stop()
+
+
+@dataclass
+class FakeStack:
+    """A deployed stack's AWS side built in moto with boto3, and the outputs file nfbatch reads."""
+
+    endpoint: MotoEndpoint
+    outputs: dict
+    outputs_file: Path
+
+
+def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
+    import urllib.request
+
+    # Jobs must not start Docker containers: moto's simple Batch marks them finished at once.
+    request = urllib.request.Request(f"{endpoint.url}/moto-api/config", method="POST",  # noqa: S310 - loopback
+                                     data=json.dumps({"batch": {"use_docker": False}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()  # noqa: S310 - loopback moto server
+    ec2, iam, batch = endpoint.client("ec2"), endpoint.client("iam"), endpoint.client("batch")
+    s3, logs = endpoint.client("s3"), endpoint.client("logs")
+    suffix = _hash(str(directory), length=6)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/20")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=f"batch-{suffix}", Description="test", VpcId=vpc)["GroupId"]
+
+    def role(name: str, service: str) -> str:
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+        return iam.create_role(RoleName=f"{name}-{suffix}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+    instance_role = role("instance", "ec2.amazonaws.com")
+    profile = iam.create_instance_profile(InstanceProfileName=f"instance-{suffix}")["InstanceProfile"]["Arn"]
+    # moto insists on a service role; the real stack uses Batch's service-linked role instead.
+    service_role = role("batch-service", "batch.amazonaws.com")
+    ces = {}
+    for key, kind in (("spot", "SPOT"), ("ondemand", "EC2")):
+        ces[key] = batch.create_compute_environment(
+            computeEnvironmentName=f"{key}-{suffix}", type="MANAGED", state="ENABLED", serviceRole=service_role,
+            computeResources={"type": kind, "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m6i"],
+                              "subnets": [subnet], "securityGroupIds": [sg], "instanceRole": profile},
+        )["computeEnvironmentArn"]
+    orders = {"head": [ces["ondemand"]], "default": [ces["spot"]], "priority": [ces["ondemand"], ces["spot"]]}
+    queues = {}
+    for key, envs in orders.items():
+        queues[key] = batch.create_job_queue(
+            jobQueueName=f"{key}-{suffix}", state="ENABLED", priority=10,
+            computeEnvironmentOrder=[{"order": i + 1, "computeEnvironment": a} for i, a in enumerate(envs)],
+        )["jobQueueArn"]
+    bucket = f"work-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    # moto applies a Deny without evaluating aws:SecureTransport, so this one covers a prefix nobody writes.
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/tls-probe/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    head_role, task_role = role("head", "ecs-tasks.amazonaws.com"), role("task", "ecs-tasks.amazonaws.com")
+    log_group = f"/genomics-batch/head-{suffix}"
+    logs.create_log_group(logGroupName=log_group)
+    definition = batch.register_job_definition(
+        jobDefinitionName=f"nextflow-{suffix}", type="container",
+        containerProperties={"image": "nextflow:25.04.6", "jobRoleArn": head_role,
+                             "resourceRequirements": [{"type": "VCPU", "value": "2"},
+                                                      {"type": "MEMORY", "value": "4096"}],
+                             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": log_group}}},
+    )
+    outputs = {
+        "region": REGION, "bucketName": bucket, "workDir": f"s3://{bucket}/work", "logsDir": f"s3://{bucket}/logs",
+        **{f"{k}QueueArn": v for k, v in queues.items()},
+        **{f"{k}QueueName": v.rsplit("/", 1)[-1] for k, v in queues.items()},
+        "spotComputeEnvironmentArn": ces["spot"], "onDemandComputeEnvironmentArn": ces["ondemand"],
+        "jobDefinitionArn": definition["jobDefinitionArn"], "jobDefinitionName": definition["jobDefinitionName"],
+        "headLogGroupName": log_group, "headJobRoleArn": head_role, "taskJobRoleArn": task_role,
+        "instanceRoleArn": instance_role, "nextflowConfig": "workDir = 's3://x/work'\n",
+    }
+    outputs_file = directory / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs))
+    return FakeStack(endpoint, outputs, outputs_file)
+
+
+@pytest.fixture(scope="session")
+def aws_env(moto_server):
+    """An environment in which boto3 reaches only the moto server, with throwaway credentials."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in moto_server.env().items():
+            patch.setenv(key, value)
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "NFBATCH_OUTPUTS"):
+            patch.delenv(key, raising=False)
+        yield moto_server
+
+
+@pytest.fixture(scope="module")
+def shared_stack(aws_env, tmp_path_factory) -> FakeStack:
+    """One stack for the tests of a module that only add uniquely named runs and jobs to it."""
+    return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("shared-stack"))
+
+
+@pytest.fixture
+def fake_stack(aws_env, tmp_path) -> FakeStack:
+    """A fresh stack for a test that breaks or reshapes it."""
+    return _build_stack_in_moto(aws_env, tmp_path)

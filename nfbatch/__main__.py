@@ -1,0 +1,7 @@
+"""`python -m nfbatch`."""
+
+import sys
+
+from nfbatch.cli import main
+
+sys.exit(main())

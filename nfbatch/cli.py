@@ -1,0 +1,254 @@
+"""The `nfbatch` command line: argument parsing, rich tables, `--json` for scripts, and clean errors.
+
+Exit codes: 0 done, 1 a run failed or a doctor check failed, 2 bad input or an AWS error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nfbatch import maintenance, runs
+from nfbatch.aws import Aws, explain
+from nfbatch.errors import NfbatchError
+from nfbatch.stack import load_outputs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nfbatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", help="Pulumi stack whose outputs to read (default: the selected stack)")
+    parser.add_argument("--outputs", help="JSON file of stack outputs (`pulumi stack output --json`); "
+                                          "also NFBATCH_OUTPUTS")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    run = verb("run", "submit a pipeline run to the stack's head queue", json_flag=True)
+    run.add_argument("pipeline", help="pipeline to run, e.g. hello or nf-core/rnaseq")
+    run.add_argument("-r", "--revision", help="pipeline revision (branch, tag or commit)")
+    run.add_argument("--profile", help="Nextflow config profile(s)")
+    run.add_argument("--params-file", type=Path, help="local params file, uploaded to the work bucket")
+    run.add_argument("--name", help="run name (default: pipeline plus a timestamp); reuse it with --resume")
+    run.add_argument("--resume", action="store_true", help="resume the run with this --name from its cache")
+    run.add_argument("--watch", action="store_true", help="follow the run until it ends")
+    run.add_argument("--interval", type=float, default=15.0, help=argparse.SUPPRESS)
+
+    status = verb("status", "recent runs, or one run's detail with its task counts")
+    status.add_argument("run", nargs="?", help="run name or head job id")
+    status.add_argument("--limit", type=int, default=20, help="how many recent runs (default 20)")
+
+    logs = verb("logs", "a run's head log, or its task failures")
+    logs.add_argument("run", help="run name or head job id")
+    logs.add_argument("--follow", action="store_true", help="keep reading until the run ends")
+    logs.add_argument("--tasks", choices=["failed", "all"], help="show task jobs' reasons and log tails instead")
+    logs.add_argument("--interval", type=float, default=5.0, help=argparse.SUPPRESS)
+
+    stop = verb("stop", "terminate a run's head job; Nextflow cancels its tasks")
+    stop.add_argument("run", help="run name or head job id")
+
+    verb("doctor", "check a deployed stack and print the fix for every problem")
+
+    prune = verb("prune-job-definitions", "deregister stale nf-* job definitions (dry run unless --apply)")
+    prune.add_argument("--older-than", type=int, default=30, metavar="DAYS",
+                       help="unused for this many days (default 30)")
+    mode = prune.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", default=True, help="only list them (the default)")
+    mode.add_argument("--apply", action="store_true", help="deregister them")
+
+    verb("config", "print the stack's nextflow.config", json_flag=False)
+    return parser
+
+
+def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Arguments after the first `--` go to Nextflow untouched."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, []
+
+
+class Cli:
+    def __init__(self, args: argparse.Namespace, nextflow_args: list[str], console: Console):
+        self.args, self.nextflow_args, self.console = args, nextflow_args, console
+        self.aws: Aws | None = None
+
+    def emit_json(self, value) -> None:
+        self.console.print_json(json.dumps(value, default=str))
+
+    def dispatch(self) -> int:
+        args = self.args
+        if args.verb == "run":  # validate before reading outputs or calling AWS
+            name = runs.check_run_name(args.name) if args.name else runs.new_run_name(args.pipeline)
+            if args.resume and not args.name:
+                raise NfbatchError("--resume needs --name: the run name selects the cache to resume from")
+            self.request = runs.RunRequest(args.pipeline, name, self.nextflow_args, args.revision, args.profile,
+                                           args.params_file, args.resume)
+            runs.validate_request(self.request)
+        elif self.nextflow_args:
+            raise NfbatchError("arguments after `--` are only for `nfbatch run`")
+        if args.verb == "prune-job-definitions" and args.older_than < 1:
+            raise NfbatchError(f"--older-than {args.older_than}: must be at least 1 day")
+        outputs = load_outputs(args.stack, args.outputs)
+        if args.verb == "config":
+            sys.stdout.write(outputs["nextflowConfig"])
+            return 0
+        self.aws = Aws(outputs["region"])
+        return getattr(self, "do_" + args.verb.replace("-", "_"))(outputs)
+
+    # --- verbs ------------------------------------------------------------------------------------------------
+    def do_run(self, outputs) -> int:
+        submitted = runs.submit_run(self.aws, outputs, self.request)
+        if self.args.json:
+            self.emit_json({"run": submitted.run_name, "headJobId": submitted.job_id,
+                            "jobName": submitted.job_name, "paramsFile": submitted.params_uri})
+        else:
+            self.console.print(f"run [bold]{submitted.run_name}[/] submitted: head job {submitted.job_id}")
+        if not self.args.watch:
+            return 0
+        return self.watch(outputs, submitted.run_name)
+
+    def watch(self, outputs, run: str) -> int:
+        try:
+            with self.console.status(f"run {run}: submitted") as line:
+                while True:
+                    detail = runs.run_detail(self.aws, outputs, run)
+                    line.update(f"run {run}: {self.describe(detail)}")
+                    if detail["state"] in runs.TERMINAL:
+                        break
+                    time.sleep(self.args.interval)
+        except KeyboardInterrupt:
+            self.console.print(f"stopped watching; the run goes on (stop it with `nfbatch stop {run}`)")
+            return 130
+        self.console.print(f"run {run}: {self.describe(detail)}")
+        return 0 if detail["state"] == "SUCCEEDED" else 1
+
+    @staticmethod
+    def describe(detail: dict) -> str:
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in detail["tasks"].items() if n)
+        return f"{detail['state']} · tasks: {counts or 'none yet'}"
+
+    def do_status(self, outputs) -> int:
+        if self.args.run:
+            detail = runs.run_detail(self.aws, outputs, self.args.run)
+            if self.args.json:
+                self.emit_json(detail)
+                return 0
+            table = Table(title=f"run {detail['run']}", show_header=False)
+            for key in ("pipeline", "state", "reason", "startedAt", "stoppedAt", "durationSeconds", "headJobId"):
+                table.add_row(key, str(detail[key] if detail[key] is not None else "-"))
+            table.add_row("tasks", ", ".join(f"{s.lower()} {n}" for s, n in detail["tasks"].items()))
+            self.console.print(table)
+            return 0
+        recent = runs.recent_runs(self.aws, outputs, self.args.limit)
+        if self.args.json:
+            self.emit_json(recent)
+            return 0
+        table = Table(title="recent runs")
+        for column in ("run", "pipeline", "state", "started", "duration", "head job"):
+            table.add_column(column)
+        for r in recent:
+            duration = f"{r['durationSeconds'] // 60}m{r['durationSeconds'] % 60:02d}s" if r["durationSeconds"] \
+                is not None else "-"
+            table.add_row(r["run"], r["pipeline"], r["state"], r["startedAt"] or "-", duration, r["headJobId"])
+        self.console.print(table if recent else "no runs on this stack's head queue")
+        return 0
+
+    def do_logs(self, outputs) -> int:
+        if self.args.tasks:
+            reports = runs.failed_task_reports(self.aws, outputs, self.args.run, self.args.tasks)
+            if self.args.json:
+                self.emit_json(reports)
+                return 0
+            if not reports:
+                self.console.print(f"no {'failed ' if self.args.tasks == 'failed' else ''}tasks in this run")
+            for r in reports:
+                self.console.rule(f"{r['jobName']} ({r['jobId']}): {r['state']}")
+                self.console.print(f"reason: {r['statusReason'] or '-'}; container: {r['reason'] or '-'}; "
+                                   f"exit code: {r['exitCode'] if r['exitCode'] is not None else '-'}")
+                for line in r["logTail"]:
+                    self.console.print(line, markup=False, highlight=False)
+            return 0
+        events = runs.follow_head_log(self.aws, outputs, self.args.run, self.args.follow, self.args.interval)
+        try:
+            if self.args.json:
+                self.emit_json([{"timestamp": e["timestamp"], "message": e["message"]} for e in events])
+            else:
+                for event in events:
+                    self.console.print(event["message"], markup=False, highlight=False)
+        except KeyboardInterrupt:
+            return 130
+        return 0
+
+    def do_stop(self, outputs) -> int:
+        result = runs.stop_run(self.aws, outputs, self.args.run, "stopped with nfbatch stop")
+        if self.args.json:
+            self.emit_json(result)
+        elif result["terminated"]:
+            self.console.print(f"run {result['run']}: head job {result['headJobId']} terminated; Nextflow cancels "
+                               f"{len(result['activeTasks'])} active task job(s): "
+                               f"{', '.join(result['activeTasks']) or 'none'}")
+        else:
+            self.console.print(f"run {result['run']} had already ended ({result['state']}); nothing to stop")
+        return 0
+
+    def do_doctor(self, outputs) -> int:
+        checks = maintenance.doctor(self.aws, outputs)
+        if self.args.json:
+            self.emit_json(checks)
+        else:
+            table = Table(title="stack health")
+            for column in ("check", "result", "detail", "fix"):
+                table.add_column(column)
+            for c in checks:
+                table.add_row(c["check"], "[green]ok[/]" if c["ok"] else "[red]FAIL[/]", c["detail"], c["fix"] or "")
+            self.console.print(table)
+        return 0 if all(c["ok"] for c in checks) else 1
+
+    def do_prune_job_definitions(self, outputs) -> int:
+        stale = maintenance.stale_job_definitions(self.aws, outputs, self.args.older_than)
+        if self.args.apply:
+            maintenance.deregister(self.aws, stale)
+        if self.args.json:
+            self.emit_json({"deregistered" if self.args.apply else "wouldDeregister": stale})
+            return 0
+        verb = "deregistered" if self.args.apply else "would deregister (dry run; --apply to do it)"
+        self.console.print(f"{len(stale)} stale nf-* job definition(s) {verb}")
+        for d in stale:
+            self.console.print(f"  {d['name']}:{d['revision']}", markup=False)
+        return 0
+
+
+def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+    own, nextflow_args = split_nextflow_args(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(own)
+    console = console or Console()
+    errors = Console(stderr=True, soft_wrap=True)  # unwrapped: commands in fixes stay copyable
+    cli = Cli(args, nextflow_args, console)
+    try:
+        return cli.dispatch()
+    except NfbatchError as error:
+        errors.print(f"[red]error:[/] {escape(error.message)}", highlight=False)
+        if error.fix:
+            errors.print(f"fix: {escape(error.fix)}", highlight=False)
+        return error.exit_code
+    except (ClientError, BotoCoreError) as error:
+        explained = explain(error, cli.aws)
+        errors.print(f"[red]error:[/] {escape(explained.message)}", highlight=False)
+        if explained.fix:
+            errors.print(f"fix: {escape(explained.fix)}", highlight=False)
+        return explained.exit_code
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        return 130

@@ -1,0 +1,129 @@
+"""Stack upkeep: `doctor` (is the deployed stack healthy, and how to fix it) and `prune-job-definitions`.
+
+Every check returns plain dicts so the CLI can print a table or JSON.
+"""
+
+from __future__ import annotations
+
+import time
+
+from botocore.exceptions import ClientError
+
+from nfbatch.aws import Aws
+from nfbatch.runs import describe_jobs, list_job_summaries
+from nfbatch.stack import StackOutputs
+from policies.iam import NEXTFLOW_JOB_DEFINITION_PREFIX
+
+
+def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict:
+    return {"check": name, "ok": ok, "detail": detail, "fix": None if ok else fix}
+
+
+def expected_queue_orders(outputs: StackOutputs) -> dict[str, list[list[str]]]:
+    """Allowed compute-environment orders per queue (default may have opted into spill-over)."""
+    spot, on_demand = outputs["spotComputeEnvironmentArn"], outputs["onDemandComputeEnvironmentArn"]
+    return {"head": [[on_demand]], "default": [[spot], [spot, on_demand]], "priority": [[on_demand, spot]]}
+
+
+def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    batch, checks = aws.client("batch"), []
+    redeploy = "run `pulumi up` for this stack"
+
+    arns = {"spot": outputs["spotComputeEnvironmentArn"], "on-demand": outputs["onDemandComputeEnvironmentArn"]}
+    found = {ce["computeEnvironmentArn"]: ce for ce in
+             batch.describe_compute_environments(computeEnvironments=list(arns.values()))["computeEnvironments"]}
+    for key, arn in arns.items():
+        ce = found.get(arn)
+        if ce is None:
+            checks.append(_check(f"{key} compute environment", False, f"{arn} does not exist", redeploy))
+            continue
+        name = ce["computeEnvironmentName"]
+        checks.append(_check(f"{key} compute environment", ce.get("status") == "VALID",
+                             f"{name} is {ce.get('status')}" + (f": {ce['statusReason']}" if ce.get("statusReason")
+                                                                 else ""),
+                             "fix the cause in the status reason (often the instance role or subnets), then "
+                             "`pulumi up`"))
+        checks.append(_check(f"{key} compute environment enabled", ce.get("state") == "ENABLED",
+                             f"{name} is {ce.get('state')}",
+                             f"aws batch update-compute-environment --compute-environment {name} --state ENABLED"))
+
+    queues = {q["jobQueueArn"]: q for q in
+              batch.describe_job_queues(jobQueues=list(outputs.queue_arns.values()))["jobQueues"]}
+    allowed = expected_queue_orders(outputs)
+    for key, arn in outputs.queue_arns.items():
+        queue = queues.get(arn)
+        if queue is None:
+            checks.append(_check(f"{key} queue", False, f"{arn} does not exist", redeploy))
+            continue
+        name = queue["jobQueueName"]
+        checks.append(_check(f"{key} queue enabled", queue.get("state") == "ENABLED",
+                             f"{name} is {queue.get('state')}",
+                             f"aws batch update-job-queue --job-queue {name} --state ENABLED"))
+        order = [o["computeEnvironment"] for o in sorted(queue["computeEnvironmentOrder"], key=lambda o: o["order"])]
+        checks.append(_check(f"{key} queue order", order in allowed[key],
+                             " then ".join(a.rsplit("/", 1)[-1] for a in order) or "no compute environment",
+                             "someone changed the queue by hand; `pulumi up` restores it"))
+
+    definitions = batch.describe_job_definitions(jobDefinitions=[outputs["jobDefinitionArn"]])["jobDefinitions"]
+    status = definitions[0]["status"] if definitions else "missing"
+    checks.append(_check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}",
+                         redeploy))
+
+    s3, bucket = aws.client("s3"), outputs["bucketName"]
+    try:
+        s3.head_bucket(Bucket=bucket)
+        checks.append(_check("work bucket reachable", True, bucket))
+        try:
+            policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+            tls = "aws:SecureTransport" in policy
+        except ClientError:
+            tls = False
+        checks.append(_check("work bucket TLS-only policy", tls, "present" if tls else "missing", redeploy))
+    except ClientError as error:
+        checks.append(_check("work bucket reachable", False, f"{bucket}: {error.response['Error'].get('Code')}",
+                             "check the bucket exists and your credentials may read it"))
+
+    iam = aws.client("iam")
+    for label, key in (("head job role", "headJobRoleArn"), ("task job role", "taskJobRoleArn"),
+                       ("instance role", "instanceRoleArn")):
+        name = outputs[key].rsplit("/", 1)[-1]
+        try:
+            iam.get_role(RoleName=name)
+            checks.append(_check(label, True, name))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchEntity":
+                raise
+            checks.append(_check(label, False, f"{name} does not exist", redeploy))
+    return checks
+
+
+def stale_job_definitions(aws: Aws, outputs: StackOutputs, older_than_days: int, now: float | None = None
+                          ) -> list[dict]:
+    """ACTIVE `nf-*` job definitions that no job on the task queues used within the window.
+
+    Job definitions carry no creation date, so age is judged by use: Batch keeps finished jobs for days, and a
+    definition none of them used within `older_than_days` is stale. The stack's own definition is never listed.
+    """
+    cutoff_ms = int(((now or time.time()) - older_than_days * 86400) * 1000)
+    since = [{"name": "AFTER_CREATED_AT", "values": [str(cutoff_ms)]}]
+    ids = [s["jobId"] for q in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
+           for s in list_job_summaries(aws, q, since)]
+    used = {j["jobDefinition"] for j in describe_jobs(aws, ids)}
+    protected = {outputs["jobDefinitionArn"], outputs["jobDefinitionName"]}
+    stale = []
+    paginator = aws.client("batch").get_paginator("describe_job_definitions")
+    for page in paginator.paginate(status="ACTIVE"):
+        for definition in page["jobDefinitions"]:
+            name, arn = definition["jobDefinitionName"], definition["jobDefinitionArn"]
+            if not name.startswith(NEXTFLOW_JOB_DEFINITION_PREFIX) or name in protected or arn in protected:
+                continue
+            if arn in used or f"{name}:{definition['revision']}" in used:
+                continue
+            stale.append({"name": name, "revision": definition["revision"], "arn": arn})
+    return sorted(stale, key=lambda d: (d["name"], d["revision"]))
+
+
+def deregister(aws: Aws, definitions: list[dict]) -> None:
+    batch = aws.client("batch")
+    for definition in definitions:
+        batch.deregister_job_definition(jobDefinition=definition["arn"])

@@ -1,0 +1,280 @@
+"""Pipeline runs on a stack: submit the head job, find runs and their task jobs, read logs, stop runs.
+
+A run is one head job named `nfbatch-<run name>` on the stack's head queue, tagged with the run name; its task jobs
+carry the same tag (the head's nextflow.config sets it), so a run's tasks are found by tag.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from components.head_job import RUN_TAG
+from nfbatch.aws import Aws
+from nfbatch.errors import NfbatchError
+from nfbatch.stack import StackOutputs
+from settings import PARAMS_PREFIX
+
+JOB_PREFIX = "nfbatch-"
+PIPELINE_TAG = "nfbatch-pipeline"
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids per call
+TERMINAL = {"SUCCEEDED", "FAILED"}
+STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+
+
+def new_run_name(pipeline: str, now: datetime | None = None) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", pipeline.rsplit("/", 1)[-1]).strip("-").lower() or "run"
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{slug[:60]}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def check_run_name(name: str) -> str:
+    if not RUN_NAME.fullmatch(name):
+        raise NfbatchError(f"run name {name!r} is not allowed",
+                           "use 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    pipeline: str
+    run_name: str
+    nextflow_args: list[str] = field(default_factory=list)
+    revision: str | None = None
+    profile: str | None = None
+    params_file: Path | None = None
+    resume: bool = False
+
+
+def validate_request(request: RunRequest) -> None:
+    """Everything checkable without AWS, checked before any AWS call."""
+    check_run_name(request.run_name)
+    if not request.pipeline or request.pipeline.startswith("-"):
+        raise NfbatchError(f"pipeline {request.pipeline!r} is not a pipeline name",
+                           "give a pipeline such as hello or nf-core/rnaseq before any nextflow option")
+    if request.params_file is not None and not request.params_file.is_file():
+        raise NfbatchError(f"params file {request.params_file} does not exist")
+
+
+def nextflow_command(request: RunRequest, params_uri: str | None) -> list[str]:
+    """The head container's command: the pipeline, then `nextflow run` options, then the user's own arguments."""
+    command = [request.pipeline]
+    if request.revision:
+        command += ["-r", request.revision]
+    if request.profile:
+        command += ["-profile", request.profile]
+    if params_uri:
+        command += ["-params-file", params_uri]
+    if request.resume:
+        command.append("-resume")
+    return command + list(request.nextflow_args)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run_name: str
+    job_id: str
+    job_name: str
+    params_uri: str | None
+
+
+def head_queue_must_accept_jobs(aws: Aws, outputs: StackOutputs) -> None:
+    queues = aws.client("batch").describe_job_queues(jobQueues=[outputs["headQueueArn"]])["jobQueues"]
+    if not queues:
+        raise NfbatchError(f"head queue {outputs['headQueueArn']} does not exist", "run `pulumi up` for the stack")
+    queue = queues[0]
+    if queue["state"] != "ENABLED":
+        raise NfbatchError(f"head queue {queue['jobQueueName']} is {queue['state']}",
+                           f"aws batch update-job-queue --job-queue {queue['jobQueueName']} --state ENABLED")
+
+
+def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitted:
+    validate_request(request)
+    head_queue_must_accept_jobs(aws, outputs)
+    params_uri = None
+    if request.params_file is not None:
+        key = f"{PARAMS_PREFIX}/{request.run_name}/{request.params_file.name}"
+        aws.client("s3").upload_file(str(request.params_file), outputs["bucketName"], key)
+        params_uri = f"s3://{outputs['bucketName']}/{key}"
+    job_name = f"{JOB_PREFIX}{request.run_name}"
+    response = aws.client("batch").submit_job(
+        jobName=job_name,
+        jobQueue=outputs["headQueueArn"],
+        jobDefinition=outputs["jobDefinitionArn"],
+        containerOverrides={
+            "command": nextflow_command(request, params_uri),
+            "environment": [{"name": "NF_RUN_NAME", "value": request.run_name}],
+        },
+        tags={RUN_TAG: request.run_name, PIPELINE_TAG: request.pipeline[:256]},
+        propagateTags=True,
+    )
+    return Submitted(request.run_name, response["jobId"], job_name, params_uri)
+
+
+# --- reading runs -------------------------------------------------------------------------------------------------
+
+def describe_jobs(aws: Aws, job_ids: Iterable[str]) -> list[dict]:
+    """DescribeJobs in batches of 100 (its limit): 1000 jobs take 10 calls."""
+    ids = list(dict.fromkeys(job_ids))
+    jobs = []
+    for start in range(0, len(ids), DESCRIBE_BATCH):
+        jobs += aws.client("batch").describe_jobs(jobs=ids[start:start + DESCRIBE_BATCH])["jobs"]
+    return jobs
+
+
+def list_job_summaries(aws: Aws, queue: str, filters: list[dict] | None = None) -> Iterator[dict]:
+    """Every job of a queue (all states when filtered; ListJobs' default is RUNNING only)."""
+    paginator = aws.client("batch").get_paginator("list_jobs")
+    pages = paginator.paginate(jobQueue=queue, filters=filters or [{"name": "JOB_NAME", "values": ["*"]}])
+    for page in pages:
+        yield from page["jobSummaryList"]
+
+
+def run_summary(job: dict) -> dict:
+    """The fields `status` shows for one head job, as plain JSON-ready values."""
+    tags = job.get("tags", {})
+    started, stopped = job.get("startedAt"), job.get("stoppedAt")
+    end = stopped or (int(time.time() * 1000) if started else None)
+    return {
+        "run": tags.get(RUN_TAG) or job["jobName"].removeprefix(JOB_PREFIX),
+        "pipeline": tags.get(PIPELINE_TAG) or (job.get("container", {}).get("command") or ["?"])[0],
+        "state": job["status"],
+        "reason": job.get("statusReason"),
+        "createdAt": _iso(job.get("createdAt")),
+        "startedAt": _iso(started),
+        "stoppedAt": _iso(stopped),
+        "durationSeconds": (end - started) // 1000 if started and end else None,
+        "headJobId": job["jobId"],
+        "exitCode": job.get("container", {}).get("exitCode"),
+        "logStream": job.get("container", {}).get("logStreamName"),
+    }
+
+
+def _iso(millis: int | None) -> str | None:
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
+
+
+def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20) -> list[dict]:
+    summaries = list(list_job_summaries(aws, outputs["headQueueArn"],
+                                        [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}*"]}]))
+    summaries.sort(key=lambda s: s.get("createdAt", 0), reverse=True)
+    jobs = describe_jobs(aws, [s["jobId"] for s in summaries[:limit]])
+    jobs.sort(key=lambda j: j.get("createdAt", 0), reverse=True)
+    return [run_summary(j) for j in jobs]
+
+
+def find_head_job(aws: Aws, outputs: StackOutputs, run: str) -> dict:
+    """The newest head job of a run (by run name, or by head job id)."""
+    batch = aws.client("batch")
+    if re.fullmatch(r"[0-9a-f-]{36}", run):
+        jobs = batch.describe_jobs(jobs=[run])["jobs"]
+        if jobs:
+            return jobs[0]
+    check_run_name(run)
+    summaries = list(list_job_summaries(aws, outputs["headQueueArn"],
+                                        [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}]))
+    summaries = [s for s in summaries if s["jobName"] == f"{JOB_PREFIX}{run}"]
+    if not summaries:
+        raise NfbatchError(f"no run named {run} on the head queue",
+                           "list runs with `nfbatch status` (Batch forgets jobs some days after they end)")
+    newest = max(summaries, key=lambda s: s.get("createdAt", 0))
+    return describe_jobs(aws, [newest["jobId"]])[0]
+
+
+def task_jobs(aws: Aws, outputs: StackOutputs, head: dict) -> list[dict]:
+    """The run's task jobs: jobs on the task queues created since the head job, carrying the run's tag."""
+    run = head.get("tags", {}).get(RUN_TAG) or head["jobName"].removeprefix(JOB_PREFIX)
+    since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
+    ids = [s["jobId"] for queue in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
+           for s in list_job_summaries(aws, queue, since)]
+    return [j for j in describe_jobs(aws, ids) if j.get("tags", {}).get(RUN_TAG) == run]
+
+
+def run_detail(aws: Aws, outputs: StackOutputs, run: str) -> dict:
+    head = find_head_job(aws, outputs, run)
+    tasks = task_jobs(aws, outputs, head)
+    counts = Counter(j["status"] for j in tasks)
+    return {**run_summary(head), "tasks": {state: counts.get(state, 0) for state in STATES},
+            "taskTotal": len(tasks)}
+
+
+def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
+    """Terminate the head job; Nextflow, receiving SIGTERM, cancels the tasks that are still active."""
+    head = find_head_job(aws, outputs, run)
+    active = [j for j in task_jobs(aws, outputs, head) if j["status"] not in TERMINAL]
+    if head["status"] in TERMINAL:
+        return {"run": run_summary(head)["run"], "headJobId": head["jobId"], "terminated": False,
+                "state": head["status"], "activeTasks": [j["jobId"] for j in active]}
+    aws.client("batch").terminate_job(jobId=head["jobId"], reason=reason)
+    return {"run": run_summary(head)["run"], "headJobId": head["jobId"], "terminated": True,
+            "state": head["status"], "activeTasks": [j["jobId"] for j in active]}
+
+
+# --- logs ---------------------------------------------------------------------------------------------------------
+
+def log_events(aws: Aws, group: str, stream: str, token: str | None = None) -> tuple[list[dict], str | None]:
+    """One read of a log stream from `token` on; ([], token) while the stream does not exist yet."""
+    logs = aws.client("logs")
+    kwargs = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+    if token:
+        kwargs["nextToken"] = token
+    events: list[dict] = []
+    while True:
+        try:
+            page = logs.get_log_events(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                return events, token
+            raise
+        events += page["events"]
+        if page.get("nextForwardToken") in (None, kwargs.get("nextToken")):
+            return events, kwargs.get("nextToken")
+        kwargs["nextToken"] = token = page["nextForwardToken"]
+
+
+def follow_head_log(aws: Aws, outputs: StackOutputs, run: str, follow: bool, interval: float,
+                    sleep=time.sleep) -> Iterator[dict]:
+    """The head job's log events; with `follow`, keeps reading until the job has ended and the stream is drained."""
+    head = find_head_job(aws, outputs, run)
+    group = outputs["headLogGroupName"]
+    token = None
+    while True:
+        stream = head.get("container", {}).get("logStreamName")
+        if stream:
+            events, token = log_events(aws, group, stream, token)
+            yield from events
+        else:
+            events = []
+        if not follow or (head["status"] in TERMINAL and stream and not events):
+            return
+        sleep(interval)
+        head = describe_jobs(aws, [head["jobId"]])[0]
+
+
+def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, tail: int = 20) -> list[dict]:
+    """For `logs --tasks`: each task's state, reasons and last log lines (failed tasks only, or all)."""
+    head = find_head_job(aws, outputs, run)
+    reports = []
+    for job in task_jobs(aws, outputs, head):
+        if which == "failed" and job["status"] != "FAILED":
+            continue
+        container = job.get("container", {})
+        stream = container.get("logStreamName")
+        lines = []
+        if stream:
+            group = container.get("logConfiguration", {}).get("options", {}).get("awslogs-group", "/aws/batch/job")
+            events, _ = log_events(aws, group, stream)
+            lines = [e["message"] for e in events[-tail:]]
+        reports.append({"jobId": job["jobId"], "jobName": job["jobName"], "state": job["status"],
+                        "statusReason": job.get("statusReason"), "reason": container.get("reason"),
+                        "exitCode": container.get("exitCode"), "logTail": lines})
+    return reports

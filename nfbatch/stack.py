@@ -1,0 +1,66 @@
+"""Where a deployed stack's outputs come from: `pulumi stack output --json`, a file, or NFBATCH_OUTPUTS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from nfbatch.errors import NfbatchError
+
+REQUIRED = (
+    "region", "bucketName", "workDir", "logsDir", "headQueueArn", "defaultQueueArn", "priorityQueueArn",
+    "spotComputeEnvironmentArn", "onDemandComputeEnvironmentArn", "jobDefinitionArn", "jobDefinitionName",
+    "headLogGroupName", "headJobRoleArn", "taskJobRoleArn", "instanceRoleArn", "nextflowConfig",
+)
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    values: dict
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
+    @property
+    def queue_arns(self) -> dict[str, str]:
+        return {k: self.values[f"{k}QueueArn"] for k in ("head", "default", "priority")}
+
+
+def parse_outputs(text: str, source: str) -> StackOutputs:
+    try:
+        values = json.loads(text)
+    except ValueError as error:
+        raise NfbatchError(f"{source} is not JSON: {error}",
+                           "give the output of `pulumi stack output --json`") from None
+    if not isinstance(values, dict):
+        raise NfbatchError(f"{source} must hold a JSON object of stack outputs")
+    missing = [k for k in REQUIRED if k not in values]
+    if missing:
+        raise NfbatchError(f"stack outputs from {source} lack {', '.join(missing)}",
+                           "deploy the stack with this version of genomics-batch (`pulumi up`)")
+    return StackOutputs(values)
+
+
+def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
+    """Outputs from --outputs FILE, else NFBATCH_OUTPUTS (a path), else the Pulumi CLI."""
+    path = outputs_file or os.environ.get("NFBATCH_OUTPUTS")
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise NfbatchError(f"outputs file {path} does not exist",
+                               "write it with `pulumi stack output --json > outputs.json`")
+        return parse_outputs(file.read_text(), str(file))
+    pulumi = shutil.which("pulumi")
+    if not pulumi:
+        raise NfbatchError("no stack outputs: the Pulumi CLI is not installed and neither --outputs nor "
+                           "NFBATCH_OUTPUTS is set", "pass --outputs outputs.json (from `pulumi stack output --json`)")
+    command = [pulumi, "stack", "output", "--json", "--show-secrets"] + (["--stack", stack] if stack else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise NfbatchError(f"`{' '.join(command[1:])}` failed: {result.stderr.strip()}",
+                           "select a deployed stack with --stack NAME")
+    return parse_outputs(result.stdout, f"stack {stack or '(current)'}")

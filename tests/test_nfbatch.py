@@ -1,0 +1,486 @@
+"""nfbatch against a moto server holding a stack-like environment (CEs, queues, job definition, bucket, logs).
+
+Faults (throttling, access denied) and job states moto cannot produce (a RUNNING head job) are injected through
+botocore's own event hooks on real requests to moto, so retries and parsing run exactly as they would against AWS.
+"""
+
+import contextlib
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from conftest import ACCOUNT, REGION
+from rich.console import Console
+
+from nfbatch import aws as nfbatch_aws
+from nfbatch import runs
+from nfbatch.cli import main
+
+
+class Hooks:
+    """botocore event handlers that every nfbatch session gets; `calls` counts API operations."""
+
+    def __init__(self):
+        self.handlers: list[tuple[str, object]] = []
+        self.calls: dict[str, int] = {}
+
+    def on(self, event: str, handler) -> None:
+        self.handlers.append((event, handler))
+
+    def count(self, **_):
+        pass
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    registry = Hooks()
+
+    def counter(model, **_):
+        registry.calls[model.name] = registry.calls.get(model.name, 0) + 1
+
+    class HookedSession(boto3.Session):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.events.register("before-call", counter)
+            for event, handler in registry.handlers:
+                self.events.register(event, handler)
+
+    monkeypatch.setattr(nfbatch_aws.boto3, "Session", HookedSession)
+    return registry
+
+
+def nfbatch(stack, *argv):
+    """Run the CLI in-process; returns (exit code, stdout text)."""
+    out = io.StringIO()
+    code = main(["--outputs", str(stack.outputs_file), *argv], console=Console(file=out, width=250))
+    return code, out.getvalue()
+
+
+def as_json(text: str):
+    return json.loads(text)
+
+
+def head_jobs(stack, run: str = "*"):
+    """Head jobs on the stack's head queue (of one run, or all)."""
+    batch = stack.endpoint.client("batch")
+    name = "*" if run == "*" else f"{runs.JOB_PREFIX}{run}"
+    summaries = batch.list_jobs(jobQueue=stack.outputs["headQueueArn"],
+                                filters=[{"name": "JOB_NAME", "values": [name]}])["jobSummaryList"]
+    return batch.describe_jobs(jobs=[s["jobId"] for s in summaries])["jobs"] if summaries else []
+
+
+def submit_tasks(stack, run: str, count: int, queue: str = "defaultQueueArn", definition: str | None = None):
+    batch = stack.endpoint.client("batch")
+    definition = definition or stack.outputs["jobDefinitionArn"]
+
+    def submit(i: int) -> str:
+        return batch.submit_job(jobName=f"nf-task-{i}", jobQueue=stack.outputs[queue], jobDefinition=definition,
+                                tags={"nfbatch-run": run})["jobId"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # setup only: the moto server is threaded
+        return list(pool.map(submit, range(count)))
+
+
+def add_tasks_directly(stack, run: str, count: int) -> None:
+    """Setup shortcut for many jobs: submit through the server's own (in-process) Batch backend, not over HTTP."""
+    from moto.batch_simple.models import batch_simple_backends
+
+    backend = batch_simple_backends[ACCOUNT][REGION]
+    for i in range(count):
+        backend.submit_job(job_name=f"nf-task-{i}", job_def_id=stack.outputs["jobDefinitionArn"],
+                           job_queue=stack.outputs["defaultQueueArn"], array_properties={},
+                           tags={"nfbatch-run": run})
+
+
+def error_response(status: int, code: str, message: str):
+    def handler(request, **_):
+        body = json.dumps({"__type": code, "message": message}).encode()
+        raw = io.BytesIO(body)
+        raw.stream = lambda **__: iter([body])  # botocore reads error bodies via .stream()
+        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, raw)
+    return handler
+
+
+def running_for(first_n: int):
+    """After-call hook: report the head job as RUNNING for the first `first_n` DescribeJobs answers."""
+    seen = {"n": 0}
+
+    def handler(parsed, **_):
+        seen["n"] += 1
+        if seen["n"] <= first_n:
+            for job in parsed.get("jobs", []):
+                if job["jobName"].startswith(runs.JOB_PREFIX):
+                    job["status"] = "RUNNING"
+                    job.pop("stoppedAt", None)
+    return handler
+
+
+# --- run --------------------------------------------------------------------------------------------------------
+
+def test_run_submits_the_head_job_with_options_tags_and_params(shared_stack, hooks, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("input: s3://in/samples.csv\n")
+    code, out = nfbatch(shared_stack, "run", "nf-core/rnaseq", "-r", "3.14.0", "--profile", "test", "--params-file",
+                        str(params), "--name", "rna-1", "--json", "--", "--outdir", "s3://out/my results")
+    assert code == 0
+    result = as_json(out)
+    assert set(result) == {"run", "headJobId", "jobName", "paramsFile"} and result["run"] == "rna-1"
+    bucket = shared_stack.outputs["bucketName"]
+    assert result["paramsFile"] == f"s3://{bucket}/params/rna-1/params.yaml"
+    body = shared_stack.endpoint.client("s3").get_object(Bucket=bucket, Key="params/rna-1/params.yaml")["Body"]
+    assert body.read() == params.read_bytes()
+    [job] = head_jobs(shared_stack, "rna-1")
+    assert job["jobId"] == result["headJobId"] and job["jobName"] == "nfbatch-rna-1"
+    assert job["jobQueue"] == shared_stack.outputs["headQueueArn"]
+    assert job["jobDefinition"] == shared_stack.outputs["jobDefinitionArn"]
+    assert job["container"]["command"] == ["nf-core/rnaseq", "-r", "3.14.0", "-profile", "test", "-params-file",
+                                           result["paramsFile"], "--outdir", "s3://out/my results"]
+    assert {"name": "NF_RUN_NAME", "value": "rna-1"} in job["container"]["environment"]
+    assert job["tags"] == {"nfbatch-run": "rna-1", "nfbatch-pipeline": "nf-core/rnaseq"}
+
+
+def test_resume_reuses_the_named_runs_cache(shared_stack, hooks):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "again", "--resume")[0] == 0
+    assert head_jobs(shared_stack, "again")[0]["container"]["command"] == ["hello", "-resume"]
+
+
+def test_generated_run_names_are_valid_and_distinct():
+    names = {runs.new_run_name("nf-core/RNA seq") for _ in range(20)}
+    assert len(names) == 20 and all(runs.RUN_NAME.fullmatch(n) and n.startswith("rna-seq-") for n in names)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "hello", "--name", "bad name!"], "run name 'bad name!' is not allowed"),
+    (["run", "hello", "--resume"], "--resume needs --name"),
+    (["run", "hello", "--params-file", "/nonexistent/params.yaml"], "params file /nonexistent/params.yaml does "
+                                                                    "not exist"),
+    (["status", "--", "-resume"], "arguments after `--` are only for `nfbatch run`"),
+    (["prune-job-definitions", "--older-than", "0"], "--older-than 0: must be at least 1 day"),
+])
+def test_bad_input_is_refused_before_any_aws_call(shared_stack, hooks, capsys, argv, message):
+    code, _ = nfbatch(shared_stack, *argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert hooks.calls == {}
+
+
+def test_run_refuses_a_disabled_head_queue_and_says_how_to_fix_it(fake_stack, hooks, capsys):
+    batch = fake_stack.endpoint.client("batch")
+    batch.update_job_queue(jobQueue=fake_stack.outputs["headQueueArn"], state="DISABLED")
+    code, _ = nfbatch(fake_stack, "run", "hello")
+    err = capsys.readouterr().err
+    assert code == 2 and "head queue" in err and "is DISABLED" in err
+    assert "aws batch update-job-queue" in err and "--state ENABLED" in err
+    assert head_jobs(fake_stack) == []
+
+
+def test_watch_ends_with_the_runs_outcome(shared_stack, hooks, monkeypatch):
+    code, out = nfbatch(shared_stack, "run", "hello", "--name", "ok-run", "--watch", "--interval", "0")
+    assert code == 0 and "run ok-run: SUCCEEDED" in out
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")  # moto's simple Batch then fails every job
+    code, out = nfbatch(shared_stack, "run", "hello", "--name", "bad-run", "--watch", "--interval", "0")
+    assert code == 1 and "run bad-run: FAILED" in out
+
+
+def test_ctrl_c_while_watching_leaves_the_run_alone(shared_stack, hooks, monkeypatch):
+    hooks.on("after-call.batch.DescribeJobs", running_for(10**6))
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nfbatch.cli.time.sleep", interrupt)
+    code, out = nfbatch(shared_stack, "run", "hello", "--name", "long", "--watch")
+    assert code == 130 and "the run goes on" in out and "nfbatch stop long" in out
+    assert "TerminateJob" not in hooks.calls and "CancelJob" not in hooks.calls
+
+
+# --- status -----------------------------------------------------------------------------------------------------
+
+def test_status_lists_recent_runs_newest_first(shared_stack, hooks):
+    for name in ("first", "second"):
+        assert nfbatch(shared_stack, "run", "hello", "--name", name)[0] == 0
+        time.sleep(0.01)
+    code, out = nfbatch(shared_stack, "status", "--limit", "2", "--json")
+    listed = as_json(out)
+    assert code == 0 and [r["run"] for r in listed] == ["second", "first"]
+    assert set(listed[0]) == {"run", "pipeline", "state", "reason", "createdAt", "startedAt", "stoppedAt",
+                              "durationSeconds", "headJobId", "exitCode", "logStream"}
+    code, table = nfbatch(shared_stack, "status")
+    assert code == 0 and "recent runs" in table and "second" in table and "SUCCEEDED" in table
+
+
+def test_status_of_one_run_counts_only_its_own_tasks(shared_stack, hooks, monkeypatch):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "mine")[0] == 0
+    submit_tasks(shared_stack, "mine", 3)
+    submit_tasks(shared_stack, "mine", 1, queue="priorityQueueArn")
+    submit_tasks(shared_stack, "someone-else", 2)
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    submit_tasks(shared_stack, "mine", 2)
+    code, out = nfbatch(shared_stack, "status", "mine", "--json")
+    detail = as_json(out)
+    assert code == 0 and detail["run"] == "mine" and detail["taskTotal"] == 6
+    assert detail["tasks"]["SUCCEEDED"] == 4 and detail["tasks"]["FAILED"] == 2
+    code, table = nfbatch(shared_stack, "status", "mine")
+    assert "succeeded 4" in table and "failed 2" in table
+
+
+def test_status_of_a_thousand_tasks_takes_at_most_ten_describe_calls(fake_stack, hooks):
+    # A fresh stack: moto ignores ListJobs' AFTER_CREATED_AT filter, so other tests' tasks would be described too.
+    assert nfbatch(fake_stack, "run", "hello", "--name", "big")[0] == 0
+    add_tasks_directly(fake_stack, "big", 1000)
+    hooks.calls.clear()
+    code, out = nfbatch(fake_stack, "status", "big", "--json")
+    assert code == 0 and as_json(out)["taskTotal"] == 1000
+    # One call for the head job, then ten for the tasks: 100 ids per call.
+    assert hooks.calls["DescribeJobs"] <= 11
+    assert runs.DESCRIBE_BATCH == 100
+
+
+def test_unknown_run_is_a_clear_error(shared_stack, hooks, capsys):
+    code, _ = nfbatch(shared_stack, "status", "no-such-run")
+    assert code == 2 and "no run named no-such-run" in capsys.readouterr().err
+
+
+# --- logs -------------------------------------------------------------------------------------------------------
+
+def put_log(stack, stream: str, lines: list[str], group: str | None = None):
+    logs = stack.endpoint.client("logs")
+    group = group or stack.outputs["headLogGroupName"]
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+
+
+def test_logs_print_the_head_jobs_stream(shared_stack, hooks):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "talky")[0] == 0
+    [job] = head_jobs(shared_stack, "talky")
+    put_log(shared_stack, job["container"]["logStreamName"], ["N E X T F L O W", "[ab/123456] hello [100%]"])
+    code, out = nfbatch(shared_stack, "logs", "talky")
+    assert code == 0 and out.splitlines() == ["N E X T F L O W", "[ab/123456] hello [100%]"]
+    code, out = nfbatch(shared_stack, "logs", "talky", "--json")
+    assert [e["message"] for e in as_json(out)] == ["N E X T F L O W", "[ab/123456] hello [100%]"]
+    assert all(isinstance(e["timestamp"], int) for e in as_json(out))
+
+
+def test_follow_waits_for_a_stream_that_does_not_exist_yet(shared_stack, hooks):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "slow")[0] == 0
+    [job] = head_jobs(shared_stack, "slow")
+    hooks.on("after-call.batch.DescribeJobs", running_for(2))
+    created = []
+
+    def sleep(_):  # the stream appears while we wait, as it does when the container starts
+        if not created:
+            put_log(shared_stack, job["container"]["logStreamName"], ["started", "done"])
+            created.append(True)
+
+    aws = nfbatch_aws.Aws("us-east-1")
+    from nfbatch.stack import StackOutputs
+    events = list(runs.follow_head_log(aws, StackOutputs(shared_stack.outputs), "slow", True, 0, sleep=sleep))
+    assert [e["message"] for e in events] == ["started", "done"]
+    assert created
+
+
+def test_logs_tasks_failed_shows_reasons_and_log_tails(shared_stack, hooks, monkeypatch):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "broken")[0] == 0
+    submit_tasks(shared_stack, "broken", 1)
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    [failed] = submit_tasks(shared_stack, "broken", 1)
+    job = shared_stack.endpoint.client("batch").describe_jobs(jobs=[failed])["jobs"][0]
+    group = job["container"].get("logConfiguration", {}).get("options", {}).get("awslogs-group", "/aws/batch/job")
+    put_log(shared_stack, job["container"]["logStreamName"], [f"line {i}" for i in range(30)], group=group)
+    code, out = nfbatch(shared_stack, "logs", "broken", "--tasks", "failed", "--json")
+    [report] = as_json(out)
+    assert code == 0 and report["jobId"] == failed and report["state"] == "FAILED"
+    assert report["logTail"] == [f"line {i}" for i in range(10, 30)]
+    code, out = nfbatch(shared_stack, "logs", "broken", "--tasks", "all", "--json")
+    assert len(as_json(out)) == 2
+
+
+# --- stop -------------------------------------------------------------------------------------------------------
+
+def test_stop_terminates_a_running_head_job_and_lists_active_tasks(shared_stack, hooks):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "halt")[0] == 0
+    hooks.on("after-call.batch.DescribeJobs", running_for(1))
+    code, out = nfbatch(shared_stack, "stop", "halt", "--json")
+    result = as_json(out)
+    assert code == 0 and result["terminated"] is True and result["run"] == "halt"
+    assert hooks.calls["TerminateJob"] == 1
+
+
+def test_stop_of_an_ended_run_changes_nothing(shared_stack, hooks):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "done")[0] == 0
+    code, out = nfbatch(shared_stack, "stop", "done")
+    assert code == 0 and "already ended" in out and "TerminateJob" not in hooks.calls
+
+
+# --- doctor -----------------------------------------------------------------------------------------------------
+
+def test_doctor_passes_on_a_healthy_stack(shared_stack, hooks):
+    code, out = nfbatch(shared_stack, "doctor", "--json")
+    checks = as_json(out)
+    assert code == 0 and len(checks) == 16 and all(c["ok"] for c in checks)
+    assert set(checks[0]) == {"check", "ok", "detail", "fix"}
+
+
+@pytest.mark.parametrize(("breakage", "check", "fix"), [
+    ("queue-disabled", "default queue enabled", "--state ENABLED"),
+    ("queue-order", "priority queue order", "pulumi up"),
+    ("ce-disabled", "spot compute environment enabled", "update-compute-environment"),
+    ("definition-gone", "head job definition", "pulumi up"),
+    ("policy-gone", "work bucket TLS-only policy", "pulumi up"),
+    ("role-gone", "task job role", "pulumi up"),
+])
+def test_doctor_names_each_problem_and_its_fix(fake_stack, hooks, breakage, check, fix):
+    o, client = fake_stack.outputs, fake_stack.endpoint.client
+    if breakage == "queue-disabled":
+        client("batch").update_job_queue(jobQueue=o["defaultQueueArn"], state="DISABLED")
+    elif breakage == "queue-order":
+        client("batch").update_job_queue(jobQueue=o["priorityQueueArn"], computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": o["spotComputeEnvironmentArn"]}])
+    elif breakage == "ce-disabled":
+        client("batch").update_compute_environment(computeEnvironment=o["spotComputeEnvironmentArn"],
+                                                   state="DISABLED")
+    elif breakage == "definition-gone":
+        client("batch").deregister_job_definition(jobDefinition=o["jobDefinitionArn"])
+    elif breakage == "policy-gone":
+        client("s3").delete_bucket_policy(Bucket=o["bucketName"])
+    elif breakage == "role-gone":
+        client("iam").delete_role(RoleName=o["taskJobRoleArn"].rsplit("/", 1)[-1])
+    code, out = nfbatch(fake_stack, "doctor", "--json")
+    failed = [c for c in as_json(out) if not c["ok"]]
+    assert code == 1
+    assert [c["check"] for c in failed] == [check]
+    assert fix in failed[0]["fix"]
+    code, table = nfbatch(fake_stack, "doctor")
+    assert "FAIL" in table and check in table
+
+
+# --- prune ------------------------------------------------------------------------------------------------------
+
+def register(stack, name: str) -> str:
+    return stack.endpoint.client("batch").register_job_definition(
+        jobDefinitionName=name, type="container",
+        containerProperties={"image": "busybox", "resourceRequirements": [
+            {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]})["jobDefinitionArn"]
+
+
+@pytest.fixture
+def definitions(fake_stack):
+    """Two stale nf-* definitions, one in use, one that is not Nextflow's, and the stack's own under an nf- name.
+
+    Names carry this stack's suffix: the moto server, like an AWS account, holds other tests' definitions too.
+    """
+    suffix = fake_stack.outputs["bucketName"].removeprefix("work-")
+    names = {key: f"{key}-{suffix}" for key in ("nf-stack-head", "nf-old-a", "nf-old-b", "nf-used", "custom-keep")}
+    arns = {key: register(fake_stack, name) for key, name in names.items()}
+    fake_stack.outputs.update(jobDefinitionArn=arns["nf-stack-head"], jobDefinitionName=names["nf-stack-head"])
+    fake_stack.outputs_file.write_text(json.dumps(fake_stack.outputs))
+    submit_tasks(fake_stack, "some-run", 1, definition=arns["nf-used"])
+    return names
+
+
+def active(stack) -> set[str]:
+    paginator = stack.endpoint.client("batch").get_paginator("describe_job_definitions")
+    return {d["jobDefinitionName"] for page in paginator.paginate(status="ACTIVE") for d in page["jobDefinitions"]}
+
+
+def test_prune_is_a_dry_run_by_default(fake_stack, hooks, definitions):
+    code, out = nfbatch(fake_stack, "prune-job-definitions", "--json")
+    assert code == 0
+    listed = [d["name"] for d in as_json(out)["wouldDeregister"]]
+    assert definitions["nf-old-a"] in listed and definitions["nf-old-b"] in listed
+    assert not {definitions[k] for k in ("nf-used", "custom-keep", "nf-stack-head")} & set(listed)
+    assert set(definitions.values()) <= active(fake_stack)
+    assert "DeregisterJobDefinition" not in hooks.calls
+
+
+def test_prune_apply_never_touches_protected_or_used_definitions(fake_stack, hooks, definitions):
+    code, out = nfbatch(fake_stack, "prune-job-definitions", "--apply", "--json")
+    assert code == 0
+    gone = {d["name"] for d in as_json(out)["deregistered"]}
+    assert {definitions["nf-old-a"], definitions["nf-old-b"]} <= gone
+    remaining = active(fake_stack)
+    assert not gone & remaining
+    assert {definitions[k] for k in ("nf-used", "custom-keep", "nf-stack-head")} <= remaining
+
+
+# --- config and stack resolution ----------------------------------------------------------------------------------
+
+def test_config_prints_the_stacks_nextflow_config(shared_stack, capsys):
+    assert main(["--outputs", str(shared_stack.outputs_file), "config"]) == 0
+    assert capsys.readouterr().out == shared_stack.outputs["nextflowConfig"]
+
+
+def test_outputs_come_from_the_environment_variable(shared_stack, monkeypatch, capsys):
+    monkeypatch.setenv("NFBATCH_OUTPUTS", str(shared_stack.outputs_file))
+    assert main(["config"]) == 0
+
+
+def test_missing_output_keys_are_named(shared_stack, tmp_path, capsys):
+    partial = {k: v for k, v in shared_stack.outputs.items() if k not in ("headQueueArn", "bucketName")}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(partial))
+    assert main(["--outputs", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "lack bucketName, headQueueArn" in err and "pulumi up" in err
+
+
+def test_without_pulumi_or_outputs_file_the_error_says_what_to_pass(monkeypatch, capsys):
+    monkeypatch.delenv("NFBATCH_OUTPUTS", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["status"]) == 2
+    assert "--outputs" in capsys.readouterr().err
+
+
+# --- AWS faults ---------------------------------------------------------------------------------------------------
+
+def test_no_credentials_is_a_clear_error(shared_stack, monkeypatch, capsys):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    code, _ = nfbatch(shared_stack, "status")
+    err = capsys.readouterr().err
+    assert code == 2 and "no usable AWS credentials" in err and "AWS_PROFILE" in err
+    assert "Traceback" not in err
+
+
+def test_access_denied_names_the_missing_permission(shared_stack, hooks, capsys):
+    hooks.on("before-send.batch.SubmitJob", error_response(
+        403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+                                      "batch:SubmitJob on resource: job-queue/head"))
+    code, _ = nfbatch(shared_stack, "run", "hello")
+    err = capsys.readouterr().err
+    assert code == 2 and "access denied: your credentials lack batch:SubmitJob" in err
+
+
+def test_access_denied_without_a_named_action_falls_back_to_the_operation(shared_stack, hooks, capsys):
+    hooks.on("before-send.batch.DescribeComputeEnvironments", error_response(403, "AccessDeniedException",
+                                                                             "Forbidden"))
+    code, _ = nfbatch(shared_stack, "doctor")
+    assert code == 2 and "lack batch:DescribeComputeEnvironments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("code_name", ["TooManyRequestsException", "ThrottlingException"])
+def test_throttling_is_retried_and_survived(shared_stack, hooks, code_name):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "busy")[0] == 0
+    throttled = {"left": 1}  # one throttled answer: each retry waits a jittered backoff
+    throttle = error_response(429, code_name, "Too Many Requests")
+
+    def sometimes(request, **kwargs):
+        if throttled["left"]:
+            throttled["left"] -= 1
+            return throttle(request, **kwargs)
+        return None
+
+    hooks.on("before-send.batch.ListJobs", sometimes)
+    hooks.calls.clear()
+    code, out = nfbatch(shared_stack, "status", "--limit", "1", "--json")
+    assert code == 0 and as_json(out)[0]["run"] == "busy"
+    assert throttled["left"] == 0
+    assert nfbatch_aws.RETRY_CONFIG.retries["mode"] == "standard"

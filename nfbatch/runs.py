@@ -172,36 +172,50 @@ def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20) -> list[dict]:
     return [run_summary(j) for j in jobs]
 
 
-def find_head_job(aws: Aws, outputs: StackOutputs, run: str) -> dict:
-    """The newest head job of a run (by run name, or by head job id)."""
-    batch = aws.client("batch")
+def find_head_summary(aws: Aws, outputs: StackOutputs, run: str) -> dict:
+    """The newest head job of a run, by run name (one ListJobs, no DescribeJobs) or by head job id."""
     if re.fullmatch(r"[0-9a-f-]{36}", run):
-        jobs = batch.describe_jobs(jobs=[run])["jobs"]
+        jobs = aws.client("batch").describe_jobs(jobs=[run])["jobs"]
         if jobs:
             return jobs[0]
     check_run_name(run)
-    summaries = list(list_job_summaries(aws, outputs["headQueueArn"],
-                                        [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}]))
-    summaries = [s for s in summaries if s["jobName"] == f"{JOB_PREFIX}{run}"]
+    summaries = [s for s in list_job_summaries(aws, outputs["headQueueArn"],
+                                               [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}])
+                 if s["jobName"] == f"{JOB_PREFIX}{run}"]
     if not summaries:
         raise NfbatchError(f"no run named {run} on the head queue",
                            "list runs with `nfbatch status` (Batch forgets jobs some days after they end)")
-    newest = max(summaries, key=lambda s: s.get("createdAt", 0))
-    return describe_jobs(aws, [newest["jobId"]])[0]
+    return max(summaries, key=lambda s: s.get("createdAt", 0))
+
+
+def find_head_job(aws: Aws, outputs: StackOutputs, run: str) -> dict:
+    return describe_jobs(aws, [find_head_summary(aws, outputs, run)["jobId"]])[0]
+
+
+def _run_of(head: dict) -> str:
+    return head.get("tags", {}).get(RUN_TAG) or head["jobName"].removeprefix(JOB_PREFIX)
+
+
+def task_job_ids(aws: Aws, outputs: StackOutputs, head: dict) -> list[str]:
+    """Ids of jobs on the task queues created since the head job (candidates; the run tag decides)."""
+    since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
+    return [s["jobId"] for queue in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
+            for s in list_job_summaries(aws, queue, since)]
 
 
 def task_jobs(aws: Aws, outputs: StackOutputs, head: dict) -> list[dict]:
     """The run's task jobs: jobs on the task queues created since the head job, carrying the run's tag."""
-    run = head.get("tags", {}).get(RUN_TAG) or head["jobName"].removeprefix(JOB_PREFIX)
-    since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
-    ids = [s["jobId"] for queue in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
-           for s in list_job_summaries(aws, queue, since)]
-    return [j for j in describe_jobs(aws, ids) if j.get("tags", {}).get(RUN_TAG) == run]
+    run = _run_of(head)
+    return [j for j in describe_jobs(aws, task_job_ids(aws, outputs, head)) if j.get("tags", {}).get(RUN_TAG) == run]
 
 
 def run_detail(aws: Aws, outputs: StackOutputs, run: str) -> dict:
-    head = find_head_job(aws, outputs, run)
-    tasks = task_jobs(aws, outputs, head)
+    """One run with its task counts. The head is described in the same batches as its tasks: a run of 1000 jobs
+    costs 10 DescribeJobs calls."""
+    summary = find_head_summary(aws, outputs, run)
+    described = describe_jobs(aws, [summary["jobId"], *task_job_ids(aws, outputs, summary)])
+    head = next(j for j in described if j["jobId"] == summary["jobId"])
+    tasks = [j for j in described if j is not head and j.get("tags", {}).get(RUN_TAG) == _run_of(head)]
     counts = Counter(j["status"] for j in tasks)
     return {**run_summary(head), "tasks": {state: counts.get(state, 0) for state in STATES},
             "taskTotal": len(tasks)}

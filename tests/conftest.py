@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,15 @@ MAIN = ROOT / "__main__.py"
 PROJECT = "genomics-batch"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+
+
+def tool(name: str) -> str:
+    """A command installed by requirements-dev (shellcheck, hadolint, aws), found beside this Python first:
+    CI runs the tests with venv/bin/python and no activated virtualenv, so PATH alone does not find them."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: pip install -r requirements-dev.txt"
+    return found
 
 
 def _hash(*parts: str, length: int = 8) -> str:
@@ -48,6 +59,7 @@ class Registration:
     dependencies: list[str]
     delete_before_replace: bool
     custom: bool
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +165,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete), ignore_changes=list(request.ignoreChanges),
             dependencies=list(request.dependencies), delete_before_replace=bool(request.deleteBeforeReplace),
             custom=bool(request.custom),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
         ))
         return response
 

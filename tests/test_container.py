@@ -1,6 +1,5 @@
 """The head image: Dockerfile lint, and the entrypoint executed for real (real AWS CLI, moto S3, stand-in nextflow)."""
 
-import os
 import signal
 import subprocess
 import time
@@ -8,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tool
 
 from components.head_job import render_nextflow_config
 
@@ -35,12 +34,12 @@ exit "${FAKE_STATUS:-0}"
 
 
 def test_entrypoint_passes_shellcheck():
-    result = subprocess.run(["shellcheck", "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True)
+    result = subprocess.run([tool("shellcheck"), "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
 def test_dockerfile_passes_hadolint():
-    result = subprocess.run(["hadolint", str(DOCKERFILE)], capture_output=True, text=True)
+    result = subprocess.run([tool("hadolint"), str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
@@ -61,10 +60,10 @@ def make_head(tmp_path, moto_server):
     fake = bin_dir / "nextflow"
     fake.write_text(FAKE_NEXTFLOW)
     fake.chmod(0o755)
-    venv_bin = Path(os.__file__).parents[2] / "bin"  # where the aws CLI from requirements-dev lives
     env = {
         **moto_server.env(),
-        "PATH": f"{bin_dir}:{Path(os.sys.executable).parent}:{venv_bin}:/usr/bin:/bin",
+        # The stand-in nextflow first, then the aws CLI from requirements-dev, then the system's basics.
+        "PATH": f"{bin_dir}:{Path(tool('aws')).parent}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "FAKE_RECORD": str(record),
         "NF_LAUNCH_DIR": str(launch),

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import build_component, resolve
+from conftest import build_component, resolve, tool
 
 from components.launch_template import (
     AWS_CLI_PATH,
@@ -19,8 +19,6 @@ from components.launch_template import (
     provisioning_script,
     render_user_data,
 )
-
-SHELLCHECK = "shellcheck"
 
 
 def shell_parts(user_data: str) -> list[str]:
@@ -36,7 +34,7 @@ def test_user_data_is_mime_multipart_and_every_part_passes_shellcheck(install_cl
     for i, script in enumerate(shell_parts(render_user_data(EcsAgentConfig(), install_cli))):
         path = tmp_path / f"part{i}.sh"
         path.write_text(script)
-        result = subprocess.run([SHELLCHECK, "--severity=style", str(path)], capture_output=True, text=True)
+        result = subprocess.run([tool("shellcheck"), "--severity=style", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
 
 

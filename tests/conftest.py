@@ -1,26 +1,26 @@
-"""The one recording Mocks class and the fixtures that run components or the whole program under Pulumi's mocks.
+"""The one Mocks class of the tests and the fixtures that run components or the whole program under Pulumi's mocks.
 
-`RecordingMocks` answers like AWS would (ids, ARNs, camelCase outputs) and keeps every resource registration,
-including its parent, protection and dependency options, so tests assert on what we would ask AWS for.
+`RealisticMocks` answers like AWS would (ids, ARNs, camelCase outputs); its base in nfbatch.mockrun keeps every
+resource registration with its parent, protection and dependency options, so tests assert on what we would ask AWS
+for. The same fixtures start a moto server for everything that calls AWS.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import runpy
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.sync_await import _sync_await
+
+from nfbatch.mockrun import RecordingMocks, read_stack_file, start
+from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
+from nfbatch.mockrun import run_program as execute
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
@@ -43,35 +43,10 @@ def _hash(*parts: str, length: int = 8) -> str:
 
 
 @dataclass
-class Registration:
-    """One resource as the program registered it."""
+class RealisticMocks(RecordingMocks):
+    """Answers like AWS would: ids, ARNs, auto-generated names and camelCase outputs."""
 
-    urn: str
-    typ: str
-    name: str
-    inputs: dict
-    outputs: dict
-    parent: str
-    provider: str
-    protect: bool
-    retain_on_delete: bool
-    ignore_changes: list[str]
-    dependencies: list[str]
-    delete_before_replace: bool
-    custom: bool
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass
-class RecordingMocks(pulumi.runtime.Mocks):
-    region: str = REGION
-    registrations: list[Registration] = field(default_factory=list)
-    calls: list[tuple[str, dict]] = field(default_factory=list)
-    _pending: dict = field(default_factory=dict)
-
-    # --- what AWS would answer -------------------------------------------------------------------------------------
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+    def answer(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
         arn_base = f"arn:aws:{{}}:{self.region}:{ACCOUNT}"
         physical = inputs.get("name") or f"{name}-{_hash(typ, name, length=7)}"
         state = dict(inputs)
@@ -119,7 +94,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         else:
             state.setdefault("arn", arn_base.format(service) + f":{physical}")
         state.setdefault("id", resource_id)
-        self._pending[(typ, name)] = (inputs, state)
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -137,76 +111,28 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     "reverseDnsPrefix": "com.amazonaws"}
         raise AssertionError(f"unexpected invoke {args.token}: add a realistic answer to RecordingMocks.call")
 
-    # --- what tests look at --------------------------------------------------------------------------------------
-    def of_type(self, typ: str) -> list[Registration]:
-        return [r for r in self.registrations if r.typ == typ]
-
-    def named(self, name: str, typ: str | None = None) -> Registration:
-        found = [r for r in self.registrations if r.name == name and typ in (None, r.typ)]
-        assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
-        return found[0]
-
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.registrations if r.urn == urn)
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Keeps the registration options (parent, protect, dependencies…) that MockResourceArgs leaves out."""
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        mocks: RecordingMocks = self.mocks
-        inputs, state = mocks._pending.pop((request.type, request.name), ({}, {}))
-        mocks.registrations.append(Registration(
-            urn=response.urn, typ=request.type, name=request.name, inputs=inputs, outputs=state,
-            parent=request.parent, provider=request.provider, protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete), ignore_changes=list(request.ignoreChanges),
-            dependencies=list(request.dependencies), delete_before_replace=bool(request.deleteBeforeReplace),
-            custom=bool(request.custom),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-        ))
-        return response
-
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """A stack file's config as the engine hands it to the program: objects as JSON text, scalars as strings."""
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    values = {**document.get("config", {}), **(overrides or {})}
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    """A stack file's config as the engine hands it to the program."""
+    return read_stack_file(ROOT / f"Pulumi.{stack}.yaml", overrides)[0]
 
 
-def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> RecordingMocks:
-    mocks = RecordingMocks()
-    pulumi_settings.ROOT.set(None)  # a fresh root stack resource for each program run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
-    pulumi.runtime.set_all_config(config or {})
+def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> RealisticMocks:
+    mocks = RealisticMocks()
+    start(mocks, stack, config or {})
     return mocks
-
-
-def resolve(value: Any) -> Any:
-    """The plain value of an Output (or of a structure holding Outputs), once the mocks have answered."""
-    return _sync_await(pulumi.Output.from_input(value).future())
 
 
 @dataclass
 class ProgramRun:
-    mocks: RecordingMocks
+    mocks: RealisticMocks
     outputs: dict[str, Any]
 
 
 def run_program(stack: str = "dev", overrides: dict[str, Any] | None = None) -> ProgramRun:
     """Run __main__.py (fresh, via runpy) for a stack file under the mocks; return registrations and exports."""
-    mocks = start_mocks(stack, stack_config(stack, overrides))
-
-    @pulumi.runtime.test
-    def program():
-        runpy.run_path(str(MAIN), run_name="__main__")
-
-    program()
-    outputs = pulumi_settings.get_root_resource().outputs
-    return ProgramRun(mocks, {k: resolve(v) for k, v in outputs.items()})
+    mocks = RealisticMocks()
+    return ProgramRun(mocks, execute(MAIN, mocks, stack, stack_config(stack, overrides)))
 
 
 def build_component(factory) -> tuple[RecordingMocks, Any]:

@@ -1,0 +1,134 @@
+"""Run the genomics-batch program under Pulumi's mock runtime and record every resource it declares.
+
+Shared by `nfbatch plan` (placeholder values for what only AWS knows) and the test suite (realistic values): both
+subclass `RecordingMocks` and differ only in what `new_resource` and `call` answer.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "genomics-batch"
+# Stands in for an encrypted (`secure:`) config value, which cannot be read without the stack's secrets provider.
+SECRET_PLACEHOLDER = "SecretValueHiddenFromPlan"  # noqa: S105 - a marker, not a password
+
+
+@dataclass
+class Registration:
+    """One resource as the program registered it."""
+
+    urn: str
+    typ: str
+    name: str
+    inputs: dict
+    outputs: dict
+    parent: str
+    provider: str
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    dependencies: list[str]
+    delete_before_replace: bool
+    custom: bool
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Base mocks: subclasses answer `new_resource` through `answer` and `call` themselves."""
+
+    region: str = "us-east-1"
+    registrations: list[Registration] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+    _pending: dict = field(default_factory=dict)
+
+    def answer(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        resource_id, state = self.answer(args.typ, args.name, inputs)
+        self._pending[(args.typ, args.name)] = (inputs, state)
+        return resource_id, state
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def named(self, name: str, typ: str | None = None) -> Registration:
+        found = [r for r in self.registrations if r.name == name and typ in (None, r.typ)]
+        assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
+        return found[0]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps the registration options (parent, protect, dependencies…) that MockResourceArgs leaves out."""
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        mocks: RecordingMocks = self.mocks
+        inputs, state = mocks._pending.pop((request.type, request.name), ({}, {}))
+        mocks.registrations.append(Registration(
+            urn=response.urn, typ=request.type, name=request.name, inputs=inputs, outputs=state,
+            parent=request.parent, provider=request.provider, protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete), ignore_changes=list(request.ignoreChanges),
+            dependencies=list(request.dependencies), delete_before_replace=bool(request.deleteBeforeReplace),
+            custom=bool(request.custom),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+        ))
+        return response
+
+
+def read_stack_file(path: Path, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
+    """A stack file's config as the engine hands it over (objects as JSON text, scalars as strings), and the keys
+    whose values are encrypted there (replaced by a placeholder)."""
+    document = yaml.safe_load(path.read_text()) or {}
+    values = {**(document.get("config") or {}), **(overrides or {})}
+    config, secret_keys = {}, []
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        else:
+            config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config, secret_keys
+
+
+def start(mocks: RecordingMocks, stack: str, config: dict[str, str], secret_keys: list[str] | None = None) -> None:
+    pulumi_settings.ROOT.set(None)  # a fresh root stack resource for each program run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+    pulumi.runtime.set_all_config(config, secret_keys or [])
+
+
+def resolve(value: Any) -> Any:
+    """The plain value of an Output (or of a structure holding Outputs), once the mocks have answered."""
+    return _sync_await(pulumi.Output.from_input(value).future())
+
+
+def run_program(main: Path, mocks: RecordingMocks, stack: str, config: dict[str, str],
+                secret_keys: list[str] | None = None) -> dict[str, Any]:
+    """Run `main` (fresh, via runpy) under the mocks; return its resolved stack outputs."""
+    start(mocks, stack, config, secret_keys)
+    project_dir = str(main.parent)
+    if project_dir not in sys.path:
+        sys.path.insert(0, project_dir)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(main), run_name="__main__")
+
+    program()
+    outputs = pulumi_settings.get_root_resource().outputs
+    return {k: resolve(v) for k, v in outputs.items()}

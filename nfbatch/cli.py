@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--apply", action="store_true", help="deregister them")
 
     verb("config", "print the stack's nextflow.config", json_flag=False)
+
+    plan = verb("plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs",
+                json_flag=False)
+    plan.add_argument("--stack", dest="plan_stack", default="dev", help="stack file to plan (default dev)")
+    plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    plan.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
+    plan.add_argument("--project-dir", help="the genomics-batch project (default: here, or nfbatch's own)")
     return parser
 
 
@@ -100,6 +107,8 @@ class Cli:
             raise NfbatchError("arguments after `--` are only for `nfbatch run`")
         if args.verb == "prune-job-definitions" and args.older_than < 1:
             raise NfbatchError(f"--older-than {args.older_than}: must be at least 1 day")
+        if args.verb == "plan":  # offline: no stack outputs, no AWS
+            return self.do_plan()
         outputs = load_outputs(args.stack, args.outputs)
         if args.verb == "config":
             sys.stdout.write(outputs["nextflowConfig"])
@@ -108,6 +117,19 @@ class Cli:
         return getattr(self, "do_" + args.verb.replace("-", "_"))(outputs)
 
     # --- verbs ------------------------------------------------------------------------------------------------
+    def do_plan(self) -> int:
+        from nfbatch import plan
+
+        directory = plan.project_dir(self.args.project_dir)
+        first = plan.build_plan(self.args.plan_stack, directory)
+        if self.args.diff:
+            other = plan.build_plan(self.args.diff, directory)
+            text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format)
+        else:
+            text = plan.render(first, self.args.format)
+        sys.stdout.write(text)
+        return 0
+
     def do_run(self, outputs) -> int:
         submitted = runs.submit_run(self.aws, outputs, self.request)
         if self.args.json:

@@ -91,18 +91,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def _conceal(value: Any) -> tuple[Any, bool]:
+    """The value with every encrypted (`secure:`) part replaced by the placeholder, and whether there was one."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        pairs = {k: _conceal(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        pairs = [_conceal(v) for v in value]
+        return [v for v, _ in pairs], any(s for _, s in pairs)
+    return value, False
+
+
 def read_stack_file(path: Path, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
     """A stack file's config as the engine hands it over (objects as JSON text, scalars as strings), and the keys
-    whose values are encrypted there (replaced by a placeholder)."""
+    holding encrypted values, which are replaced by a placeholder."""
     document = yaml.safe_load(path.read_text()) or {}
     values = {**(document.get("config") or {}), **(overrides or {})}
     config, secret_keys = {}, []
-    for key, value in values.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[key] = SECRET_PLACEHOLDER
+    for key, raw in values.items():
+        value, secret = _conceal(raw)
+        if secret:
             secret_keys.append(key)
-        else:
-            config[key] = value if isinstance(value, str) else json.dumps(value)
+        config[key] = value if isinstance(value, str) else json.dumps(value)
     return config, secret_keys
 
 

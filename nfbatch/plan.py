@@ -1,0 +1,277 @@
+"""`nfbatch plan`: what `pulumi up` would declare for a stack file, worked out offline under Pulumi's mock runtime.
+
+No Pulumi CLI, no credentials, no network. Values only AWS can know read "(known after deploy: …)"; encrypted
+config values read "[secret]". Renders as text, markdown (for a pull-request comment) or JSON, or diffs two stacks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from nfbatch.errors import NfbatchError
+from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
+
+UNKNOWN = "(known after deploy)"
+SECRET = "[secret]"  # noqa: S105 - what the plan prints instead of a secret
+# Outputs the program reads from resources; when the inputs do not fix them, only AWS knows them.
+COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl")
+DOCUMENT_KEYS = ("policy", "assumeRolePolicy")
+JSON_KEYS = ("containerProperties", "defaultTags")
+
+
+class PlanMocks(RecordingMocks):
+    """Answers with placeholders wherever the real value would come from AWS."""
+
+    def answer(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
+        # Named placeholders show reviewers which resource a value comes from: "(known after deploy: batch-spot.arn)".
+        state = dict(inputs)
+        for key in COMPUTED:
+            state.setdefault(key, unknown(f"{name}.{key}"))
+        return unknown(f"{name}.id"), state
+
+    def call(self, args):
+        from settings import partition_for
+
+        self.calls.append((args.token, dict(args.args)))
+        match args.token.rsplit(":", 1)[-1]:
+            case "getAvailabilityZones":
+                return {"names": [unknown(f"availability zone {i}") for i in range(1, 7)], "id": self.region}
+            case "getRegion":
+                return {"name": self.region, "region": self.region, "id": self.region}
+            case "getCallerIdentity":
+                return {"accountId": unknown("account id"), "arn": UNKNOWN, "userId": UNKNOWN, "id": UNKNOWN}
+            case "getPartition":
+                return {"partition": partition_for(self.region), "id": partition_for(self.region)}
+        raise NfbatchError(f"the plan cannot answer {args.token} offline")
+
+
+def unknown(what: str) -> str:
+    return f"{UNKNOWN[:-1]}: {what})"
+
+
+def project_dir(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    here = Path.cwd()
+    return here if (here / "Pulumi.yaml").is_file() else Path(__file__).resolve().parent.parent
+
+
+def _hide(value: Any) -> Any:
+    """Replace the secret placeholder wherever it ended up."""
+    if isinstance(value, str):
+        return value.replace(SECRET_PLACEHOLDER, SECRET)
+    if isinstance(value, dict):
+        return {k: _hide(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide(v) for v in value]
+    return value
+
+
+def build_plan(stack: str, directory: Path | None = None) -> dict:
+    """The plan of one stack file as plain data (the JSON format)."""
+    from costs import estimate
+    from settings import SettingsError, load_settings
+
+    directory = directory or project_dir()
+    stack_file = directory / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise NfbatchError(f"no stack file {stack_file}", "create it, or pick a stack with --stack")
+    config, secret_keys = read_stack_file(stack_file)
+    notes = []
+    for key in secret_keys:
+        if config[key] == SECRET_PLACEHOLDER:  # a whole setting is encrypted: its content cannot be planned
+            del config[key]
+            notes.append(f"{key} is encrypted; planned with its defaults")
+    try:
+        settings = load_settings(config, stack)
+    except SettingsError as error:
+        raise NfbatchError(_hide(str(error)), f"fix {stack_file.name}") from None
+    mocks = PlanMocks(region=settings.region)
+    outputs = run_program(directory / "__main__.py", mocks, stack, config, secret_keys)
+
+    names = {r.urn: r.name for r in mocks.registrations}
+    resources, documents, user_data = [], [], {}
+    for r in sorted(mocks.registrations, key=lambda r: (r.typ.startswith("aws:"), names.get(r.parent, ""),
+                                                         r.typ, r.name)):
+        inputs = dict(r.inputs)
+        for key in DOCUMENT_KEYS:
+            if isinstance(inputs.get(key), str):
+                documents.append({"resource": r.name, "type": r.typ, "key": key,
+                                  "document": json.loads(inputs.pop(key))})
+        for key in JSON_KEYS:
+            if isinstance(inputs.get(key), str):
+                inputs[key] = json.loads(inputs[key])
+        if isinstance(inputs.get("userData"), str):
+            user_data[r.name] = base64.b64decode(inputs["userData"]).decode()
+            inputs["userData"] = "(MIME multipart, shown under user data)"
+        entry = {"type": r.typ, "name": r.name, "parent": names.get(r.parent), "inputs": inputs}
+        options = [o for o, on in (("protect", r.protect), ("retainOnDelete", r.retain_on_delete)) if on]
+        if r.ignore_changes:
+            options.append("ignoreChanges=" + ",".join(r.ignore_changes))
+        if options:
+            entry["options"] = options
+        resources.append(entry)
+    shown_config = {k: json.loads(v) if v[:1] in "{[" else v for k, v in sorted(config.items())}
+    shown_config.update({k: SECRET for k in secret_keys if k not in config})
+    return _hide({
+        "stack": stack,
+        "region": settings.region,
+        "notes": notes,
+        "config": shown_config,
+        "costs": estimate(settings),
+        "resources": resources,
+        "iamPolicies": documents,
+        "userData": user_data,
+        "nextflowConfig": outputs.get("nextflowConfig"),
+        "outputs": {k: v for k, v in sorted(outputs.items()) if k != "nextflowConfig"},
+    })
+
+
+# --- flattening, shared by text, markdown and diff --------------------------------------------------------------
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Nested inputs as dotted keys with compact JSON leaves: `computeResources.maxVcpus: 256`."""
+    if isinstance(value, dict) and (value or not prefix):
+        flat: dict[str, str] = {}
+        for key, item in sorted(value.items()):
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(value, list) and value and any(isinstance(v, dict) for v in value):
+        flat = {}
+        for i, item in enumerate(value):
+            flat.update(flatten(item, f"{prefix}[{i}]"))
+        return flat
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the mock wire turns every number into a float
+    return {prefix: value if isinstance(value, str) else json.dumps(value)}
+
+
+def _label(resource: dict) -> str:
+    return f"{resource['type']} {resource['name']}"
+
+
+def _short(resource: dict) -> str:
+    return f"{resource['type'].rsplit(':', 1)[-1]} {resource['name']}"
+
+
+def _cost_lines(costs: dict) -> list[str]:
+    idle = ", ".join(f"{k} ${v:,.2f}" for k, v in costs["idleMonthly"].items())
+    hour = ", ".join(f"{k} ${v:.4f}" for k, v in costs["perInstanceHour"].items())
+    usage = costs["usage"]
+    return [
+        f"idle: ${costs['idleMonthlyTotal']:,.2f} per month ({idle})",
+        f"per running instance: ${costs['perInstanceHourTotal']:.4f} per hour beyond EC2 ({hour})",
+        f"usage: NAT ${usage['natPerGb']}/GB, S3 ${usage['s3StandardPerGbMonth']}/GB-month, "
+        f"logs ${usage['logsPerGbIngested']}/GB ingested",
+        f"({costs['assumptions']})",
+    ]
+
+
+def render_text(plan: dict) -> str:
+    lines = [f"Plan for stack {plan['stack']} ({plan['region']}): {len(plan['resources'])} resources", ""]
+    lines += [f"Note: {note}" for note in plan["notes"]] + (["" ] if plan["notes"] else [])
+    lines += ["Cost estimate"]
+    lines += [f"  {line}" for line in _cost_lines(plan["costs"])]
+    lines += ["", "Resources"]
+    for resource in plan["resources"]:
+        parent = f" (in {resource['parent']})" if resource["parent"] else ""
+        lines.append(f"  {_label(resource)}{parent}" + (f" [{', '.join(resource['options'])}]"
+                                                          if resource.get("options") else ""))
+        lines += [f"      {k}: {v}" for k, v in flatten(resource["inputs"]).items()]
+    lines += ["", "IAM policy documents"]
+    for doc in plan["iamPolicies"]:
+        lines.append(f"  {doc['resource']} ({doc['key']}):")
+        lines += [f"    {line}" for line in json.dumps(doc["document"], indent=2).splitlines()]
+    lines += ["", "nextflow.config"] + [f"  {line}" for line in (plan["nextflowConfig"] or "").splitlines()]
+    for name, text in plan["userData"].items():
+        lines += ["", f"User data of {name}"] + [f"  {line}" for line in text.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(plan: dict) -> str:
+    out = [f"### genomics-batch plan: `{plan['stack']}` ({plan['region']})", "",
+           f"{len(plan['resources'])} resources, {len(plan['iamPolicies'])} IAM policy documents.", ""]
+    out += [f"> Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
+    out += ["**Cost estimate**", ""]
+    out += [f"- {line}" for line in _cost_lines(plan["costs"])]
+    out += ["", "<details><summary>Resources</summary>", "", "| resource | parent | inputs |", "|---|---|---|"]
+    for resource in plan["resources"]:
+        inputs = "<br>".join(f"`{k}`: {_cell(v)}" for k, v in flatten(resource["inputs"]).items())
+        options = f" ({', '.join(resource['options'])})" if resource.get("options") else ""
+        out.append(f"| `{resource['type']}` **{resource['name']}**{options} | {resource['parent'] or ''} | "
+                   f"{inputs} |")
+    out += ["", "</details>", "", "<details><summary>IAM policy documents</summary>", ""]
+    for doc in plan["iamPolicies"]:
+        out += [f"**{doc['resource']}** `{doc['key']}`", "", "```json", json.dumps(doc["document"], indent=2),
+                "```", ""]
+    out += ["</details>", "", "<details><summary>nextflow.config</summary>", "", "```groovy",
+            (plan["nextflowConfig"] or "").rstrip(), "```", "", "</details>", ""]
+    for name, text in plan["userData"].items():
+        out += [f"<details><summary>User data of {name}</summary>", "", "```", text.rstrip(), "```", "",
+                "</details>", ""]
+    return "\n".join(out)
+
+
+def _cell(value: str) -> str:
+    text = value.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- diff ---------------------------------------------------------------------------------------------------------
+
+def diff_plans(a: dict, b: dict) -> list[dict]:
+    """Every difference between two plans: config, cost, resources present in one only, and differing inputs."""
+    rows = []
+
+    def differ(item: str, left: Any, right: Any) -> None:
+        if left != right:
+            rows.append({"item": item, a["stack"]: left, b["stack"]: right})
+
+    config_a, config_b = flatten(a["config"]), flatten(b["config"])
+    for key in sorted(config_a.keys() | config_b.keys()):
+        differ(f"config {key}", config_a.get(key, "(default)"), config_b.get(key, "(default)"))
+    differ("cost: idle per month", a["costs"]["idleMonthlyTotal"], b["costs"]["idleMonthlyTotal"])
+    differ("cost: per instance-hour", a["costs"]["perInstanceHourTotal"], b["costs"]["perInstanceHourTotal"])
+    res_a = {_short(r): flatten(r["inputs"]) for r in a["resources"]}
+    res_b = {_short(r): flatten(r["inputs"]) for r in b["resources"]}
+    opts_a = {_short(r): r.get("options", []) for r in a["resources"]}
+    opts_b = {_short(r): r.get("options", []) for r in b["resources"]}
+    for label in sorted(res_a.keys() | res_b.keys()):
+        if label not in res_b or label not in res_a:
+            differ(label, "declared" if label in res_a else "-", "declared" if label in res_b else "-")
+            continue
+        differ(f"{label} options", opts_a[label], opts_b[label])
+        for key in sorted(res_a[label].keys() | res_b[label].keys()):
+            differ(f"{label} {key}", res_a[label].get(key), res_b[label].get(key))
+    docs_a = {(d["resource"], d["key"]): d["document"] for d in a["iamPolicies"]}
+    docs_b = {(d["resource"], d["key"]): d["document"] for d in b["iamPolicies"]}
+    for key in sorted(docs_a.keys() | docs_b.keys()):
+        differ(f"IAM {key[0]} {key[1]}", json.dumps(docs_a.get(key)), json.dumps(docs_b.get(key)))
+    differ("nextflow.config", a["nextflowConfig"], b["nextflowConfig"])
+    return rows
+
+
+def render_diff(a: dict, b: dict, rows: list[dict], fmt: str) -> str:
+    left, right = a["stack"], b["stack"]
+    if fmt == "json":
+        return json.dumps({"stacks": [left, right], "differences": rows}, indent=2) + "\n"
+    if fmt == "markdown":
+        out = [f"### genomics-batch plan: `{left}` vs `{right}`", "", f"{len(rows)} differences.", "",
+               f"| item | {left} | {right} |", "|---|---|---|"]
+        out += [f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |" for r in rows]
+        return "\n".join(out) + "\n"
+    shown = [(r["item"], _cell(str(r[left]))[:60], _cell(str(r[right]))[:60]) for r in rows]
+    width = max([len(item) for item, _, _ in shown] + [4])
+    value_width = max([len(v) for _, v, _ in shown] + [len(left)])
+    out = [f"{'item':<{width}}  {left:<{value_width}}  {right}"]
+    out += [f"{item:<{width}}  {v1:<{value_width}}  {v2}" for item, v1, v2 in shown]
+    return "\n".join(out) + "\n"
+
+
+def render(plan: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(plan, indent=2) + "\n"
+    return render_markdown(plan) if fmt == "markdown" else render_text(plan)

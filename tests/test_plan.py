@@ -1,0 +1,143 @@
+"""`nfbatch plan`: offline plans of both stack files (golden snapshots), diff, secrets, bad config and costs."""
+
+import json
+import shutil
+
+import pytest
+from conftest import MAIN, ROOT
+
+from costs import PRICES, estimate, root_volume_month
+from nfbatch.cli import main
+from nfbatch.plan import SECRET, UNKNOWN, build_plan, diff_plans, render, render_diff
+from settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def dev_plan():
+    return build_plan("dev", ROOT)
+
+
+@pytest.fixture(scope="module")
+def prod_plan():
+    return build_plan("prod", ROOT)
+
+
+def test_dev_plan_markdown_matches_the_snapshot(dev_plan, snapshot):
+    assert render(dev_plan, "markdown") == snapshot
+
+
+def test_prod_plan_markdown_matches_the_snapshot(prod_plan, snapshot):
+    assert render(prod_plan, "markdown") == snapshot
+
+
+def test_dev_versus_prod_diff_matches_the_snapshot(dev_plan, prod_plan, snapshot):
+    assert render_diff(dev_plan, prod_plan, diff_plans(dev_plan, prod_plan), "markdown") == snapshot
+
+
+def test_plan_declares_what_the_program_declares(dev_plan, dev_run):
+    planned = {(r["type"], r["name"]) for r in dev_plan["resources"]}
+    assert planned == {(r.typ, r.name) for r in dev_run.mocks.registrations}
+
+
+def test_values_only_aws_knows_are_marked_and_nothing_reads_none(prod_plan):
+    text = render(prod_plan, "text")
+    assert "None" not in text
+    head = next(d for d in prod_plan["iamPolicies"] if d["resource"] == "nextflow-policy")["document"]
+    submit = next(s for s in head["Statement"] if s["Sid"] == "SubmitToStackQueues")
+    assert f"arn:aws:batch:us-east-1:{UNKNOWN[:-1]}: account id):job-definition/nf-*" in submit["Resource"]
+    orders = next(r for r in prod_plan["resources"] if r["name"] == "batch-priority")["inputs"]
+    assert [o["computeEnvironment"] for o in orders["computeEnvironmentOrders"]] == [
+        f"{UNKNOWN[:-1]}: batch-ondemand.arn)", f"{UNKNOWN[:-1]}: batch-spot.arn)"]
+
+
+def test_plan_shows_protection_policies_config_and_user_data(prod_plan):
+    bucket = next(r for r in prod_plan["resources"] if r["name"] == "work-bucket")
+    assert bucket["options"] == ["protect", "retainOnDelete"]
+    assert {d["resource"] for d in prod_plan["iamPolicies"]} >= {
+        "batch-instance-s3", "batch-task-s3", "nextflow-policy", "work-tls-only", "batch-instance"}
+    assert "executor = 'awsbatch'" in prod_plan["nextflowConfig"]
+    assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in prod_plan["userData"]["instances-template"]
+    assert prod_plan["costs"]["idleMonthlyTotal"] == 109.5
+
+
+def test_json_and_text_formats(dev_plan):
+    data = json.loads(render(dev_plan, "json"))
+    assert set(data) == {"stack", "region", "notes", "config", "costs", "resources", "iamPolicies", "userData",
+                         "nextflowConfig", "outputs"}
+    text = render(dev_plan, "text")
+    assert text.startswith("Plan for stack dev (us-east-1): 39 resources")
+    assert "computeResources.allocationStrategy: SPOT_PRICE_CAPACITY_OPTIMIZED" in text
+
+
+def test_diff_names_what_differs_between_stacks(dev_plan, prod_plan):
+    rows = {r["item"]: (r["dev"], r["prod"]) for r in diff_plans(dev_plan, prod_plan)}
+    assert rows["config genomics-batch:network.egress"] == ("public", "nat-per-az")
+    assert rows["NatGateway network-nat-0"] == ("-", "declared")
+    assert rows["Bucket work-bucket options"] == ([], ["protect", "retainOnDelete"])
+    assert rows["cost: idle per month"] == (0.0, 109.5)
+    assert diff_plans(dev_plan, dev_plan) == []
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project directory with the real program and a stack file the test writes."""
+    shutil.copy(MAIN, tmp_path / "__main__.py")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    return tmp_path
+
+
+def test_an_encrypted_setting_shows_as_secret_and_is_planned_with_defaults(project):
+    (project / "Pulumi.sec.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  genomics-batch:bucket:\n    secure: v1:AAAABBBBCCCC\n")
+    plan = build_plan("sec", project)
+    assert plan["config"]["genomics-batch:bucket"] == SECRET
+    assert plan["notes"] == ["genomics-batch:bucket is encrypted; planned with its defaults"]
+    assert "Note: genomics-batch:bucket is encrypted" in render(plan, "text")
+    bucket = next(r for r in plan["resources"] if r["name"] == "work-bucket")
+    assert bucket["options"] == ["protect", "retainOnDelete"]  # the defaults
+
+
+def test_an_encrypted_value_inside_a_setting_never_shows(project):
+    (project / "Pulumi.sec.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  genomics-batch:tags:\n    Owner:\n      secure: v1:AAAA\n")
+    plan = build_plan("sec", project)
+    template = next(r for r in plan["resources"] if r["name"] == "instances-template")
+    assert template["inputs"]["tagSpecifications"][0]["tags"]["Owner"] == SECRET
+    for fmt in ("json", "text", "markdown"):
+        assert "SecretValueHiddenFromPlan" not in render(plan, fmt)
+
+
+def test_invalid_config_fails_with_the_programs_message(project, capsys):
+    (project / "Pulumi.bad.yaml").write_text(
+        "config:\n  aws:region: us-east-1\n  genomics-batch:compute:\n    spot:\n      bidPercentage: 140\n")
+    assert main(["plan", "--stack", "bad", "--project-dir", str(project)]) == 2
+    assert "genomics-batch:compute.spot.bidPercentage = 140: must be between 1 and 100" in capsys.readouterr().err
+
+
+def test_missing_stack_file_is_a_clear_error(project, capsys):
+    assert main(["plan", "--stack", "nope", "--project-dir", str(project)]) == 2
+    assert "no stack file" in capsys.readouterr().err
+
+
+def test_cli_prints_the_plan_without_outputs_or_credentials(project, capsys, monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "NFBATCH_OUTPUTS"):
+        monkeypatch.delenv(key, raising=False)
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    assert main(["plan", "--stack", "dev", "--project-dir", str(project), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stack"] == "dev"
+
+
+@pytest.mark.parametrize(("egress", "azs", "nat"), [("public", 2, 0), ("nat-single", 3, 1), ("nat-per-az", 3, 3)])
+def test_idle_cost_counts_nat_gateways_and_their_addresses(egress, azs, nat):
+    raw = {"aws:region": "us-east-1", "genomics-batch:network": json.dumps({"egress": egress, "azCount": azs})}
+    costs = estimate(load_settings(raw, "t"))
+    assert costs["idleMonthly"]["natGateways"] == round(nat * 0.045 * 730, 2)
+    assert costs["idleMonthly"]["natPublicIpv4"] == round(nat * 0.005 * 730, 2)
+    assert costs["perInstanceHour"]["publicIpv4"] == (0.005 if egress == "public" else 0.0)
+
+
+def test_root_volume_cost_charges_only_above_gp3_baseline():
+    assert root_volume_month(100, 3000, 125) == pytest.approx(8.0)
+    # The console guide's disk: 1000 GiB, 16000 IOPS, 1000 MiB/s.
+    assert root_volume_month(1000, 16000, 1000) == pytest.approx(80 + 13000 * 0.005 + 875 * 0.04)
+    assert PRICES["s3_gateway_endpoint"] == 0.0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -25,11 +28,24 @@ ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation
                  "ExpiredTokenException", "InvalidClientTokenId"}
 
 
+@cache
+def _shared_loader() -> botocore.loaders.Loader:
+    # Service models are large JSON files; parsing them once per process (not per session) makes `--watch` loops
+    # and repeated calls cheap. Credentials and config are still resolved by each new session.
+    return botocore.loaders.create_loader()
+
+
+def new_session(region: str) -> boto3.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _shared_loader())
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
 class Aws:
     """One session for the whole command; clients are made once each (endpoint from AWS_ENDPOINT_URL if set)."""
 
     def __init__(self, region: str, session: boto3.Session | None = None):
-        self.session = session or boto3.Session(region_name=region)
+        self.session = session or new_session(region)
         self.region = region
         self._clients: dict[str, object] = {}
 

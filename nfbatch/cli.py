@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = verb("plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs",
                 json_flag=False)
-    plan.add_argument("--stack", dest="plan_stack", default="dev", help="stack file to plan (default dev)")
+    plan.add_argument("--stack", dest="plan_stack", help="stack file to plan (default: the global --stack, or dev)")
     plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     plan.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
     plan.add_argument("--project-dir", help="the genomics-batch project (default: here, or nfbatch's own)")
@@ -121,7 +121,7 @@ class Cli:
         from nfbatch import plan
 
         directory = plan.project_dir(self.args.project_dir)
-        first = plan.build_plan(self.args.plan_stack, directory)
+        first = plan.build_plan(self.args.plan_stack or self.args.stack or "dev", directory)
         if self.args.diff:
             other = plan.build_plan(self.args.diff, directory)
             text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format)

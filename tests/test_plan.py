@@ -114,6 +114,12 @@ def test_invalid_config_fails_with_the_programs_message(project, capsys):
     assert "genomics-batch:compute.spot.bidPercentage = 140: must be between 1 and 100" in capsys.readouterr().err
 
 
+def test_global_stack_option_selects_the_plans_stack(project, capsys):
+    shutil.copy(ROOT / "Pulumi.prod.yaml", project / "Pulumi.prod.yaml")
+    assert main(["--stack", "prod", "plan", "--project-dir", str(project), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stack"] == "prod"
+
+
 def test_missing_stack_file_is_a_clear_error(project, capsys):
     assert main(["plan", "--stack", "nope", "--project-dir", str(project)]) == 2
     assert "no stack file" in capsys.readouterr().err

@@ -107,6 +107,8 @@ class Cli:
             raise NfbatchError("arguments after `--` are only for `nfbatch run`")
         if args.verb == "prune-job-definitions" and args.older_than < 1:
             raise NfbatchError(f"--older-than {args.older_than}: must be at least 1 day")
+        if args.verb == "status" and args.limit < 1:
+            raise NfbatchError(f"--limit {args.limit}: must be at least 1")
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
         outputs = load_outputs(args.stack, args.outputs)

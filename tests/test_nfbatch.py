@@ -160,6 +160,7 @@ def test_generated_run_names_are_valid_and_distinct():
                                                                     "not exist"),
     (["status", "--", "-resume"], "arguments after `--` are only for `nfbatch run`"),
     (["prune-job-definitions", "--older-than", "0"], "--older-than 0: must be at least 1 day"),
+    (["status", "--limit", "0"], "--limit 0: must be at least 1"),
 ])
 def test_bad_input_is_refused_before_any_aws_call(shared_stack, hooks, capsys, argv, message):
     code, _ = nfbatch(shared_stack, *argv)

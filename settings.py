@@ -91,6 +91,7 @@ class _Model(BaseModel):
 
 class NetworkSettings(_Model):
     mode: Literal["create", "existing"] = "create"
+    # A private /16 leaves room for public and private subnets in up to six AZs with thousands of addresses each.
     cidr: str = Field("10.0.0.0/16", description="VPC range in create mode; split evenly across the subnets")
     # Two AZs: the fewest that survive one AZ's outage and give spot two capacity pools per instance type.
     az_count: Int = Field(2, ge=2, le=6)
@@ -183,6 +184,7 @@ class ComputeSettings(_Model):
 class QueueSettings(_Model):
     # Head jobs are tiny and gate everything else, so they go first on the shared on-demand capacity.
     head_priority: Int = Field(100, ge=0, le=1000)
+    # Retried tasks (priority queue) outrank fresh tasks (default queue) where both want the same spot capacity.
     priority_priority: Int = Field(50, ge=0, le=1000)
     default_priority: Int = Field(10, ge=0, le=1000)
 
@@ -195,6 +197,7 @@ class HeadJobSettings(_Model):
     attempts: Int = Field(5, ge=1, le=10)
     # A week covers large cohorts and bounds the cost of a hung head job.
     timeout_hours: Int = Field(168, ge=1, le=720)
+    # Pinned, and the image tag with it: Nextflow changes only when someone bumps it on purpose.
     nextflow_version: str = Field("25.04.6", pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$")
     image: str | None = Field(None, description="full image URI; default: the stack's ECR repository at the pinned tag")
     # A month of head-job logs is enough to debug a run; older logs cost without use.

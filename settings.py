@@ -155,6 +155,8 @@ class OnDemandSettings(_Model):
     max_vcpus: Int = Field(64, ge=1, le=100000)
 
 
+# Pinned, and the head image tag with it: Nextflow changes only when someone bumps it on purpose.
+DEFAULT_NEXTFLOW_VERSION = "25.04.6"
 DEFAULT_INSTANCE_TYPES = ("m6i", "m6a", "c6i", "c6a", "r6i", "r6a", "m7i", "c7i", "r7i")
 _INSTANCE_TYPE = re.compile(r"optimal|default_x86_64|default_arm64|[a-z][a-z0-9-]*[0-9][a-z0-9-]*(\.[a-z0-9-]+)?")
 
@@ -197,8 +199,7 @@ class HeadJobSettings(_Model):
     attempts: Int = Field(5, ge=1, le=10)
     # A week covers large cohorts and bounds the cost of a hung head job.
     timeout_hours: Int = Field(168, ge=1, le=720)
-    # Pinned, and the image tag with it: Nextflow changes only when someone bumps it on purpose.
-    nextflow_version: str = Field("25.04.6", pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$")
+    nextflow_version: str = Field(DEFAULT_NEXTFLOW_VERSION, pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$")
     image: str | None = Field(None, description="full image URI; default: the stack's ECR repository at the pinned tag")
     # A month of head-job logs is enough to debug a run; older logs cost without use.
     log_retention_days: Int = 30

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from policies.iam import assume_role_policy, s3_access_policy
+from settings import DEFAULT_INSTANCE_TYPES
 
 # Job-state reasons that mean no instance this environment can launch will ever run the job.
 STUCK_REASONS = (
@@ -47,7 +48,7 @@ class BatchComputeClusterArgs:
     work_bucket_arn: pulumi.Input[str]
     read_only_bucket_arns: list[str] = field(default_factory=list)
     read_write_bucket_arns: list[str] = field(default_factory=list)
-    instance_types: list[str] = field(default_factory=lambda: ["m6i", "c6i", "r6i"])
+    instance_types: list[str] = field(default_factory=lambda: list(DEFAULT_INSTANCE_TYPES))
     spot_max_vcpus: int = 256
     spot_bid_percentage: int = 100
     on_demand_max_vcpus: int = 64

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from components.launch_template import AWS_CLI_PATH
 from policies.iam import assume_role_policy, head_job_policy
-from settings import CACHE_PREFIX, LOGS_PREFIX, WORK_PREFIX
+from settings import CACHE_PREFIX, DEFAULT_NEXTFLOW_VERSION, LOGS_PREFIX, WORK_PREFIX
 
 # The JVM needs room beside its heap (metaspace, threads, the AWS SDK's buffers).
 HEAP_FRACTION = 0.75
@@ -117,7 +117,7 @@ class NextflowHeadJobArgs:
     memory_mib: int = 4096
     attempts: int = 5
     timeout_hours: int = 168
-    nextflow_version: str = "25.04.6"
+    nextflow_version: str = DEFAULT_NEXTFLOW_VERSION
     image: str | None = None
     log_retention_days: int = 30
     force_delete_repository: bool = False

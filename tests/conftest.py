@@ -24,7 +24,6 @@ from nfbatch.mockrun import run_program as execute
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
-PROJECT = "genomics-batch"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 

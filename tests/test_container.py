@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, tool
 
 from components.head_job import render_nextflow_config
+from settings import DEFAULT_NEXTFLOW_VERSION
 
 ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
 DOCKERFILE = ROOT / "container" / "Dockerfile"
@@ -45,7 +46,9 @@ def test_dockerfile_passes_hadolint():
 
 def test_dockerfile_pins_nextflow_and_runs_the_entrypoint_as_pid_one():
     text = DOCKERFILE.read_text()
-    assert "ARG NEXTFLOW_VERSION=25.04.6" in text
+    # The image's pin and the job definition's default tag must name the same Nextflow.
+    assert DEFAULT_NEXTFLOW_VERSION == "25.04.6"
+    assert f"ARG NEXTFLOW_VERSION={DEFAULT_NEXTFLOW_VERSION}\n" in text
     assert 'ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]' in text
 
 

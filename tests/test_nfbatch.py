@@ -31,9 +31,6 @@ class Hooks:
     def on(self, event: str, handler) -> None:
         self.handlers.append((event, handler))
 
-    def count(self, **_):
-        pass
-
 
 @pytest.fixture
 def hooks(monkeypatch):
@@ -306,11 +303,21 @@ def test_logs_tasks_failed_shows_reasons_and_log_tails(shared_stack, hooks, monk
 
 def test_stop_terminates_a_running_head_job_and_lists_active_tasks(shared_stack, hooks):
     assert nfbatch(shared_stack, "run", "hello", "--name", "halt")[0] == 0
-    hooks.on("after-call.batch.DescribeJobs", running_for(1))
+    active = submit_tasks(shared_stack, "halt", 2)
+    submit_tasks(shared_stack, "other-run", 1)
+
+    def still_running(parsed, **_):  # moto finishes jobs at once; here the run and its tasks are mid-flight
+        for job in parsed.get("jobs", []):
+            job["status"] = "RUNNING"
+
+    hooks.on("after-call.batch.DescribeJobs", still_running)
     code, out = nfbatch(shared_stack, "stop", "halt", "--json")
     result = as_json(out)
     assert code == 0 and result["terminated"] is True and result["run"] == "halt"
     assert hooks.calls["TerminateJob"] == 1
+    assert sorted(result["activeTasks"]) == sorted(active)
+    code, out = nfbatch(shared_stack, "stop", "halt")
+    assert "Nextflow cancels 2 active task job(s)" in out
 
 
 def test_stop_of_an_ended_run_changes_nothing(shared_stack, hooks):

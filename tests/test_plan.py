@@ -30,6 +30,12 @@ def test_prod_plan_markdown_matches_the_snapshot(prod_plan, snapshot):
     assert render(prod_plan, "markdown") == snapshot
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_json_is_pinned(stack, dev_plan, prod_plan, snapshot):
+    # The whole plan, byte for byte: a refactor that changes anything `pulumi up` would declare fails here.
+    assert render({"dev": dev_plan, "prod": prod_plan}[stack], "json") == snapshot
+
+
 def test_dev_versus_prod_diff_matches_the_snapshot(dev_plan, prod_plan, snapshot):
     assert render_diff(dev_plan, prod_plan, diff_plans(dev_plan, prod_plan), "markdown") == snapshot
 

@@ -1,19 +1,24 @@
 """BatchComputeCluster: instance and task IAM roles, spot and on-demand compute environments, and the job queues.
 
-Queue layout is decided by `plan_queues` (pure); compute environments use the Batch service-linked role and a
-non-BEST_FIT strategy so launch template, instance type and subnet changes update in place.
+Queue layout is decided by `components.planning.plan_queues` (pure); compute environments use the Batch
+service-linked role and a non-BEST_FIT strategy so launch template, instance type and subnet changes update in place.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import ON_DEMAND, SPOT
+from components.planning import plan_queues
 from policies.iam import assume_role_policy, s3_access_policy
-from settings import DEFAULT_INSTANCE_TYPES
+
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 # Job-state reasons that mean no instance this environment can launch will ever run the job.
 STUCK_REASONS = (
@@ -23,41 +28,41 @@ STUCK_REASONS = (
 
 
 @dataclass(frozen=True)
-class QueuePlan:
-    key: str
-    priority: int
-    environments: tuple[str, ...]  # "spot" / "on-demand", in order of preference
-
-
-def plan_queues(head: int, priority: int, default: int, spot_fallback: bool) -> list[QueuePlan]:
-    """The three queues: head (on-demand), default (spot, optional on-demand spill-over), priority (both)."""
-    return [
-        # The Nextflow process must never be reclaimed mid-run, so its queue has no spot capacity at all.
-        QueuePlan("head", head, ("on-demand",)),
-        QueuePlan("default", default, ("spot", "on-demand") if spot_fallback else ("spot",)),
-        QueuePlan("priority", priority, ("on-demand", "spot")),
-    ]
-
-
-@dataclass(frozen=True)
 class BatchComputeClusterArgs:
     subnet_ids: pulumi.Input[list[str]]
     security_group_ids: pulumi.Input[list[str]]
     launch_template_id: pulumi.Input[str]
     launch_template_version: pulumi.Input[int]
     work_bucket_arn: pulumi.Input[str]
-    read_only_bucket_arns: list[str] = field(default_factory=list)
-    read_write_bucket_arns: list[str] = field(default_factory=list)
-    instance_types: list[str] = field(default_factory=lambda: list(DEFAULT_INSTANCE_TYPES))
-    spot_max_vcpus: int = 256
-    spot_bid_percentage: int = 100
-    on_demand_max_vcpus: int = 64
-    spot_fallback_to_on_demand: bool = False
-    stuck_job_timeout_seconds: int = 1800
-    update_timeout_minutes: int = 30
-    head_priority: int = 100
-    priority_priority: int = 50
-    default_priority: int = 10
+    read_only_bucket_arns: list[str]
+    read_write_bucket_arns: list[str]
+    instance_types: list[str]
+    spot_max_vcpus: int
+    spot_bid_percentage: int
+    on_demand_max_vcpus: int
+    spot_fallback_to_on_demand: bool
+    stuck_job_timeout_seconds: int
+    update_timeout_minutes: int
+    head_priority: int
+    priority_priority: int
+    default_priority: int
+
+    @classmethod
+    def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[list[str]],
+                      security_group_ids: pulumi.Input[list[str]], launch_template_id: pulumi.Input[str],
+                      launch_template_version: pulumi.Input[int], work_bucket_arn: pulumi.Input[str],
+                      read_only_bucket_arns: list[str], read_write_bucket_arns: list[str]) -> BatchComputeClusterArgs:
+        c, q = s.compute, s.queues
+        return cls(
+            subnet_ids=subnet_ids, security_group_ids=security_group_ids, launch_template_id=launch_template_id,
+            launch_template_version=launch_template_version, work_bucket_arn=work_bucket_arn,
+            read_only_bucket_arns=read_only_bucket_arns, read_write_bucket_arns=read_write_bucket_arns,
+            instance_types=list(c.instance_types), spot_max_vcpus=c.spot.max_vcpus,
+            spot_bid_percentage=c.spot.bid_percentage, on_demand_max_vcpus=c.on_demand.max_vcpus,
+            spot_fallback_to_on_demand=c.spot_fallback_to_on_demand,
+            stuck_job_timeout_seconds=c.stuck_job_timeout_seconds, update_timeout_minutes=c.update_timeout_minutes,
+            head_priority=q.head_priority, priority_priority=q.priority_priority, default_priority=q.default_priority,
+        )
 
 
 class BatchComputeCluster(pulumi.ComponentResource):
@@ -71,10 +76,24 @@ class BatchComputeCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchComputeClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:compute:BatchComputeCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        s3_policy = pulumi.Output.all(args.work_bucket_arn, args.read_write_bucket_arns,
-                                      args.read_only_bucket_arns).apply(
-            lambda a: json.dumps(s3_access_policy([a[0], *a[1]], a[2])))
+        self._name, self._child = name, pulumi.ResourceOptions(parent=self)
+        profile, instance_ready = self._roles(args)
+        environments = self._environments(args, profile, instance_ready)
+        self._queues(args, environments)
+        self.compute_environment_arns = {key: env.arn for key, env in environments.items()}
+        self.register_outputs({
+            "queue_names": self.queue_names, "queue_arns": self.queue_arns,
+            "compute_environment_arns": self.compute_environment_arns,
+            "instance_role_arn": self.instance_role_arn, "task_role_arn": self.task_role_arn,
+        })
+
+    def _roles(self, args: BatchComputeClusterArgs) -> tuple[aws.iam.InstanceProfile, list[pulumi.Resource]]:
+        """The instance role (with its profile) and the task role; returns the profile and what must exist before
+        an environment can launch instances with it."""
+        name, child = self._name, self._child
+        s3_policy = pulumi.Output.all(
+            work=args.work_bucket_arn, read_write=args.read_write_bucket_arns, read_only=args.read_only_bucket_arns,
+        ).apply(lambda a: json.dumps(s3_access_policy([a["work"], *a["read_write"]], a["read_only"])))
 
         # Instances: the ECS agent's managed policy, plus the buckets for tasks that run without a job role.
         instance_role = aws.iam.Role(f"{name}-instance", assume_role_policy=json.dumps(
@@ -93,12 +112,15 @@ class BatchComputeCluster(pulumi.ComponentResource):
         task_role = aws.iam.Role(f"{name}-task", assume_role_policy=json.dumps(
             assume_role_policy("ecs-tasks.amazonaws.com")), opts=child)
         aws.iam.RolePolicy(f"{name}-task-s3", role=task_role.id, policy=s3_policy, opts=child)
+        self.instance_role_arn, self.task_role_arn = instance_role.arn, task_role.arn
+        return profile, [ecs_attachment, instance_s3, profile]
 
+    def _environments(self, args: BatchComputeClusterArgs, profile: aws.iam.InstanceProfile,
+                      depends_on: list[pulumi.Resource]) -> dict[str, aws.batch.ComputeEnvironment]:
         # Changing these replaces the environment, and a queue still pointing at the old one blocks its deletion:
         # Pulumi's auto-naming plus create-before-delete lets the new one exist first.
         ce_opts = pulumi.ResourceOptions(
-            parent=self,
-            depends_on=[ecs_attachment, instance_s3, profile],
+            parent=self, depends_on=depends_on,
             ignore_changes=["computeResources.desiredVcpus"],  # Batch moves it with load; not drift to undo
         )
         common = {
@@ -118,7 +140,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
         update_policy = aws.batch.ComputeEnvironmentUpdatePolicyArgs(
             job_execution_timeout_minutes=args.update_timeout_minutes, terminate_jobs_on_update=False)
         spot = aws.batch.ComputeEnvironment(
-            f"{name}-spot", type="MANAGED", update_policy=update_policy,
+            f"{self._name}-spot", type="MANAGED", update_policy=update_policy,
             # No service_role: the service-linked role is what allows in-place updates.
             compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
                 type="SPOT", allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED",
@@ -126,14 +148,15 @@ class BatchComputeCluster(pulumi.ComponentResource):
             opts=ce_opts,
         )
         on_demand = aws.batch.ComputeEnvironment(
-            f"{name}-ondemand", type="MANAGED", update_policy=update_policy,
+            f"{self._name}-ondemand", type="MANAGED", update_policy=update_policy,
             compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
                 type="EC2", allocation_strategy="BEST_FIT_PROGRESSIVE", max_vcpus=args.on_demand_max_vcpus,
                 **common),
             opts=ce_opts,
         )
-        environments = {"spot": spot, "on-demand": on_demand}
+        return {SPOT: spot, ON_DEMAND: on_demand}
 
+    def _queues(self, args: BatchComputeClusterArgs, environments: dict[str, aws.batch.ComputeEnvironment]) -> None:
         stuck_actions = [aws.batch.JobQueueJobStateTimeLimitActionArgs(
             action="CANCEL", state="RUNNABLE", reason=reason, max_time_seconds=args.stuck_job_timeout_seconds,
         ) for reason in STUCK_REASONS]
@@ -141,21 +164,12 @@ class BatchComputeCluster(pulumi.ComponentResource):
         for plan in plan_queues(args.head_priority, args.priority_priority, args.default_priority,
                                 args.spot_fallback_to_on_demand):
             queue = aws.batch.JobQueue(
-                f"{name}-{plan.key}", state="ENABLED", priority=plan.priority,
+                f"{self._name}-{plan.key}", state="ENABLED", priority=plan.priority,
                 compute_environment_orders=[aws.batch.JobQueueComputeEnvironmentOrderArgs(
                     order=i + 1, compute_environment=environments[env].arn)
                     for i, env in enumerate(plan.environments)],
                 job_state_time_limit_actions=stuck_actions,
-                opts=child,
+                opts=self._child,
             )
             self.queue_names[plan.key] = queue.name
             self.queue_arns[plan.key] = queue.arn
-
-        self.compute_environment_arns = {key: env.arn for key, env in environments.items()}
-        self.instance_role_arn = instance_role.arn
-        self.task_role_arn = task_role.arn
-        self.register_outputs({
-            "queue_names": self.queue_names, "queue_arns": self.queue_arns,
-            "compute_environment_arns": self.compute_environment_arns,
-            "instance_role_arn": self.instance_role_arn, "task_role_arn": self.task_role_arn,
-        })

@@ -7,14 +7,18 @@ check them against botocore's model and against the container entrypoint's own r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import CACHE_PREFIX, LOGS_PREFIX, QUEUES, RUN_TAG, WORK_PREFIX
 from components.launch_template import AWS_CLI_PATH
 from policies.iam import assume_role_policy, head_job_policy
-from settings import CACHE_PREFIX, DEFAULT_NEXTFLOW_VERSION, LOGS_PREFIX, WORK_PREFIX
+
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 # The JVM needs room beside its heap (metaspace, threads, the AWS SDK's buffers).
 HEAP_FRACTION = 0.75
@@ -70,9 +74,6 @@ def container_properties(*, image: str, vcpus: int, memory_mib: int, job_role_ar
     }
 
 
-RUN_TAG = "nfbatch-run"
-
-
 def render_nextflow_config(*, work_dir: str, region: str, default_queue: str, priority_queue: str,
                            task_role_arn: str, cli_path: str = AWS_CLI_PATH, run_name: str | None = None) -> str:
     """The nextflow.config that sends every task to this stack. The container entrypoint writes the same text.
@@ -109,18 +110,31 @@ class NextflowHeadJobArgs:
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     region: str
-    queue_arns: dict[str, pulumi.Input[str]]  # keys head, default, priority
+    queue_arns: dict[str, pulumi.Input[str]]  # keys: contract.QUEUES
     task_role_arn: pulumi.Input[str]
-    read_only_bucket_arns: list[str] = field(default_factory=list)
-    read_write_bucket_arns: list[str] = field(default_factory=list)
-    vcpus: int = 2
-    memory_mib: int = 4096
-    attempts: int = 5
-    timeout_hours: int = 168
-    nextflow_version: str = DEFAULT_NEXTFLOW_VERSION
-    image: str | None = None
-    log_retention_days: int = 30
-    force_delete_repository: bool = False
+    read_only_bucket_arns: list[str]
+    read_write_bucket_arns: list[str]
+    vcpus: int
+    memory_mib: int
+    attempts: int
+    timeout_hours: int
+    nextflow_version: str
+    image: str | None  # None: the stack's own repository at nextflow_version
+    log_retention_days: int
+    force_delete_repository: bool
+
+    @classmethod
+    def from_settings(cls, s: StackSettings, *, bucket_name: pulumi.Input[str], bucket_arn: pulumi.Input[str],
+                      queue_arns: dict[str, pulumi.Input[str]], task_role_arn: pulumi.Input[str],
+                      read_only_bucket_arns: list[str], read_write_bucket_arns: list[str]) -> NextflowHeadJobArgs:
+        h = s.head_job
+        return cls(
+            bucket_name=bucket_name, bucket_arn=bucket_arn, region=s.region, queue_arns=queue_arns,
+            task_role_arn=task_role_arn, read_only_bucket_arns=read_only_bucket_arns,
+            read_write_bucket_arns=read_write_bucket_arns, vcpus=h.vcpus, memory_mib=h.memory_mib,
+            attempts=h.attempts, timeout_hours=h.timeout_hours, nextflow_version=h.nextflow_version, image=h.image,
+            log_retention_days=h.log_retention_days, force_delete_repository=s.bucket.force_destroy,
+        )
 
 
 class NextflowHeadJob(pulumi.ComponentResource):
@@ -128,36 +142,55 @@ class NextflowHeadJob(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NextflowHeadJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:nextflow:NextflowHeadJob", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self._name, self._child = name, pulumi.ResourceOptions(parent=self)
+        role = self._role(args)
+        repository = self._repository(args)
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days,
+                                            opts=self._child)
+        self.image = (pulumi.Output.from_input(args.image) if args.image
+                      else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}"))
+        definition = self._definition(args, role, log_group)
+        self.job_definition_name = definition.name
+        self.job_definition_arn = definition.arn
+        self.repository_url = repository.repository_url
+        self.role_arn = role.arn
+        self.log_group_name = log_group.name
+        self.register_outputs({
+            "job_definition_name": self.job_definition_name, "job_definition_arn": self.job_definition_arn,
+            "repository_url": self.repository_url, "image": self.image, "role_arn": self.role_arn,
+            "log_group_name": self.log_group_name,
+        })
 
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(
-            assume_role_policy("ecs-tasks.amazonaws.com")), opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id,
-            policy=pulumi.Output.all(
-                partition.partition, identity.account_id, args.task_role_arn, args.bucket_arn,
-                args.read_write_bucket_arns, args.read_only_bucket_arns,
-                *[args.queue_arns[k] for k in ("head", "default", "priority")],
-            ).apply(lambda a: json.dumps(head_job_policy(
-                partition=a[0], region=args.region, account_id=a[1], task_role_arn=a[2],
-                read_write_buckets=[a[3], *a[4]], read_only_buckets=a[5], queue_arns=a[6:],
-            ))),
-            opts=child,
-        )
+    def _role(self, args: NextflowHeadJobArgs) -> aws.iam.Role:
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        role = aws.iam.Role(f"{self._name}-role", assume_role_policy=json.dumps(
+            assume_role_policy("ecs-tasks.amazonaws.com")), opts=self._child)
+        policy = pulumi.Output.all(
+            partition=aws.get_partition_output(opts=invoke).partition,
+            account_id=aws.get_caller_identity_output(opts=invoke).account_id,
+            task_role_arn=args.task_role_arn, bucket_arn=args.bucket_arn,
+            read_write=args.read_write_bucket_arns, read_only=args.read_only_bucket_arns,
+            queue_arns=[args.queue_arns[q] for q in QUEUES],
+        ).apply(lambda a: json.dumps(head_job_policy(
+            partition=a["partition"], region=args.region, account_id=a["account_id"],
+            task_role_arn=a["task_role_arn"], read_write_buckets=[a["bucket_arn"], *a["read_write"]],
+            read_only_buckets=a["read_only"], queue_arns=a["queue_arns"],
+        )))
+        aws.iam.RolePolicy(f"{self._name}-policy", role=role.id, policy=policy, opts=self._child)
+        return role
 
+    def _repository(self, args: NextflowHeadJobArgs) -> aws.ecr.Repository:
         repository = aws.ecr.Repository(
-            f"{name}-image",
+            f"{self._name}-image",
             # A pinned tag must always mean the same image.
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
             force_delete=args.force_delete_repository,
-            opts=child,
+            opts=self._child,
         )
         aws.ecr.LifecyclePolicy(
-            f"{name}-image-lifecycle", repository=repository.name,
+            f"{self._name}-image-lifecycle", repository=repository.name,
             policy=json.dumps({"rules": [{
                 "rulePriority": 1,
                 "description": "drop untagged layers left by rebuilds",
@@ -165,26 +198,27 @@ class NextflowHeadJob(pulumi.ComponentResource):
                               "countNumber": 7},
                 "action": {"type": "expire"},
             }]}),
-            opts=child,
+            opts=self._child,
         )
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
+        return repository
 
-        image = (pulumi.Output.from_input(args.image) if args.image
-                 else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}"))
-        bucket = pulumi.Output.from_input(args.bucket_name)
+    def _definition(self, args: NextflowHeadJobArgs, role: aws.iam.Role,
+                    log_group: aws.cloudwatch.LogGroup) -> aws.batch.JobDefinition:
         properties = pulumi.Output.all(
-            image, role.arn, bucket, log_group.name, args.queue_arns["default"], args.queue_arns["priority"],
-            args.task_role_arn,
+            image=self.image, role_arn=role.arn, bucket=args.bucket_name, log_group=log_group.name,
+            default_queue=args.queue_arns["default"], priority_queue=args.queue_arns["priority"],
+            task_role_arn=args.task_role_arn,
         ).apply(lambda a: json.dumps(container_properties(
-            image=a[0], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a[1], log_group=a[3],
-            region=args.region,
+            image=a["image"], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a["role_arn"],
+            log_group=a["log_group"], region=args.region,
             environment=head_environment(
-                work_dir=f"s3://{a[2]}/{WORK_PREFIX}", logs_dir=f"s3://{a[2]}/{LOGS_PREFIX}",
-                cache_dir=f"s3://{a[2]}/{CACHE_PREFIX}", region=args.region, default_queue=a[4],
-                priority_queue=a[5], task_role_arn=a[6], memory_mib=args.memory_mib),
+                work_dir=f"s3://{a['bucket']}/{WORK_PREFIX}", logs_dir=f"s3://{a['bucket']}/{LOGS_PREFIX}",
+                cache_dir=f"s3://{a['bucket']}/{CACHE_PREFIX}", region=args.region,
+                default_queue=a["default_queue"], priority_queue=a["priority_queue"],
+                task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib),
         )))
-        definition = aws.batch.JobDefinition(
-            f"{name}-definition",
+        return aws.batch.JobDefinition(
+            f"{self._name}-definition",
             type="container",
             platform_capabilities=["EC2"],
             container_properties=properties,
@@ -197,16 +231,5 @@ class NextflowHeadJob(pulumi.ComponentResource):
             timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
             # Run tags (from `nfbatch run`) reach the ECS task, so cost reports can split by run.
             propagate_tags=True,
-            opts=child,
+            opts=self._child,
         )
-        self.job_definition_name = definition.name
-        self.job_definition_arn = definition.arn
-        self.repository_url = repository.repository_url
-        self.image = image
-        self.role_arn = role.arn
-        self.log_group_name = log_group.name
-        self.register_outputs({
-            "job_definition_name": self.job_definition_name, "job_definition_arn": self.job_definition_arn,
-            "repository_url": self.repository_url, "image": self.image, "role_arn": self.role_arn,
-            "log_group_name": self.log_group_name,
-        })

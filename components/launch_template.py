@@ -7,12 +7,16 @@ CLI for Nextflow, fail-closed provisioning); the component adds a big encrypted 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 AWS_CLI_PREFIX = "/opt/aws-cli"
 # Nextflow mounts the grandparent of cliPath (/opt/aws-cli) into every task container.
@@ -24,11 +28,11 @@ ROOT_DEVICE = "/dev/xvda"  # root device name of the ECS-optimized Amazon Linux 
 
 @dataclass(frozen=True)
 class EcsAgentConfig:
-    image_pull_behavior: str = "once"
-    container_stop_timeout_seconds: int = 120
-    task_cleanup_wait_minutes: int = 10
-    image_cleanup_interval_minutes: int = 30
-    image_minimum_cleanup_age_minutes: int = 60
+    image_pull_behavior: str
+    container_stop_timeout_seconds: int
+    task_cleanup_wait_minutes: int
+    image_cleanup_interval_minutes: int
+    image_minimum_cleanup_age_minutes: int
 
 
 def ecs_config_lines(agent: EcsAgentConfig) -> list[str]:
@@ -80,7 +84,7 @@ echo "genomics-batch: provisioning complete"
 """
 
 
-def render_user_data(agent: EcsAgentConfig, install_aws_cli: bool = True) -> str:
+def render_user_data(agent: EcsAgentConfig, install_aws_cli: bool) -> str:
     """MIME multipart user data, the form Batch requires so it can merge in its own part."""
     message = MIMEMultipart(boundary=MIME_BOUNDARY)
     message.attach(MIMEText(provisioning_script(agent, install_aws_cli), "x-shellscript"))
@@ -89,18 +93,25 @@ def render_user_data(agent: EcsAgentConfig, install_aws_cli: bool = True) -> str
 
 @dataclass(frozen=True)
 class RootVolume:
-    size_gib: int = 100
-    iops: int = 3000
-    throughput_mibps: int = 125
+    size_gib: int
+    iops: int
+    throughput_mibps: int
 
 
 @dataclass(frozen=True)
 class GenomicsLaunchTemplateArgs:
-    root_volume: RootVolume = field(default_factory=RootVolume)
-    ecs_agent: EcsAgentConfig = field(default_factory=EcsAgentConfig)
-    install_aws_cli: bool = True
-    key_name: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    root_volume: RootVolume
+    ecs_agent: EcsAgentConfig
+    install_aws_cli: bool
+    key_name: str | None  # None: no SSH key
+    tags: dict[str, str]  # cost tags for the instances, volumes and network interfaces Batch launches
+
+    @classmethod
+    def from_settings(cls, s: StackSettings) -> GenomicsLaunchTemplateArgs:
+        lt = s.launch_template
+        return cls(root_volume=RootVolume(**lt.root_volume.model_dump()),
+                   ecs_agent=EcsAgentConfig(**lt.ecs_agent.model_dump()),
+                   install_aws_cli=lt.install_aws_cli, key_name=lt.key_name, tags=s.cost_tags)
 
 
 class GenomicsLaunchTemplate(pulumi.ComponentResource):

@@ -1,52 +1,37 @@
 """BatchNetworking: the VPC, subnets, egress and no-ingress security group that Batch instances run in.
 
-`plan_subnets` decides the address plan as a pure function; the component only declares what it returns.
+`components.planning.plan_network` decides subnets and NAT placement; this component only declares what it says.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
-Egress = Literal["public", "nat-single", "nat-per-az"]
+from components.planning import Egress, NetworkMode, NetworkPlan, SubnetPlan, plan_network
 
-
-@dataclass(frozen=True)
-class SubnetPlan:
-    availability_zone: str
-    public_cidr: str
-    private_cidr: str | None
-
-
-def plan_subnets(cidr: str, zones: list[str], egress: Egress) -> list[SubnetPlan]:
-    """Split `cidr` into equal blocks: one public subnet per zone, plus one private subnet per zone behind NAT."""
-    network = ipaddress.IPv4Network(cidr)
-    needed = len(zones) * (1 if egress == "public" else 2)
-    extra_bits = max(1, math.ceil(math.log2(needed)))
-    blocks = list(network.subnets(prefixlen_diff=extra_bits))
-    if blocks[0].prefixlen > 28:
-        raise ValueError(f"{cidr} is too small for {needed} subnets (AWS subnets are at least /28)")
-    plans = []
-    for i, zone in enumerate(zones):
-        private = None if egress == "public" else str(blocks[len(zones) + i])
-        plans.append(SubnetPlan(zone, str(blocks[i]), private))
-    return plans
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 
 @dataclass(frozen=True)
 class BatchNetworkingArgs:
-    mode: Literal["create", "existing"] = "create"
-    cidr: str = "10.0.0.0/16"
-    az_count: int = 2
-    egress: Egress = "public"
-    availability_zones: list[str] | None = None
-    vpc_id: str | None = None
-    subnet_ids: list[str] = field(default_factory=list)
+    mode: NetworkMode
+    cidr: str
+    az_count: int
+    egress: Egress
+    availability_zones: list[str] | None  # None: the region's first az_count zones, looked up at deploy time
+    vpc_id: str | None
+    subnet_ids: list[str]
+
+    @classmethod
+    def from_settings(cls, s: StackSettings) -> BatchNetworkingArgs:
+        n = s.network
+        return cls(mode=n.mode, cidr=n.cidr, az_count=n.az_count, egress=n.egress,
+                   availability_zones=n.availability_zones, vpc_id=n.vpc_id, subnet_ids=list(n.subnet_ids))
 
 
 class BatchNetworking(pulumi.ComponentResource):
@@ -58,17 +43,21 @@ class BatchNetworking(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchNetworkingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:networking:BatchNetworking", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
+        self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         if args.mode == "existing":
             self.vpc_id = pulumi.Output.from_input(args.vpc_id)
             self.subnet_ids = pulumi.Output.from_input(list(args.subnet_ids))
         else:
-            self._create(name, args, child)
+            self._create(args, plan_network(args.mode, args.cidr, args.az_count, args.egress))
+        self.security_group_id = self._security_group().id
+        self.register_outputs({
+            "vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids, "security_group_id": self.security_group_id,
+        })
 
+    def _security_group(self) -> aws.ec2.SecurityGroup:
         # Batch instances pull images and talk to AWS APIs outbound; nothing ever needs to reach them.
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-instances",
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-instances",
             description="AWS Batch instances: no ingress, all egress",
             vpc_id=self.vpc_id,
             ingress=[],
@@ -76,23 +65,19 @@ class BatchNetworking(pulumi.ComponentResource):
                 protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"], ipv6_cidr_blocks=["::/0"],
                 description="outbound to AWS APIs, registries and data sources",
             )],
-            tags={"Name": f"{name}-instances"},
-            opts=child,
+            tags={"Name": f"{self._name}-instances"},
+            opts=self._child,
         )
-        self.security_group_id = sg.id
-        self.register_outputs({
-            "vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids, "security_group_id": self.security_group_id,
-        })
 
-    def _create(self, name: str, args: BatchNetworkingArgs, child: pulumi.ResourceOptions) -> None:
-        zones = args.availability_zones
-        if zones is None:
-            available = aws.get_availability_zones_output(
-                state="available", opts=pulumi.InvokeOutputOptions(parent=self))
-            zones_output = available.names.apply(lambda names: names[: args.az_count])
-        else:
-            zones_output = pulumi.Output.from_input(list(zones))
+    def _zones(self, args: BatchNetworkingArgs) -> pulumi.Output[list[str]]:
+        if args.availability_zones is not None:
+            return pulumi.Output.from_input(list(args.availability_zones))
+        available = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
+        return available.names.apply(lambda names: names[: args.az_count])
 
+    def _create(self, args: BatchNetworkingArgs, plan: NetworkPlan) -> None:
+        name, child = self._name, self._child
+        zones = self._zones(args)
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           tags={"Name": f"{name}-vpc"}, opts=child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child)
@@ -101,43 +86,16 @@ class BatchNetworking(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
             tags={"Name": f"{name}-public"}, opts=child,
         )
-        route_tables = [public_rt]
-        public_subnets, private_subnets, nat_gateways = [], [], []
-        # The plan's shape (how many subnets) must be known now; only zone names may arrive later.
-        shape = plan_subnets(args.cidr, [f"zone-{i}" for i in range(args.az_count)], args.egress)
-        for i, planned in enumerate(shape):
-            zone = zones_output.apply(lambda zs, i=i: zs[i])
-            public = aws.ec2.Subnet(
-                f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=planned.public_cidr, availability_zone=zone,
-                # Public egress mode: instances need an address to reach ECR and S3; the security group has no ingress.
-                map_public_ip_on_launch=args.egress == "public",
-                tags={"Name": f"{name}-public-{i}", "Tier": "public"}, opts=child,
-            )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id,
-                                          opts=child)
-            public_subnets.append(public)
-            if args.egress == "public":
-                continue
-            if args.egress == "nat-per-az" or i == 0:
-                eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child)
-                nat_gateways.append(aws.ec2.NatGateway(
-                    f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=public.id,
-                    tags={"Name": f"{name}-nat-{i}"},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
-                ))
-            private = aws.ec2.Subnet(
-                f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=planned.private_cidr, availability_zone=zone,
-                map_public_ip_on_launch=False, tags={"Name": f"{name}-private-{i}", "Tier": "private"}, opts=child,
-            )
-            private_rt = aws.ec2.RouteTable(
-                f"{name}-private-{i}", vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat_gateways[-1].id)],
-                tags={"Name": f"{name}-private-{i}"}, opts=child,
-            )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=private.id,
-                                          route_table_id=private_rt.id, opts=child)
-            route_tables.append(private_rt)
-            private_subnets.append(private)
+        route_tables, public_subnets, private_subnets, nat_gateways = [public_rt], [], [], {}
+        for planned in plan.subnets:
+            zone = zones.apply(lambda zs, i=planned.index: zs[i])
+            public_subnets.append(self._public_subnet(vpc, planned, zone, public_rt, plan.public_instances))
+            if planned.index in plan.nat_gateways:
+                nat_gateways[planned.index] = self._nat_gateway(planned.index, public_subnets[-1], igw)
+            if planned.private_cidr is not None:
+                subnet, table = self._private_subnet(vpc, planned, zone, nat_gateways[planned.nat])
+                private_subnets.append(subnet)
+                route_tables.append(table)
 
         # S3 traffic through the gateway endpoint is free and skips the NAT's per-GB charge.
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
@@ -147,5 +105,41 @@ class BatchNetworking(pulumi.ComponentResource):
             route_table_ids=[rt.id for rt in route_tables], tags={"Name": f"{name}-s3"}, opts=child,
         )
         self.vpc_id = vpc.id
-        instance_subnets = private_subnets or public_subnets
-        self.subnet_ids = pulumi.Output.all(*[s.id for s in instance_subnets])
+        self.subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets or public_subnets])
+
+    def _public_subnet(self, vpc: aws.ec2.Vpc, planned: SubnetPlan, zone: pulumi.Output[str],
+                       table: aws.ec2.RouteTable, public_instances: bool) -> aws.ec2.Subnet:
+        name, i = self._name, planned.index
+        subnet = aws.ec2.Subnet(
+            f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=planned.public_cidr, availability_zone=zone,
+            # Public egress mode: instances need an address to reach ECR and S3; the security group has no ingress.
+            map_public_ip_on_launch=public_instances,
+            tags={"Name": f"{name}-public-{i}", "Tier": "public"}, opts=self._child,
+        )
+        aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=table.id,
+                                      opts=self._child)
+        return subnet
+
+    def _nat_gateway(self, i: int, subnet: aws.ec2.Subnet, igw: aws.ec2.InternetGateway) -> aws.ec2.NatGateway:
+        name = self._name
+        eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=self._child)
+        return aws.ec2.NatGateway(
+            f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=subnet.id, tags={"Name": f"{name}-nat-{i}"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+        )
+
+    def _private_subnet(self, vpc: aws.ec2.Vpc, planned: SubnetPlan, zone: pulumi.Output[str],
+                        nat: aws.ec2.NatGateway) -> tuple[aws.ec2.Subnet, aws.ec2.RouteTable]:
+        name, i, child = self._name, planned.index, self._child
+        subnet = aws.ec2.Subnet(
+            f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=planned.private_cidr, availability_zone=zone,
+            map_public_ip_on_launch=False, tags={"Name": f"{name}-private-{i}", "Tier": "private"}, opts=child,
+        )
+        table = aws.ec2.RouteTable(
+            f"{name}-private-{i}", vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+            tags={"Name": f"{name}-private-{i}"}, opts=child,
+        )
+        aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=table.id,
+                                      opts=child)
+        return subnet, table

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
-from settings import CACHE_PREFIX, WORK_PREFIX
+from components.contract import SCRATCH_PREFIXES
+
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 
 def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[dict]:
@@ -21,7 +25,7 @@ def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[dict]:
     No rule ever names the results or logs prefixes, so nothing there expires.
     """
     rules = []
-    for prefix in (WORK_PREFIX, CACHE_PREFIX):
+    for prefix in SCRATCH_PREFIXES:
         rule = {
             "id": f"expire-{prefix}",
             "status": "Enabled",
@@ -59,11 +63,17 @@ def tls_only_policy(bucket_arn: str) -> dict:
 
 @dataclass(frozen=True)
 class WorkBucketArgs:
-    name: str | None = None
-    work_expiration_days: int = 30
-    versioning: bool = True
-    protect: bool = True
-    force_destroy: bool = False
+    name: str | None  # None: auto-named
+    work_expiration_days: int
+    versioning: bool
+    protect: bool
+    force_destroy: bool
+
+    @classmethod
+    def from_settings(cls, s: StackSettings) -> WorkBucketArgs:
+        b = s.bucket
+        return cls(name=b.name, work_expiration_days=b.work_expiration_days, versioning=b.versioning,
+                   protect=b.protect, force_destroy=b.force_destroy)
 
 
 class WorkBucket(pulumi.ComponentResource):
@@ -74,13 +84,21 @@ class WorkBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:storage:WorkBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.name,
             force_destroy=args.force_destroy,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
+        self._lock_down(name, bucket)
+        self._lifecycle(name, bucket, args)
+        self.bucket = bucket.bucket
+        self.arn = bucket.arn
+        self.register_outputs({"bucket": self.bucket, "arn": self.arn})
+
+    def _lock_down(self, name: str, bucket: aws.s3.Bucket) -> None:
+        """No public access, owner-enforced objects, encryption at rest, TLS only."""
+        child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=child,
@@ -103,18 +121,17 @@ class WorkBucket(pulumi.ComponentResource):
             f"{name}-tls-only", bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))), opts=child,
         )
+
+    def _lifecycle(self, name: str, bucket: aws.s3.Bucket, args: WorkBucketArgs) -> None:
         versioning = None
         if args.versioning:
             versioning = aws.s3.BucketVersioning(
                 f"{name}-versioning", bucket=bucket.id,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id,
             rules=lifecycle_rules(args.work_expiration_days, args.versioning),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
         )
-        self.bucket = bucket.bucket
-        self.arn = bucket.arn
-        self.register_outputs({"bucket": self.bucket, "arn": self.arn})

@@ -9,10 +9,10 @@ import time
 
 from botocore.exceptions import ClientError
 
+from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, queue_capacity
 from nfbatch.aws import Aws
 from nfbatch.runs import describe_jobs, list_job_summaries
 from nfbatch.stack import StackOutputs
-from policies.iam import NEXTFLOW_JOB_DEFINITION_PREFIX
 
 
 def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict:
@@ -20,40 +20,56 @@ def _check(name: str, ok: bool, detail: str, fix: str | None = None) -> dict:
 
 
 def expected_queue_orders(outputs: StackOutputs) -> dict[str, list[list[str]]]:
-    """Allowed compute-environment orders per queue (default may have opted into spill-over)."""
-    spot, on_demand = outputs["spotComputeEnvironmentArn"], outputs["onDemandComputeEnvironmentArn"]
-    return {"head": [[on_demand]], "default": [[spot], [spot, on_demand]], "priority": [[on_demand, spot]]}
+    """Allowed compute-environment orders per queue (the default queue may have opted into spill-over)."""
+    arns = outputs.compute_environment_arns
+    allowed: dict[str, list[list[str]]] = {}
+    for fallback in (False, True):
+        for queue, capacity in queue_capacity(fallback).items():
+            order = [arns[c] for c in capacity]
+            if order not in allowed.setdefault(queue, []):
+                allowed[queue].append(order)
+    return allowed
+
+
+REDEPLOY = "run `pulumi up` for this stack"
 
 
 def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
-    batch, checks = aws.client("batch"), []
-    redeploy = "run `pulumi up` for this stack"
+    """Every check of a deployed stack, in the order a person would fix them."""
+    return [*_compute_environment_checks(aws, outputs), *_queue_checks(aws, outputs),
+            _job_definition_check(aws, outputs), *_bucket_checks(aws, outputs), *_role_checks(aws, outputs)]
 
-    arns = {"spot": outputs["spotComputeEnvironmentArn"], "on-demand": outputs["onDemandComputeEnvironmentArn"]}
-    found = {ce["computeEnvironmentArn"]: ce for ce in
-             batch.describe_compute_environments(computeEnvironments=list(arns.values()))["computeEnvironments"]}
+
+def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    arns, checks = outputs.compute_environment_arns, []
+    found = {ce["computeEnvironmentArn"]: ce for ce in aws.client("batch").describe_compute_environments(
+        computeEnvironments=list(arns.values()))["computeEnvironments"]}
     for key, arn in arns.items():
         ce = found.get(arn)
         if ce is None:
-            checks.append(_check(f"{key} compute environment", False, f"{arn} does not exist", redeploy))
+            checks.append(_check(f"{key} compute environment", False, f"{arn} does not exist", REDEPLOY))
             continue
         name = ce["computeEnvironmentName"]
+        reason = f": {ce['statusReason']}" if ce.get("statusReason") else ""
         checks.append(_check(f"{key} compute environment", ce.get("status") == "VALID",
-                             f"{name} is {ce.get('status')}" + (f": {ce['statusReason']}" if ce.get("statusReason")
-                                                                 else ""),
+                             f"{name} is {ce.get('status')}{reason}",
                              "fix the cause in the status reason (often the instance role or subnets), then "
                              "`pulumi up`"))
         checks.append(_check(f"{key} compute environment enabled", ce.get("state") == "ENABLED",
                              f"{name} is {ce.get('state')}",
                              f"aws batch update-compute-environment --compute-environment {name} --state ENABLED"))
+    return checks
 
+
+def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    checks = []
     queues = {q["jobQueueArn"]: q for q in
-              batch.describe_job_queues(jobQueues=list(outputs.queue_arns.values()))["jobQueues"]}
+              aws.client("batch").describe_job_queues(jobQueues=list(outputs.queue_arns.values()))["jobQueues"]}
     allowed = expected_queue_orders(outputs)
     for key, arn in outputs.queue_arns.items():
         queue = queues.get(arn)
         if queue is None:
-            checks.append(_check(f"{key} queue", False, f"{arn} does not exist", redeploy))
+            checks.append(_check(f"{key} queue", False, f"{arn} does not exist", REDEPLOY))
             continue
         name = queue["jobQueueName"]
         checks.append(_check(f"{key} queue enabled", queue.get("state") == "ENABLED",
@@ -63,27 +79,33 @@ def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
         checks.append(_check(f"{key} queue order", order in allowed[key],
                              " then ".join(a.rsplit("/", 1)[-1] for a in order) or "no compute environment",
                              "someone changed the queue by hand; `pulumi up` restores it"))
+    return checks
 
-    definitions = batch.describe_job_definitions(jobDefinitions=[outputs["jobDefinitionArn"]])["jobDefinitions"]
+
+def _job_definition_check(aws: Aws, outputs: StackOutputs) -> dict:
+    definitions = aws.client("batch").describe_job_definitions(
+        jobDefinitions=[outputs["jobDefinitionArn"]])["jobDefinitions"]
     status = definitions[0]["status"] if definitions else "missing"
-    checks.append(_check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}",
-                         redeploy))
+    return _check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}", REDEPLOY)
 
+
+def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     s3, bucket = aws.client("s3"), outputs["bucketName"]
     try:
         s3.head_bucket(Bucket=bucket)
-        checks.append(_check("work bucket reachable", True, bucket))
-        try:
-            policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
-            tls = "aws:SecureTransport" in policy
-        except ClientError:
-            tls = False
-        checks.append(_check("work bucket TLS-only policy", tls, "present" if tls else "missing", redeploy))
     except ClientError as error:
-        checks.append(_check("work bucket reachable", False, f"{bucket}: {error.response['Error'].get('Code')}",
-                             "check the bucket exists and your credentials may read it"))
+        return [_check("work bucket reachable", False, f"{bucket}: {error.response['Error'].get('Code')}",
+                       "check the bucket exists and your credentials may read it")]
+    try:
+        tls = "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError:
+        tls = False
+    return [_check("work bucket reachable", True, bucket),
+            _check("work bucket TLS-only policy", tls, "present" if tls else "missing", REDEPLOY)]
 
-    iam = aws.client("iam")
+
+def _role_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    iam, checks = aws.client("iam"), []
     for label, key in (("head job role", "headJobRoleArn"), ("task job role", "taskJobRoleArn"),
                        ("instance role", "instanceRoleArn")):
         name = outputs[key].rsplit("/", 1)[-1]
@@ -93,7 +115,7 @@ def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
         except ClientError as error:
             if error.response["Error"]["Code"] != "NoSuchEntity":
                 raise
-            checks.append(_check(label, False, f"{name} does not exist", redeploy))
+            checks.append(_check(label, False, f"{name} does not exist", REDEPLOY))
     return checks
 
 
@@ -106,7 +128,7 @@ def stale_job_definitions(aws: Aws, outputs: StackOutputs, older_than_days: int,
     """
     cutoff_ms = int(((now or time.time()) - older_than_days * 86400) * 1000)
     since = [{"name": "AFTER_CREATED_AT", "values": [str(cutoff_ms)]}]
-    ids = [s["jobId"] for q in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
+    ids = [s["jobId"] for q in outputs.task_queue_arns
            for s in list_job_summaries(aws, q, since)]
     used = {j["jobDefinition"] for j in describe_jobs(aws, ids)}
     protected = {outputs["jobDefinitionArn"], outputs["jobDefinitionName"]}

@@ -19,7 +19,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
 
-PROJECT = "genomics-batch"
+from components.contract import PROJECT
+
 # Stands in for an encrypted (`secure:`) config value, which cannot be read without the stack's secrets provider.
 SECRET_PLACEHOLDER = "SecretValueHiddenFromPlan"  # noqa: S105 - a marker, not a password
 

@@ -33,7 +33,7 @@ class PlanMocks(RecordingMocks):
         return unknown(f"{name}.id"), state
 
     def call(self, args):
-        from settings import partition_for
+        from settings.limits import partition_for
 
         self.calls.append((args.token, dict(args.args)))
         match args.token.rsplit(":", 1)[-1]:
@@ -72,7 +72,7 @@ def _hide(value: Any) -> Any:
 
 def build_plan(stack: str, directory: Path | None = None) -> dict:
     """The plan of one stack file as plain data (the JSON format)."""
-    from costs import estimate
+    from components.costs import estimate
     from settings import SettingsError, load_settings
 
     directory = directory or project_dir()

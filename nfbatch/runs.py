@@ -17,14 +17,12 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from components.head_job import RUN_TAG
+from components.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
+from components.contract import PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG
 from nfbatch.aws import Aws
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs
-from settings import PARAMS_PREFIX
 
-JOB_PREFIX = "nfbatch-"
-PIPELINE_TAG = "nfbatch-pipeline"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids per call
 TERMINAL = {"SUCCEEDED", "FAILED"}
@@ -199,7 +197,7 @@ def _run_of(head: dict) -> str:
 def task_job_ids(aws: Aws, outputs: StackOutputs, head: dict) -> list[str]:
     """Ids of jobs on the task queues created since the head job (candidates; the run tag decides)."""
     since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
-    return [s["jobId"] for queue in (outputs["defaultQueueArn"], outputs["priorityQueueArn"])
+    return [s["jobId"] for queue in outputs.task_queue_arns
             for s in list_job_summaries(aws, queue, since)]
 
 

@@ -9,13 +9,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from nfbatch.errors import NfbatchError
-
-REQUIRED = (
-    "region", "bucketName", "workDir", "logsDir", "headQueueArn", "defaultQueueArn", "priorityQueueArn",
-    "spotComputeEnvironmentArn", "onDemandComputeEnvironmentArn", "jobDefinitionArn", "jobDefinitionName",
-    "headLogGroupName", "headJobRoleArn", "taskJobRoleArn", "instanceRoleArn", "nextflowConfig",
+from components.contract import (
+    CAPACITY,
+    NFBATCH_REQUIRED_EXPORTS,
+    QUEUES,
+    TASK_QUEUES,
+    compute_environment_export,
+    queue_arn_export,
 )
+from nfbatch.errors import NfbatchError
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,15 @@ class StackOutputs:
 
     @property
     def queue_arns(self) -> dict[str, str]:
-        return {k: self.values[f"{k}QueueArn"] for k in ("head", "default", "priority")}
+        return {q: self.values[queue_arn_export(q)] for q in QUEUES}
+
+    @property
+    def task_queue_arns(self) -> list[str]:
+        return [self.values[queue_arn_export(q)] for q in TASK_QUEUES]
+
+    @property
+    def compute_environment_arns(self) -> dict[str, str]:
+        return {c: self.values[compute_environment_export(c)] for c in CAPACITY}
 
 
 def parse_outputs(text: str, source: str) -> StackOutputs:
@@ -38,7 +48,7 @@ def parse_outputs(text: str, source: str) -> StackOutputs:
                            "give the output of `pulumi stack output --json`") from None
     if not isinstance(values, dict):
         raise NfbatchError(f"{source} must hold a JSON object of stack outputs")
-    missing = [k for k in REQUIRED if k not in values]
+    missing = [k for k in NFBATCH_REQUIRED_EXPORTS if k not in values]
     if missing:
         raise NfbatchError(f"stack outputs from {source} lack {', '.join(missing)}",
                            "deploy the stack with this version of genomics-batch (`pulumi up`)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX
+
 VERSION = "2012-10-17"
 
 # Actions for reading objects and for listing the buckets that hold them.
@@ -16,7 +18,8 @@ S3_WRITE = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortM
             "s3:ListMultipartUploadParts"]
 S3_BUCKET_READ = ["s3:ListBucket", "s3:GetBucketLocation"]
 
-# Nextflow's head process: the Batch, EC2 and ECS calls its awsbatch executor makes (shared/REFERENCE.md).
+# Nextflow's head process: the Batch, EC2 and ECS calls its awsbatch executor makes (nf-amazon's AwsBatchTaskHandler
+# and AwsBatchProxy in nextflow-io/nextflow).
 BATCH_DESCRIBE = ["batch:DescribeComputeEnvironments", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
                   "batch:DescribeJobs", "batch:ListJobs"]
 EC2_DESCRIBE = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes"]
@@ -24,8 +27,6 @@ EC2_DESCRIBE = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:Desc
 EC2_INSTANCE_DESCRIBE = ["ec2:DescribeInstanceAttribute"]
 ECS_DESCRIBE = ["ecs:DescribeContainerInstances", "ecs:DescribeTasks"]
 
-# The prefix Nextflow gives the job definitions it registers for each task image.
-NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 
 
 def assume_role_policy(service: str) -> dict:

@@ -7,7 +7,9 @@ for. The same fixtures start a moto server for everything that calls AWS.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import shutil
 import sys
@@ -21,6 +23,7 @@ import pytest
 from nfbatch.mockrun import RecordingMocks, read_stack_file, start
 from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
 from nfbatch.mockrun import run_program as execute
+from settings import StackSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
@@ -109,6 +112,20 @@ class RealisticMocks(RecordingMocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
                     "reverseDnsPrefix": "com.amazonaws"}
         raise AssertionError(f"unexpected invoke {args.token}: add a realistic answer to RecordingMocks.call")
+
+
+def default_settings() -> StackSettings:
+    """Every setting at its default, as a stack file holding only aws:region gives."""
+    return load_settings({"aws:region": REGION}, "test")
+
+
+def component_args(args_type, **values):
+    """A component's args built from the model's defaults (`from_settings`), with `values` in place of any field.
+    Values named like `from_settings`' keyword parameters are the wiring between components; lists default empty."""
+    wiring = {name: values.pop(name, [] if "list" in str(param.annotation) else param.default)
+              for name, param in inspect.signature(args_type.from_settings).parameters.items()
+              if param.kind is param.KEYWORD_ONLY}
+    return dataclasses.replace(args_type.from_settings(default_settings(), **wiring), **values)
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:

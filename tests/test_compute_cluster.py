@@ -1,25 +1,11 @@
-"""BatchComputeCluster: queue plan (pure), compute environments and queues as declared."""
+"""BatchComputeCluster: compute environments and queues as declared (the queue plan is in test_planning)."""
 
 import json
 
 import pytest
-from conftest import build_component, resolve
+from conftest import build_component, component_args, resolve
 
-from components.compute_cluster import STUCK_REASONS, BatchComputeCluster, BatchComputeClusterArgs, plan_queues
-
-
-def test_head_queue_is_on_demand_only_and_default_is_spot_only():
-    plans = {p.key: p for p in plan_queues(100, 50, 10, spot_fallback=False)}
-    assert plans["head"].environments == ("on-demand",)
-    assert plans["default"].environments == ("spot",)
-    assert plans["priority"].environments == ("on-demand", "spot")
-    assert (plans["head"].priority, plans["priority"].priority, plans["default"].priority) == (100, 50, 10)
-
-
-def test_spill_over_is_opt_in():
-    plans = {p.key: p for p in plan_queues(100, 50, 10, spot_fallback=True)}
-    assert plans["default"].environments == ("spot", "on-demand")
-
+from components.compute_cluster import STUCK_REASONS, BatchComputeCluster, BatchComputeClusterArgs
 
 ARGS = {
     "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
@@ -32,7 +18,7 @@ ARGS = {
 
 
 def build(**overrides):
-    args = BatchComputeClusterArgs(**{**ARGS, **overrides})
+    args = component_args(BatchComputeClusterArgs, **{**ARGS, **overrides})
     return build_component(lambda: BatchComputeCluster("batch", args))
 
 

@@ -5,7 +5,7 @@ import json
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
-from conftest import ACCOUNT, build_component, resolve
+from conftest import ACCOUNT, build_component, component_args, resolve
 
 from components.head_job import (
     NextflowHeadJob,
@@ -39,8 +39,8 @@ def test_retry_only_host_failures():
 
 @pytest.fixture(scope="module")
 def head():
-    args = NextflowHeadJobArgs(
-        bucket_name="lab-work", bucket_arn="arn:aws:s3:::lab-work", region="us-east-1", queue_arns=QUEUES,
+    args = component_args(
+        NextflowHeadJobArgs, bucket_name="lab-work", bucket_arn="arn:aws:s3:::lab-work", queue_arns=QUEUES,
         task_role_arn=TASK_ROLE, read_only_bucket_arns=["arn:aws:s3:::1000genomes"], vcpus=4, memory_mib=8192,
         attempts=3, timeout_hours=48, nextflow_version="25.04.6",
     )
@@ -102,8 +102,8 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
 
 
 def test_image_override_replaces_the_repository_image():
-    args = NextflowHeadJobArgs(bucket_name="b", bucket_arn="arn:aws:s3:::b", region="us-east-1", queue_arns=QUEUES,
-                               task_role_arn=TASK_ROLE, image="public.ecr.aws/lab/nextflow:25.04.6")
+    args = component_args(NextflowHeadJobArgs, bucket_name="b", bucket_arn="arn:aws:s3:::b", queue_arns=QUEUES,
+                          task_role_arn=TASK_ROLE, image="public.ecr.aws/lab/nextflow:25.04.6")
     mocks, component = build_component(lambda: NextflowHeadJob("nf", args))
     props = json.loads(mocks.named("nf-definition").inputs["containerProperties"])
     assert props["image"] == "public.ecr.aws/lab/nextflow:25.04.6" == resolve(component.image)

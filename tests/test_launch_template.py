@@ -1,6 +1,7 @@
 """GenomicsLaunchTemplate: user data (MIME, shellcheck, executed with stand-in system commands) and the template."""
 
 import base64
+import dataclasses
 import email
 import os
 import stat
@@ -8,17 +9,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import build_component, resolve, tool
+from conftest import build_component, component_args, resolve, tool
 
 from components.launch_template import (
     AWS_CLI_PATH,
-    EcsAgentConfig,
     GenomicsLaunchTemplate,
     GenomicsLaunchTemplateArgs,
     RootVolume,
     provisioning_script,
     render_user_data,
 )
+
+# The ECS agent settings at the model's defaults.
+AGENT = component_args(GenomicsLaunchTemplateArgs).ecs_agent
 
 
 def shell_parts(user_data: str) -> list[str]:
@@ -31,7 +34,7 @@ def shell_parts(user_data: str) -> list[str]:
 
 @pytest.mark.parametrize("install_cli", [True, False])
 def test_user_data_is_mime_multipart_and_every_part_passes_shellcheck(install_cli, tmp_path):
-    for i, script in enumerate(shell_parts(render_user_data(EcsAgentConfig(), install_cli))):
+    for i, script in enumerate(shell_parts(render_user_data(AGENT, install_cli))):
         path = tmp_path / f"part{i}.sh"
         path.write_text(script)
         result = subprocess.run([tool("shellcheck"), "--severity=style", str(path)], capture_output=True, text=True)
@@ -40,23 +43,23 @@ def test_user_data_is_mime_multipart_and_every_part_passes_shellcheck(install_cl
 
 def test_user_data_is_identical_between_runs():
     # A random MIME boundary would make a new template version on every `pulumi up`.
-    assert render_user_data(EcsAgentConfig()) == render_user_data(EcsAgentConfig())
+    assert render_user_data(AGENT, True) == render_user_data(AGENT, True)
 
 
 def test_ecs_agent_settings_come_from_the_config():
-    agent = EcsAgentConfig(image_pull_behavior="prefer-cached", container_stop_timeout_seconds=300,
-                           image_cleanup_interval_minutes=45)
-    [script] = shell_parts(render_user_data(agent))
+    agent = dataclasses.replace(AGENT, image_pull_behavior="prefer-cached", container_stop_timeout_seconds=300,
+                                image_cleanup_interval_minutes=45)
+    [script] = shell_parts(render_user_data(agent, True))
     for line in ("ECS_ENABLE_SPOT_INSTANCE_DRAINING=true", "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
                  "ECS_CONTAINER_STOP_TIMEOUT=300s", "ECS_IMAGE_CLEANUP_INTERVAL=45m"):
         assert f"\n{line}\n" in script
 
 
 def test_aws_cli_is_installed_self_contained_where_nextflow_expects_it():
-    script = provisioning_script(EcsAgentConfig(), install_aws_cli=True)
+    script = provisioning_script(AGENT, install_aws_cli=True)
     assert "--install-dir /opt/aws-cli --bin-dir /opt/aws-cli/bin" in script
     assert f"{AWS_CLI_PATH} --version" in script
-    assert "/opt/aws-cli" not in provisioning_script(EcsAgentConfig(), install_aws_cli=False)
+    assert "/opt/aws-cli" not in provisioning_script(AGENT, install_aws_cli=False)
 
 
 def fake_command(directory: Path, name: str, body: str) -> None:
@@ -72,7 +75,7 @@ def run_boot_script(tmp_path: Path, install_cli: bool, failing: str | None) -> t
     for name in ("shutdown", "curl", "dnf", "unzip", "uname"):
         status = 1 if name == failing else 0
         fake_command(bin_dir, name, f'echo "{name} $*" >> "{record}"; exit {status}')
-    script = provisioning_script(EcsAgentConfig(), install_cli).replace("/etc/ecs", str(etc))
+    script = provisioning_script(AGENT, install_cli).replace("/etc/ecs", str(etc))
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
     script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"').replace(AWS_CLI_PATH, "true")
     fake_command(bin_dir, "installer", f'echo "installer $*" >> "{record}"')
@@ -102,7 +105,7 @@ def test_failed_provisioning_shuts_the_instance_down(tmp_path, failing):
 
 
 def build(**kwargs):
-    return build_component(lambda: GenomicsLaunchTemplate("lt", GenomicsLaunchTemplateArgs(**kwargs)))
+    return build_component(lambda: GenomicsLaunchTemplate("lt", component_args(GenomicsLaunchTemplateArgs, **kwargs)))
 
 
 def test_template_requires_imdsv2_and_encrypts_a_gp3_root_volume():
@@ -120,7 +123,7 @@ def test_template_requires_imdsv2_and_encrypts_a_gp3_root_volume():
     specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
     assert specs["instance"] == tags and specs["volume"] == tags
     decoded = base64.b64decode(template.inputs["userData"]).decode()
-    assert decoded == render_user_data(EcsAgentConfig())
+    assert decoded == render_user_data(AGENT, install_aws_cli=True)
     assert resolve(lt.latest_version) == template.outputs["latestVersion"]
     assert resolve(lt.id) == template.outputs["id"]
     assert template.parent == mocks.named("lt").urn

@@ -1,35 +1,15 @@
-"""BatchNetworking: the address plan (pure) and what the component declares in each egress mode."""
-
-import ipaddress
+"""BatchNetworking: what the component declares in each egress mode (the address plan is in test_planning)."""
 
 import pytest
-from conftest import build_component, resolve
+from conftest import build_component, component_args, resolve
 
-from components.networking import BatchNetworking, BatchNetworkingArgs, plan_subnets
+from components.networking import BatchNetworking, BatchNetworkingArgs
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
 
-@pytest.mark.parametrize("egress", ["public", "nat-single", "nat-per-az"])
-@pytest.mark.parametrize("cidr", ["10.0.0.0/16", "172.16.8.0/22", "192.168.4.0/24"])
-def test_plan_subnets_fit_the_vpc_without_overlap(cidr, egress):
-    plans = plan_subnets(cidr, ZONES, egress)
-    blocks = [ipaddress.ip_network(p.public_cidr) for p in plans]
-    blocks += [ipaddress.ip_network(p.private_cidr) for p in plans if p.private_cidr]
-    vpc = ipaddress.ip_network(cidr)
-    assert all(b.subnet_of(vpc) for b in blocks)
-    assert all(not a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1:])
-    assert [p.availability_zone for p in plans] == ZONES
-    assert all(p.private_cidr is None for p in plans) == (egress == "public")
-
-
-def test_plan_subnets_rejects_a_vpc_too_small_for_the_zones():
-    with pytest.raises(ValueError, match="too small"):
-        plan_subnets("10.0.0.0/28", ZONES, "nat-per-az")
-
-
 def build(**kwargs):
-    return build_component(lambda: BatchNetworking("net", BatchNetworkingArgs(**kwargs)))
+    return build_component(lambda: BatchNetworking("net", component_args(BatchNetworkingArgs, **kwargs)))
 
 
 def routes_of(table):

@@ -6,7 +6,7 @@ import shutil
 import pytest
 from conftest import MAIN, ROOT
 
-from costs import PRICES, estimate, root_volume_month
+from components.costs import PRICES, estimate, root_volume_month
 from nfbatch.cli import main
 from nfbatch.plan import SECRET, UNKNOWN, build_plan, diff_plans, render, render_diff
 from settings import load_settings

@@ -7,7 +7,8 @@ import pulumi
 import pytest
 from conftest import MAIN, stack_config, start_mocks
 
-from settings import LOG_RETENTION_DAYS, SettingsError, load_settings
+from settings import SettingsError, load_settings
+from settings.limits import LOG_RETENTION_DAYS
 
 REGION = {"aws:region": "us-east-1"}
 

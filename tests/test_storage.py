@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from conftest import build_component, resolve
+from conftest import build_component, component_args, resolve
 
+from components.contract import CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX, WORK_PREFIX
 from components.storage import WorkBucket, WorkBucketArgs, lifecycle_rules, tls_only_policy
-from settings import CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX, WORK_PREFIX
 
 
 def test_only_scratch_prefixes_expire():
@@ -33,7 +33,7 @@ def test_tls_policy_denies_plain_http_on_bucket_and_objects():
 
 
 def build(**kwargs):
-    return build_component(lambda: WorkBucket("work", WorkBucketArgs(**kwargs)))
+    return build_component(lambda: WorkBucket("work", component_args(WorkBucketArgs, **kwargs)))
 
 
 def test_bucket_is_private_encrypted_owner_enforced_and_tls_only():

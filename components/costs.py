@@ -1,11 +1,17 @@
 """Cost estimate of a stack from its settings: what it costs idle, and what each running instance adds.
 
-Prices are us-east-1 on-demand list prices from shared/REFERENCE.md; a month is 730 hours.
+Prices are us-east-1 list prices from the AWS pricing pages of VPC (NAT gateways, endpoints, public IPv4), EBS (gp3),
+S3 and CloudWatch; a month is 730 hours. NAT gateways are counted from the network planner's own plan.
 """
 
 from __future__ import annotations
 
-from settings import StackSettings
+from typing import TYPE_CHECKING
+
+from components.planning import plan_network
+
+if TYPE_CHECKING:
+    from settings import StackSettings
 
 HOURS_PER_MONTH = 730
 PRICES = {
@@ -22,13 +28,6 @@ PRICES = {
 }
 
 
-def nat_gateway_count(settings: StackSettings) -> int:
-    net = settings.network
-    if net.mode == "existing":
-        return 0  # egress belongs to the VPC's owner
-    return {"public": 0, "nat-single": 1, "nat-per-az": net.az_count}[net.egress]
-
-
 def root_volume_month(size_gib: int, iops: int, throughput_mibps: int) -> float:
     return (size_gib * PRICES["gp3_gb_month"] + max(0, iops - 3000) * PRICES["gp3_iops_month_above_3000"]
             + max(0, throughput_mibps - 125) * PRICES["gp3_mibps_month_above_125"])
@@ -36,17 +35,18 @@ def root_volume_month(size_gib: int, iops: int, throughput_mibps: int) -> float:
 
 def estimate(settings: StackSettings) -> dict:
     """Plain numbers (US dollars), rounded to the cent or the tenth of a cent."""
-    nat = nat_gateway_count(settings)
+    net = settings.network
+    network = plan_network(net.mode, net.cidr, net.az_count, net.egress)
+    nat = len(network.nat_gateways)  # none in existing mode: egress belongs to the VPC's owner
     idle = {
         "natGateways": nat * PRICES["nat_gateway_hour"] * HOURS_PER_MONTH,
         "natPublicIpv4": nat * PRICES["public_ipv4_hour"] * HOURS_PER_MONTH,
         "s3GatewayEndpoint": PRICES["s3_gateway_endpoint"],
     }
     volume = settings.launch_template.root_volume
-    public_instances = settings.network.mode == "create" and settings.network.egress == "public"
     per_instance_hour = {
         "rootVolume": root_volume_month(volume.size_gib, volume.iops, volume.throughput_mibps) / HOURS_PER_MONTH,
-        "publicIpv4": PRICES["public_ipv4_hour"] if public_instances else 0.0,
+        "publicIpv4": PRICES["public_ipv4_hour"] if network.public_instances else 0.0,
     }
     return {
         "idleMonthly": {k: round(v, 2) for k, v in idle.items()},

@@ -1,0 +1,94 @@
+"""The stack's contract with its users: bucket layout, tags, names, queues and exports, in plain Python.
+
+Standard library only: the program, `nfbatch`, the guard rules and the tests all import it, and nothing restates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The Pulumi project name: the config namespace (`genomics-batch:<key>`) and the `Project` cost tag.
+PROJECT = "genomics-batch"
+# Tags every resource, instance and volume carries, so cost reports can split by project and stack.
+COST_TAG_KEYS = ("Project", "Stack")
+
+# Layout of the work bucket. Only the scratch prefixes (work, cache) ever expire.
+WORK_PREFIX = "work"
+CACHE_PREFIX = "cache"
+LOGS_PREFIX = "logs"
+RESULTS_PREFIX = "results"
+PARAMS_PREFIX = "params"
+SCRATCH_PREFIXES = (WORK_PREFIX, CACHE_PREFIX)
+
+# A run is one head job named `nfbatch-<run>`, tagged with the run name; its task jobs carry the same tag.
+HEAD_JOB_NAME_PREFIX = "nfbatch-"
+RUN_TAG = "nfbatch-run"
+PIPELINE_TAG = "nfbatch-pipeline"
+# Nextflow names the job definitions it registers for task images `nf-<image>` (nf-amazon's AwsBatchTaskHandler).
+NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
+
+# Capacity kinds, each one compute environment.
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+CAPACITY = (SPOT, ON_DEMAND)
+QUEUES = ("head", "default", "priority")
+# Where Nextflow sends task jobs (the head's generated config): every other queue holds only head jobs.
+TASK_QUEUES = ("default", "priority")
+
+
+def queue_capacity(spot_fallback_to_on_demand: bool) -> dict[str, tuple[str, ...]]:
+    """Which compute environments each queue uses, in order of preference."""
+    return {
+        # The Nextflow process must never be reclaimed mid-run, so its queue has no spot capacity at all.
+        "head": (ON_DEMAND,),
+        # Spot only: spill-over to on-demand leaves jobs RUNNABLE when spot is short (opt-in).
+        "default": (SPOT, ON_DEMAND) if spot_fallback_to_on_demand else (SPOT,),
+        # Retried tasks go to on-demand first, so a task reclaimed once is not reclaimed again.
+        "priority": (ON_DEMAND, SPOT),
+    }
+
+
+def queue_name_export(queue: str) -> str:
+    return f"{queue}QueueName"
+
+
+def queue_arn_export(queue: str) -> str:
+    return f"{queue}QueueArn"
+
+
+def compute_environment_export(capacity: str) -> str:
+    return {SPOT: "spotComputeEnvironmentArn", ON_DEMAND: "onDemandComputeEnvironmentArn"}[capacity]
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str
+    description: str
+    read_by_nfbatch: bool = True
+
+
+EXPORTS: tuple[Export, ...] = (
+    Export("region", "the AWS region of the stack"),
+    Export("bucketName", "the work bucket"),
+    Export("workDir", f"Nextflow's work directory, `s3://<bucket>/{WORK_PREFIX}`"),
+    Export("logsDir", f"where each run's `.nextflow.log` is kept, `s3://<bucket>/{LOGS_PREFIX}`"),
+    *(e for q in QUEUES for e in (
+        Export(queue_name_export(q), f"the {q} job queue's name", read_by_nfbatch=False),
+        Export(queue_arn_export(q), f"the {q} job queue's ARN"),
+    )),
+    Export(compute_environment_export(SPOT), "the spot compute environment"),
+    Export(compute_environment_export(ON_DEMAND), "the on-demand compute environment"),
+    Export("jobDefinitionName", "the head job definition (submit pipelines with it)"),
+    Export("jobDefinitionArn", "the head job definition's ARN, with revision"),
+    Export("ecrRepositoryUrl", "where to push the head image", read_by_nfbatch=False),
+    Export("headImage", "the image the head job runs", read_by_nfbatch=False),
+    Export("headJobRoleArn", "the head job's role (Nextflow's permissions)"),
+    Export("headLogGroupName", "the head job's CloudWatch log group"),
+    Export("taskJobRoleArn", "the role every task job runs with"),
+    Export("instanceRoleArn", "the role of the Batch instances (ECS agent)"),
+    Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop"),
+    Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for",
+           read_by_nfbatch=False),
+)
+EXPORT_NAMES = tuple(e.name for e in EXPORTS)
+NFBATCH_REQUIRED_EXPORTS = tuple(e.name for e in EXPORTS if e.read_by_nfbatch)

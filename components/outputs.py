@@ -1,0 +1,56 @@
+"""The stack's exports, built from the components: exactly the names `components.contract.EXPORTS` lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.compute_cluster import BatchComputeCluster
+from components.contract import (
+    CAPACITY,
+    EXPORT_NAMES,
+    LOGS_PREFIX,
+    QUEUES,
+    WORK_PREFIX,
+    compute_environment_export,
+    queue_arn_export,
+    queue_name_export,
+)
+from components.head_job import NextflowHeadJob, render_nextflow_config
+from components.storage import WorkBucket
+
+
+def stack_outputs(region: str, bucket: WorkBucket, cluster: BatchComputeCluster,
+                  head: NextflowHeadJob) -> dict[str, Any]:
+    work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
+    outputs = {
+        "region": region,
+        "bucketName": bucket.bucket,
+        "workDir": work_dir,
+        "logsDir": bucket.bucket.apply(lambda b: f"s3://{b}/{LOGS_PREFIX}"),
+        **{queue_name_export(q): cluster.queue_names[q] for q in QUEUES},
+        **{queue_arn_export(q): cluster.queue_arns[q] for q in QUEUES},
+        **{compute_environment_export(c): cluster.compute_environment_arns[c] for c in CAPACITY},
+        "jobDefinitionName": head.job_definition_name,
+        "jobDefinitionArn": head.job_definition_arn,
+        "ecrRepositoryUrl": head.repository_url,
+        "headImage": head.image,
+        "headJobRoleArn": head.role_arn,
+        "headLogGroupName": head.log_group_name,
+        "taskJobRoleArn": cluster.task_role_arn,
+        "instanceRoleArn": cluster.instance_role_arn,
+        "nextflowConfig": pulumi.Output.all(
+            work_dir=work_dir, default_queue=cluster.queue_names["default"],
+            priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
+        ).apply(lambda a: render_nextflow_config(region=region, **a)),
+        # What a Seqera Platform "manual" AWS Batch compute environment asks for.
+        "seqeraPlatform": {
+            "region": region, "workDir": work_dir,
+            "headQueue": cluster.queue_names["head"], "computeQueue": cluster.queue_names["default"],
+            "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
+        },
+    }
+    if set(outputs) != set(EXPORT_NAMES):
+        raise AssertionError(f"exports differ from the contract: {sorted(set(outputs) ^ set(EXPORT_NAMES))}")
+    return outputs

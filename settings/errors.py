@@ -1,0 +1,94 @@
+"""How a bad setting is reported: `genomics-batch:<key path> = <value>: <what is allowed>`, one line per problem.
+
+Turns pydantic's errors into those lines, using the model's own bounds, literals and known keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+
+from components.contract import PROJECT
+
+
+class SettingsError(ValueError):
+    """Stack config that cannot be deployed; the message lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# Marks a problem about a key that is absent, so no value is shown.
+MISSING = object()
+
+
+def show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def problem(path: str, value: Any, allowed: str) -> str:
+    """One problem line for a key path below the project namespace (`compute.spot.maxVcpus`)."""
+    key = f"{PROJECT}:{path}"
+    return f"{key}: {allowed}" if value is MISSING else f"{key} = {show(value)}: {allowed}"
+
+
+def location_path(top: str, loc: tuple) -> str:
+    """`top` plus a pydantic error location as a key path: ("spot", "maxVcpus") -> compute.spot.maxVcpus."""
+    path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    return top + (f".{path}" if path else "")
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is not None and get_origin(annotation) is not Literal:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0] if args else None
+    return annotation
+
+
+def _field_at(model: type, loc: tuple) -> Any:
+    """The pydantic FieldInfo that an error location (in aliases) points at, or None."""
+    field = None
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return field
+
+
+def _unknown_key(model: type, loc: tuple) -> str:
+    parent = _unwrap(_field_at(model, loc[:-1]).annotation) if len(loc) > 1 else model
+    known = sorted(f.alias or n for n, f in parent.model_fields.items())
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key{hint}; allowed keys: {', '.join(known)}"
+
+
+def allowed_for(model: type, loc: tuple, error: dict) -> str:
+    """What is allowed at `loc`, in words, for one pydantic error."""
+    kind = error["type"]
+    field = _field_at(model, loc)
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"} and field is not None:
+        bounds = {type(m).__name__: m for m in field.metadata}
+        low = getattr(bounds.get("Ge"), "ge", None)
+        high = getattr(bounds.get("Le"), "le", None)
+        if low is not None and high is not None:
+            return f"must be between {low} and {high}"
+    if kind == "literal_error":
+        return "must be one of " + error["ctx"]["expected"].replace("'", "")
+    if kind == "extra_forbidden":
+        return _unknown_key(model, loc)
+    if kind == "missing":
+        return "is required"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message[0].lower() + message[1:]

@@ -1,0 +1,100 @@
+"""Reading a stack's config: raw values as the Pulumi engine hands them over, validated into `StackSettings`.
+
+Every problem is collected and reported at once; nothing is declared while any remains.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from components.contract import PROJECT
+from settings.errors import MISSING, SettingsError, allowed_for, location_path, problem
+from settings.limits import REGION_NAME
+from settings.model import TOP_LEVEL, StackSettings
+from settings.rules import cross_key_problems
+
+
+def _parse(value: Any) -> Any:
+    """Pulumi hands structured config over as JSON text and scalars as plain strings."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, (dict, list)):
+            return parsed
+    return value
+
+
+def _project_sections(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The `genomics-batch:*` values by top-level key, and the problems with unknown keys."""
+    data, problems = {}, []
+    for key, value in raw.items():
+        namespace, _, name = key.partition(":")
+        if namespace != PROJECT:
+            continue
+        if name not in TOP_LEVEL:
+            close = difflib.get_close_matches(name, list(TOP_LEVEL), n=1)
+            hint = f" (did you mean '{PROJECT}:{close[0]}'?)" if close else ""
+            problems.append(f"{key}: unknown key{hint}; allowed keys: "
+                            + ", ".join(f"{PROJECT}:{k}" for k in TOP_LEVEL))
+            continue
+        data[name] = _parse(value)
+    return data, problems
+
+
+def _region_problems(region: Any) -> list[str]:
+    if not region:
+        return ["aws:region: is required (pulumi config set aws:region eu-west-1)"]
+    if not REGION_NAME.fullmatch(str(region)):
+        return [f"aws:region = {region}: must be an AWS region name such as us-east-1"]
+    return []
+
+
+def _section_problems(name: str, value: Any) -> list[str]:
+    model = TOP_LEVEL[name]
+    if model is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return [problem(name, value, "must be a map of tag names to string values")]
+        return []
+    if not isinstance(value, dict):
+        return [problem(name, value, "must be a map of settings (a YAML object)")]
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        return [problem(location_path(name, tuple(err["loc"])),
+                        err.get("input", MISSING) if err["type"] != "missing" else MISSING,
+                        allowed_for(model, tuple(err["loc"]), err))
+                for err in exc.errors()]
+    return []
+
+
+def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
+    """Validate raw stack config (keys like `genomics-batch:compute`, values as Pulumi stores them).
+
+    Raises SettingsError naming every bad key path, its value and what is allowed.
+    """
+    data, problems = _project_sections(raw)
+    region = raw.get("aws:region")
+    problems += _region_problems(region)
+    for name, value in data.items():
+        problems += _section_problems(name, value)
+    if problems:
+        raise SettingsError(problems)
+    settings = StackSettings.model_validate({"stack": stack, "region": region, **data})
+    cross = cross_key_problems(settings)
+    if cross:
+        raise SettingsError([problem(path, value, allowed) for path, value, allowed in cross])
+    return settings
+
+
+def raw_stack_config() -> dict[str, Any]:
+    """Every config value the Pulumi engine handed this program (the CLI passes them in either of two ways)."""
+    from pulumi.runtime import config as runtime_config
+
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}

@@ -1,0 +1,228 @@
+"""The user-facing model of a stack file: every key, its type, its range, its default and the reason for it.
+
+This is the one home of every default. The README's configuration table and the stack-file JSON Schema are generated
+from it (`settings/reference.py`), and the components take every value from it explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from components.contract import COST_TAG_KEYS, PROJECT
+from settings.limits import (
+    GP3_IOPS,
+    GP3_SIZE_GIB,
+    GP3_THROUGHPUT_MIBPS,
+    INSTANCE_TYPE_NAME,
+    JOB_STATE_TIME_LIMIT_SECONDS,
+    LOG_RETENTION_DAYS,
+    bucket_name_problem,
+)
+
+
+def setting(default: Any = ..., why: str = "", allowed: str | None = None, schema: dict | None = None,
+            **constraints: Any) -> Any:
+    """A setting with its default, the reason for that default (`why`), and, where the type and range do not say
+    it, what is allowed in words. The reason lands in the README and in the JSON Schema's description; `schema`
+    adds JSON Schema keywords for rules pydantic's types cannot express."""
+    extra = {**(schema or {}), **({"allowed": allowed} if allowed else {})} or None
+    if "default_factory" not in constraints:
+        constraints["default"] = default
+    return Field(description=why, json_schema_extra=extra, **constraints)
+
+
+def _no_bool(value: Any) -> Any:
+    # pydantic's lax mode reads `true` as 1; a boolean where a number belongs is always a typo.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_no_bool)]
+
+
+def _check_bucket_name(value: Any) -> Any:
+    if isinstance(value, str):
+        problem = bucket_name_problem(value)
+        if problem:
+            raise ValueError(f"not a valid S3 bucket name: {problem}")
+    return value
+
+
+BucketName = Annotated[str, BeforeValidator(_check_bucket_name)]
+
+
+def _check_instance_type(value: Any) -> Any:
+    if isinstance(value, str) and not INSTANCE_TYPE_NAME.fullmatch(value):
+        raise ValueError("not an EC2 instance type or family (examples: m6i, c6a.4xlarge, optimal)")
+    return value
+
+
+InstanceType = Annotated[str, BeforeValidator(_check_instance_type)]
+
+# Pinned, and the head image tag with it: Nextflow changes only when someone bumps it on purpose.
+DEFAULT_NEXTFLOW_VERSION = "25.04.6"
+# Current-generation x86 families, sizes left to Batch: many pools make spot capacity deep and cheap.
+DEFAULT_INSTANCE_TYPES = ("m6i", "m6a", "c6i", "c6a", "r6i", "r6a", "m7i", "c7i", "r7i")
+
+
+class _Model(BaseModel):
+    # camelCase keys in YAML, snake_case in Python; unknown keys are typos and fail loudly.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class NetworkSettings(_Model):
+    mode: Literal["create", "existing"] = setting(
+        "create", "a VPC made for the cluster; `existing` uses yours (vpcId, subnetIds)")
+    cidr: str = setting(
+        "10.0.0.0/16", "a private /16 leaves room for public and private subnets in up to six AZs",
+        allowed="a private (RFC 1918) IPv4 range, /16 to /24; create mode only")
+    az_count: Int = setting(2, "the fewest AZs that survive one AZ's outage and give spot two capacity pools",
+                            ge=2, le=6)
+    egress: Literal["public", "nat-single", "nat-per-az"] = setting(
+        "public", "instances get public IPs behind a no-ingress security group: $0 while idle (a NAT gateway is "
+                  "~$33/month before traffic); pick a nat-* mode when instances must have no public address")
+    availability_zones: list[str] | None = setting(
+        None, "the region's first azCount zones, found at deploy time", allowed="exactly azCount zone names")
+    vpc_id: str | None = setting(None, "only used in existing mode", allowed="required in existing mode")
+    subnet_ids: list[str] = setting(default_factory=list, why="only used in existing mode",
+                                    allowed="at least 2 subnets (in 2 AZs) in existing mode")
+
+
+class BucketSettings(_Model):
+    name: BucketName | None = setting(None, "auto-named by Pulumi, which avoids collisions between stacks",
+                                      allowed="a valid S3 bucket name")
+    work_expiration_days: Int = setting(
+        30, "scratch of finished runs is rarely needed after a month; applies to work/ and cache/ only; results/ "
+            "and logs/ never expire", ge=1, le=3650)
+    versioning: bool = setting(True, "the safe default keeps overwritten and deleted objects recoverable")
+    protect: bool = setting(True, "`pulumi destroy` and replacements cannot delete the bucket; it is retained on "
+                                  "delete")
+    force_destroy: bool = setting(
+        False, "only with protect: false; destroy then empties the bucket and deletes the head-image repository "
+               "with its images")
+    read_only_buckets: list[BucketName] = setting(
+        default_factory=list, why="extra buckets tasks may read, e.g. 1000genomes", allowed="S3 bucket names")
+    read_write_buckets: list[BucketName] = setting(
+        default_factory=list, why="extra buckets tasks may write", allowed="S3 bucket names")
+
+
+class RootVolumeSettings(_Model):
+    size_gib: Int = setting(100, "holds most task images and inputs; the console guide's disk is 1000 GiB",
+                            ge=GP3_SIZE_GIB[0], le=GP3_SIZE_GIB[1])
+    iops: Int = setting(3000, "gp3's included baseline costs nothing extra; at most 500 per GiB",
+                        ge=GP3_IOPS[0], le=GP3_IOPS[1])
+    throughput_mibps: Int = setting(125, "gp3's included baseline costs nothing extra; at most 0.25 per IOPS",
+                                    ge=GP3_THROUGHPUT_MIBPS[0], le=GP3_THROUGHPUT_MIBPS[1])
+
+
+class EcsAgentSettings(_Model):
+    image_pull_behavior: Literal["default", "always", "once", "prefer-cached"] = setting(
+        "once", "pull a task image once per instance: thousands of tasks on one image would otherwise hit ECR and "
+                "its throttles on every start")
+    container_stop_timeout_seconds: Int = setting(
+        120, "lets a stopped Nextflow head cancel its task jobs before Docker sends SIGKILL (ECS default: 30 s)",
+        ge=30, le=600)
+    task_cleanup_wait_minutes: Int = setting(
+        10, "stopped task containers go soon: genomics images and scratch fill the root volume", ge=1, le=1440)
+    image_cleanup_interval_minutes: Int = setting(30, "unused images are removed often for the same reason",
+                                                  ge=10, le=1440)
+    image_minimum_cleanup_age_minutes: Int = setting(60, "an image kept an hour serves the next wave of tasks",
+                                                     ge=1, le=10080)
+
+
+class LaunchTemplateSettings(_Model):
+    root_volume: RootVolumeSettings = Field(default_factory=RootVolumeSettings)
+    ecs_agent: EcsAgentSettings = Field(default_factory=EcsAgentSettings)
+    install_aws_cli: bool = setting(True, "Nextflow's aws.batch.cliPath needs an AWS CLI on the host; turn off "
+                                          "only with Fusion/Wave")
+    key_name: str | None = setting(None, "no SSH key: instances have no ingress at all",
+                                   allowed="an EC2 key pair name")
+
+
+class SpotSettings(_Model):
+    max_vcpus: Int = setting(256, "bounds a runaway pipeline's spend while fitting a typical cohort's fan-out",
+                             ge=1, le=100000)
+    bid_percentage: Int = setting(
+        100, "never pay more than on-demand, and never lose capacity to a low bid", ge=1, le=100)
+
+
+class OnDemandSettings(_Model):
+    max_vcpus: Int = setting(64, "on-demand runs head jobs and retried tasks; a small cap keeps mistakes cheap; at "
+                                 "least headJob.vcpus", ge=1, le=100000)
+
+
+class ComputeSettings(_Model):
+    instance_types: list[InstanceType] = setting(
+        default_factory=lambda: list(DEFAULT_INSTANCE_TYPES), min_length=1,
+        why="current-generation x86 families, sizes left to Batch: many pools make spot deep and cheap",
+        allowed="families or sizes, or optimal")
+    spot: SpotSettings = Field(default_factory=SpotSettings)
+    on_demand: OnDemandSettings = Field(default_factory=OnDemandSettings)
+    spot_fallback_to_on_demand: bool = setting(
+        False, "spill-over from spot to on-demand leaves jobs RUNNABLE when spot capacity is short")
+    stuck_job_timeout_seconds: Int = setting(
+        1800, "jobs no instance type can ever run are cancelled after 30 min rather than waiting forever",
+        ge=JOB_STATE_TIME_LIMIT_SECONDS[0], le=JOB_STATE_TIME_LIMIT_SECONDS[1])
+    update_timeout_minutes: Int = setting(
+        30, "how long running jobs may keep going when an update replaces instances", ge=1, le=360)
+
+
+class QueueSettings(_Model):
+    head_priority: Int = setting(100, "head jobs are tiny and gate everything else, so they go first", ge=0, le=1000)
+    priority_priority: Int = setting(
+        50, "retried tasks outrank fresh tasks where both want the same spot capacity", ge=0, le=1000)
+    default_priority: Int = setting(10, "fresh tasks go last", ge=0, le=1000)
+
+
+class HeadJobSettings(_Model):
+    vcpus: Int = setting(2, "the Nextflow process is mostly idle, waiting on its tasks", ge=1, le=16)
+    memory_mib: Int = setting(
+        4096, "under 4 GiB the Nextflow JVM dies of heap exhaustion on large pipelines; NXF_OPTS gets 75 % as heap",
+        ge=2048, le=65536)
+    attempts: Int = setting(5, "rides out host and spot interruptions; other failures exit at once", ge=1, le=10)
+    timeout_hours: Int = setting(168, "a week covers large cohorts and bounds the cost of a hung head job",
+                                 ge=1, le=720)
+    nextflow_version: str = setting(
+        DEFAULT_NEXTFLOW_VERSION, "pinned, and the head image tag with it: Nextflow changes only on purpose",
+        pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$", allowed="a Nextflow release such as 25.04.6")
+    image: str | None = setting(None, "the stack's ECR repository at nextflowVersion", allowed="any image URI")
+    log_retention_days: Int = setting(
+        30, "a month of head logs is enough to debug a run; older logs cost without use",
+        allowed="a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        schema={"enum": list(LOG_RETENTION_DAYS)})
+
+
+# The top-level keys of a stack file, each `genomics-batch:<key>`.
+TOP_LEVEL: dict[str, type] = {
+    "network": NetworkSettings,
+    "bucket": BucketSettings,
+    "launchTemplate": LaunchTemplateSettings,
+    "compute": ComputeSettings,
+    "queues": QueueSettings,
+    "headJob": HeadJobSettings,
+    "tags": dict,
+}
+
+
+class StackSettings(_Model):
+    stack: str
+    region: str = setting(why="the region decides where genomic data lives, which is not ours to guess",
+                          allowed="an AWS region name such as us-east-1")
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    bucket: BucketSettings = Field(default_factory=BucketSettings)
+    launch_template: LaunchTemplateSettings = Field(default_factory=LaunchTemplateSettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    queues: QueueSettings = Field(default_factory=QueueSettings)
+    head_job: HeadJobSettings = Field(default_factory=HeadJobSettings)
+    tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
+                                   allowed="tag names to string values")
+
+    @property
+    def cost_tags(self) -> dict[str, str]:
+        """The tags every resource and every launched instance and volume carries."""
+        project_key, stack_key = COST_TAG_KEYS
+        return {project_key: PROJECT, stack_key: self.stack, **self.tags}

@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", default=True, help="only list them (the default)")
     mode.add_argument("--apply", action="store_true", help="deregister them")
 
-    verb("config", "print the stack's nextflow.config", json_flag=False)
+    config = verb("config", "print the stack's nextflow.config, or the stack-file schema or reference",
+                  json_flag=False)
+    config.add_argument("what", nargs="?", choices=["nextflow", "schema", "reference"], default="nextflow",
+                        help="nextflow (default): the deployed stack's nextflow.config; schema: the JSON Schema of "
+                             "Pulumi.<stack>.yaml; reference: every setting with its default, as markdown")
 
     plan = verb("plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs",
                 json_flag=False)
@@ -111,6 +115,11 @@ class Cli:
             raise NfbatchError(f"--limit {args.limit}: must be at least 1")
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
+        if args.verb == "config" and args.what != "nextflow":  # offline, from the settings model
+            from settings import reference
+
+            sys.stdout.write(reference.schema_text() if args.what == "schema" else reference.config_table())
+            return 0
         outputs = load_outputs(args.stack, args.outputs)
         if args.verb == "config":
             sys.stdout.write(outputs["nextflowConfig"])

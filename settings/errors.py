@@ -43,7 +43,7 @@ def location_path(top: str, loc: tuple) -> str:
     return top + (f".{path}" if path else "")
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap(annotation: Any) -> Any:
     while get_origin(annotation) is not None and get_origin(annotation) is not Literal:
         args = [a for a in get_args(annotation) if a is not type(None)]
         annotation = args[0] if args else None
@@ -60,12 +60,12 @@ def _field_at(model: type, loc: tuple) -> Any:
         field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return None
-        current = _unwrap(field.annotation)
+        current = unwrap(field.annotation)
     return field
 
 
 def _unknown_key(model: type, loc: tuple) -> str:
-    parent = _unwrap(_field_at(model, loc[:-1]).annotation) if len(loc) > 1 else model
+    parent = unwrap(_field_at(model, loc[:-1]).annotation) if len(loc) > 1 else model
     known = sorted(f.alias or n for n, f in parent.model_fields.items())
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""

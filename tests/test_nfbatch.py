@@ -503,3 +503,38 @@ def test_nfbatch_is_installed_as_a_console_script_and_a_module():
         assert result.returncode == 0, result.stderr
         for verb in ("run", "status", "logs", "stop", "doctor", "prune-job-definitions", "config"):
             assert verb in result.stdout
+
+
+LIGHT_PROBE = """
+import json, sys
+from nfbatch.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pulumi", "pulumi_aws", "grpc", "pydantic"))
+print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["status"], ["doctor"], ["config"], ["logs", "nobody"]])
+def test_operational_verbs_never_import_pulumi_grpc_or_pydantic(shared_stack, argv):
+    import subprocess
+    import sys
+
+    env = {**shared_stack.endpoint.env(), "NFBATCH_OUTPUTS": str(shared_stack.outputs_file), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", LIGHT_PROBE, *argv], capture_output=True, text=True, env=env,
+                            timeout=60)
+    probe = json.loads(result.stderr.strip().splitlines()[-1])
+    assert probe["heavy"] == [], probe
+    assert probe["code"] in (0, 1, 2)  # the verb ran to its own end (doctor may find moto's stack unhealthy)
+
+
+def test_offline_verbs_print_the_schema_and_the_reference(capsys, monkeypatch):
+    from settings.reference import config_table, schema_text
+
+    monkeypatch.delenv("NFBATCH_OUTPUTS", raising=False)  # offline: no stack outputs needed
+    assert main(["config", "schema"]) == 0
+    assert capsys.readouterr().out == schema_text()
+    assert main(["config", "reference"]) == 0
+    assert capsys.readouterr().out == config_table()

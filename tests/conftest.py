@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.contract import ON_DEMAND, SPOT, compute_environment_export, queue_capacity
 from nfbatch.mockrun import RecordingMocks, read_stack_file, start
 from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
 from nfbatch.mockrun import run_program as execute
@@ -249,15 +250,15 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
     # moto insists on a service role; the real stack uses Batch's service-linked role instead.
     service_role = role("batch-service", "batch.amazonaws.com")
     ces = {}
-    for key, kind in (("spot", "SPOT"), ("ondemand", "EC2")):
+    for key, kind in ((SPOT, "SPOT"), (ON_DEMAND, "EC2")):
         ces[key] = batch.create_compute_environment(
             computeEnvironmentName=f"{key}-{suffix}", type="MANAGED", state="ENABLED", serviceRole=service_role,
             computeResources={"type": kind, "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m6i"],
                               "subnets": [subnet], "securityGroupIds": [sg], "instanceRole": profile},
         )["computeEnvironmentArn"]
-    orders = {"head": [ces["ondemand"]], "default": [ces["spot"]], "priority": [ces["ondemand"], ces["spot"]]}
     queues = {}
-    for key, envs in orders.items():
+    for key, capacity in queue_capacity(spot_fallback_to_on_demand=False).items():
+        envs = [ces[c] for c in capacity]
         queues[key] = batch.create_job_queue(
             jobQueueName=f"{key}-{suffix}", state="ENABLED", priority=10,
             computeEnvironmentOrder=[{"order": i + 1, "computeEnvironment": a} for i, a in enumerate(envs)],
@@ -282,7 +283,7 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
         "region": REGION, "bucketName": bucket, "workDir": f"s3://{bucket}/work", "logsDir": f"s3://{bucket}/logs",
         **{f"{k}QueueArn": v for k, v in queues.items()},
         **{f"{k}QueueName": v.rsplit("/", 1)[-1] for k, v in queues.items()},
-        "spotComputeEnvironmentArn": ces["spot"], "onDemandComputeEnvironmentArn": ces["ondemand"],
+        **{compute_environment_export(c): arn for c, arn in ces.items()},
         "jobDefinitionArn": definition["jobDefinitionArn"], "jobDefinitionName": definition["jobDefinitionName"],
         "headLogGroupName": log_group, "headJobRoleArn": head_role, "taskJobRoleArn": task_role,
         "instanceRoleArn": instance_role, "nextflowConfig": "workDir = 's3://x/work'\n",

@@ -19,6 +19,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from components.contract import COST_TAG_KEYS as REQUIRED_COST_TAGS
 from policies.iam import write_actions_on_any_resource
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -26,7 +27,6 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 BUCKET = "aws:s3/bucket:Bucket"
 COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
 JOB_QUEUE = "aws:batch/jobQueue:JobQueue"
-REQUIRED_COST_TAGS = ("Project", "Stack")
 OPEN = {"0.0.0.0/0", "::/0"}
 
 

@@ -23,7 +23,7 @@ S3_BUCKET_READ = ["s3:ListBucket", "s3:GetBucketLocation"]
 BATCH_DESCRIBE = ["batch:DescribeComputeEnvironments", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
                   "batch:DescribeJobs", "batch:ListJobs"]
 EC2_DESCRIBE = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes"]
-# These three do support resource-level permissions, so they get instance, task and container-instance ARNs.
+# These do support resource-level permissions, so they get instance, task and container-instance ARNs.
 EC2_INSTANCE_DESCRIBE = ["ec2:DescribeInstanceAttribute"]
 ECS_DESCRIBE = ["ecs:DescribeContainerInstances", "ecs:DescribeTasks"]
 
@@ -67,6 +67,10 @@ def s3_access_policy(read_write: Sequence[str], read_only: Sequence[str] = ()) -
     return {"Version": VERSION, "Statement": s3_access_statements(read_write, read_only)}
 
 
+# The log group Batch jobs write to when the job definition names none (Nextflow's task definitions name none).
+BATCH_JOB_LOG_GROUP = "/aws/batch/job"
+
+
 def head_job_policy(
     *,
     partition: str,
@@ -98,6 +102,15 @@ def head_job_policy(
                 "Resource": [nf_definitions],
             },
             {
+                # nf-amazon's AwsBatchTaskHandler.createJobDef tags every job definition it registers
+                # (nextflow.io/createdAt, nextflow.io/version); tag-on-create is authorised as batch:TagResource on
+                # the new job definition (AWS Batch User Guide, "Tag your resources on creation").
+                "Sid": "TagNextflowJobDefinitions",
+                "Effect": "Allow",
+                "Action": ["batch:TagResource"],
+                "Resource": [nf_definitions],
+            },
+            {
                 "Sid": "ManageOwnTasks",
                 "Effect": "Allow",
                 "Action": ["batch:CancelJob", "batch:TerminateJob", "batch:TagResource"],
@@ -116,6 +129,13 @@ def head_job_policy(
                 "Action": EC2_INSTANCE_DESCRIBE + ECS_DESCRIBE,
                 "Resource": [f"arn:{partition}:ec2:{scope}:instance/*", f"arn:{partition}:ecs:{scope}:task/*",
                              f"arn:{partition}:ecs:{scope}:container-instance/*"],
+            },
+            {
+                # AwsBatchHelper.getTaskLogStream reads a failed task's log to show it in the pipeline's error report.
+                "Sid": "ReadTaskLogs",
+                "Effect": "Allow",
+                "Action": ["logs:GetLogEvents"],
+                "Resource": [f"arn:{partition}:logs:{scope}:log-group:{BATCH_JOB_LOG_GROUP}:log-stream:*"],
             },
             {
                 "Sid": "PassTaskRole",

@@ -35,5 +35,5 @@ head = NextflowHeadJob("nextflow", NextflowHeadJobArgs.from_settings(
     s, bucket_name=bucket.bucket, bucket_arn=bucket.arn, queue_arns=cluster.queue_arns,
     task_role_arn=cluster.task_role_arn, read_only_bucket_arns=read_only, read_write_bucket_arns=read_write), opts)
 
-for name, value in stack_outputs(s.region, bucket, cluster, head).items():
+for name, value in stack_outputs(s, bucket, cluster, head).items():
     pulumi.export(name, value)

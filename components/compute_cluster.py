@@ -1,7 +1,8 @@
 """BatchComputeCluster: instance and task IAM roles, spot and on-demand compute environments, and the job queues.
 
 Queue layout is decided by `components.planning.plan_queues` (pure); compute environments use the Batch
-service-linked role and a non-BEST_FIT strategy so launch template, instance type and subnet changes update in place.
+service-linked role and a strategy the provider can update (components.update_rules), so launch template,
+instance type and subnet changes update in place.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class BatchComputeClusterArgs:
     instance_types: list[str]
     spot_max_vcpus: int
     spot_bid_percentage: int
+    spot_allocation_strategy: str
     on_demand_max_vcpus: int
     spot_fallback_to_on_demand: bool
     stuck_job_timeout_seconds: int
     update_timeout_minutes: int
+    ssm_access: bool  # attach AmazonSSMManagedInstanceCore to the instance role
     head_priority: int
     priority_priority: int
     default_priority: int
@@ -58,9 +61,11 @@ class BatchComputeClusterArgs:
             launch_template_version=launch_template_version, work_bucket_arn=work_bucket_arn,
             read_only_bucket_arns=read_only_bucket_arns, read_write_bucket_arns=read_write_bucket_arns,
             instance_types=list(c.instance_types), spot_max_vcpus=c.spot.max_vcpus,
-            spot_bid_percentage=c.spot.bid_percentage, on_demand_max_vcpus=c.on_demand.max_vcpus,
+            spot_bid_percentage=c.spot.bid_percentage, spot_allocation_strategy=c.spot.allocation_strategy,
+            on_demand_max_vcpus=c.on_demand.max_vcpus,
             spot_fallback_to_on_demand=c.spot_fallback_to_on_demand,
-            stuck_job_timeout_seconds=c.stuck_job_timeout_seconds, update_timeout_minutes=c.update_timeout_minutes,
+            stuck_job_timeout_seconds=c.stuck_job_timeout_seconds, update_timeout_minutes=s.update_timeout_minutes,
+            ssm_access=s.launch_template.ssm_access,
             head_priority=q.head_priority, priority_priority=q.priority_priority, default_priority=q.default_priority,
         )
 
@@ -95,17 +100,18 @@ class BatchComputeCluster(pulumi.ComponentResource):
             work=args.work_bucket_arn, read_write=args.read_write_bucket_arns, read_only=args.read_only_bucket_arns,
         ).apply(lambda a: json.dumps(s3_access_policy([a["work"], *a["read_write"]], a["read_only"])))
 
-        # Instances: the ECS agent's managed policy, plus the buckets for tasks that run without a job role.
+        # Instances: only what the ECS agent needs. No bucket access: tasks always run with the task role, and the
+        # launch template's IMDS hop limit of 1 keeps task containers away from these credentials.
         instance_role = aws.iam.Role(f"{name}-instance", assume_role_policy=json.dumps(
             assume_role_policy("ec2.amazonaws.com")), opts=child)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        ecs_attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-instance-ecs", role=instance_role.name,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),
-            opts=child,
-        )
-        instance_s3 = aws.iam.RolePolicy(f"{name}-instance-s3", role=instance_role.id, policy=s3_policy, opts=child)
+        managed = {"ecs": "service-role/AmazonEC2ContainerServiceforEC2Role"}
+        if args.ssm_access:
+            managed["ssm"] = "AmazonSSMManagedInstanceCore"  # opt-in: `aws ssm start-session` onto an instance
+        attachments = [aws.iam.RolePolicyAttachment(
+            f"{name}-instance-{key}", role=instance_role.name,
+            policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"), opts=child,
+        ) for key, policy in managed.items()]
         profile = aws.iam.InstanceProfile(f"{name}-instance", role=instance_role.name, opts=child)
 
         # Tasks: Nextflow passes this role to every task job (aws.batch.jobRole).
@@ -113,7 +119,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
             assume_role_policy("ecs-tasks.amazonaws.com")), opts=child)
         aws.iam.RolePolicy(f"{name}-task-s3", role=task_role.id, policy=s3_policy, opts=child)
         self.instance_role_arn, self.task_role_arn = instance_role.arn, task_role.arn
-        return profile, [ecs_attachment, instance_s3, profile]
+        return profile, [*attachments, profile]
 
     def _environments(self, args: BatchComputeClusterArgs, profile: aws.iam.InstanceProfile,
                       depends_on: list[pulumi.Resource]) -> dict[str, aws.batch.ComputeEnvironment]:
@@ -143,7 +149,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
             f"{self._name}-spot", type="MANAGED", update_policy=update_policy,
             # No service_role: the service-linked role is what allows in-place updates.
             compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
-                type="SPOT", allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED",
+                type="SPOT", allocation_strategy=args.spot_allocation_strategy,
                 bid_percentage=args.spot_bid_percentage, max_vcpus=args.spot_max_vcpus, **common),
             opts=ce_opts,
         )

@@ -40,7 +40,8 @@ def retry_strategy(attempts: int) -> dict:
 
 
 def head_environment(*, work_dir: str, logs_dir: str, cache_dir: str, region: str, default_queue: str,
-                     priority_queue: str, task_role_arn: str, memory_mib: int) -> dict[str, str]:
+                     priority_queue: str, task_role_arn: str, memory_mib: int,
+                     max_spot_attempts: int) -> dict[str, str]:
     """What the entrypoint reads to write nextflow.config; NF_* names follow the AWS workshop's convention."""
     return {
         "NF_WORKDIR": work_dir,
@@ -51,6 +52,7 @@ def head_environment(*, work_dir: str, logs_dir: str, cache_dir: str, region: st
         "NF_TASK_JOB_ROLE": task_role_arn,
         "NF_AWS_REGION": region,
         "NF_AWS_CLI_PATH": AWS_CLI_PATH,
+        "NF_MAX_SPOT_ATTEMPTS": str(max_spot_attempts),
         "NXF_OPTS": nxf_opts(memory_mib),
         "NXF_ANSI_LOG": "false",
     }
@@ -75,7 +77,8 @@ def container_properties(*, image: str, vcpus: int, memory_mib: int, job_role_ar
 
 
 def render_nextflow_config(*, work_dir: str, region: str, default_queue: str, priority_queue: str,
-                           task_role_arn: str, cli_path: str = AWS_CLI_PATH, run_name: str | None = None) -> str:
+                           task_role_arn: str, max_spot_attempts: int, cli_path: str = AWS_CLI_PATH,
+                           run_name: str | None = None) -> str:
     """The nextflow.config that sends every task to this stack. The container entrypoint writes the same text.
 
     With a run name, every task job is tagged with it, which is how `nfbatch status` finds a run's tasks.
@@ -100,6 +103,9 @@ aws {{
     batch {{
         cliPath = '{cli_path}'
         jobRole = '{task_role_arn}'
+        // Batch retries a task whose spot instance was reclaimed, on the same queue, before Nextflow sees a
+        // failure (nf-amazon AwsBatchTaskHandler: RETRY on 'Host EC2*'); Nextflow 25.04 defaults this to 0.
+        maxSpotAttempts = {max_spot_attempts}
     }}
 }}
 """
@@ -122,6 +128,7 @@ class NextflowHeadJobArgs:
     image: str | None  # None: the stack's own repository at nextflow_version
     log_retention_days: int
     force_delete_repository: bool
+    max_spot_attempts: int
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, bucket_name: pulumi.Input[str], bucket_arn: pulumi.Input[str],
@@ -134,6 +141,7 @@ class NextflowHeadJobArgs:
             read_write_bucket_arns=read_write_bucket_arns, vcpus=h.vcpus, memory_mib=h.memory_mib,
             attempts=h.attempts, timeout_hours=h.timeout_hours, nextflow_version=h.nextflow_version, image=h.image,
             log_retention_days=h.log_retention_days, force_delete_repository=s.bucket.force_destroy,
+            max_spot_attempts=s.compute.spot.max_spot_attempts,
         )
 
 
@@ -215,7 +223,8 @@ class NextflowHeadJob(pulumi.ComponentResource):
                 work_dir=f"s3://{a['bucket']}/{WORK_PREFIX}", logs_dir=f"s3://{a['bucket']}/{LOGS_PREFIX}",
                 cache_dir=f"s3://{a['bucket']}/{CACHE_PREFIX}", region=args.region,
                 default_queue=a["default_queue"], priority_queue=a["priority_queue"],
-                task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib),
+                task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib,
+                max_spot_attempts=args.max_spot_attempts),
         )))
         return aws.batch.JobDefinition(
             f"{self._name}-definition",

@@ -145,8 +145,11 @@ class GenomicsLaunchTemplate(pulumi.ComponentResource):
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
-                # Two hops: containers on the docker bridge are one hop further than the host.
-                http_put_response_hop_limit=2,
+                # One hop: only the host (the ECS agent) reaches IMDS; bridge-mode task containers are one hop
+                # further and cannot read the instance role's credentials. Tasks get theirs from the job role
+                # (ECS task credentials endpoint) and their region from Nextflow, which runs the CLI with
+                # --region (nf-amazon AwsOptions.getAwsCli).
+                http_put_response_hop_limit=1,
                 instance_metadata_tags="disabled",
             ),
             # A failed boot script powers the instance off; terminate it rather than leave a stopped instance.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -20,9 +20,13 @@ from components.contract import (
 from components.head_job import NextflowHeadJob, render_nextflow_config
 from components.storage import WorkBucket
 
+if TYPE_CHECKING:
+    from settings import StackSettings
 
-def stack_outputs(region: str, bucket: WorkBucket, cluster: BatchComputeCluster,
+
+def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster,
                   head: NextflowHeadJob) -> dict[str, Any]:
+    region = s.region
     work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
     outputs = {
         "region": region,
@@ -43,7 +47,8 @@ def stack_outputs(region: str, bucket: WorkBucket, cluster: BatchComputeCluster,
         "nextflowConfig": pulumi.Output.all(
             work_dir=work_dir, default_queue=cluster.queue_names["default"],
             priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
-        ).apply(lambda a: render_nextflow_config(region=region, **a)),
+        ).apply(lambda a: render_nextflow_config(region=region, max_spot_attempts=s.compute.spot.max_spot_attempts,
+                                                 **a)),
         # What a Seqera Platform "manual" AWS Batch compute environment asks for.
         "seqeraPlatform": {
             "region": region, "workDir": work_dir,

@@ -39,7 +39,9 @@ def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[dict]:
     rules.append({
         "id": "abort-incomplete-multipart-uploads",
         "status": "Enabled",
-        "filter": {},
+        # The whole bucket, said explicitly: the provider warns that an empty filter will become an error
+        # (terraform-provider-aws, s3 bucket_lifecycle_configuration, "filter" with no arguments).
+        "filter": {"prefix": ""},
         # Parts of uploads that died with a spot instance are invisible but billed.
         "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
     })

@@ -25,6 +25,11 @@ for var in NF_WORKDIR NF_LOGSDIR NF_CACHEDIR NF_JOB_QUEUE NF_PRIORITY_QUEUE NF_T
   fi
 done
 NF_AWS_CLI_PATH="${NF_AWS_CLI_PATH:-/opt/aws-cli/bin/aws}"
+NF_MAX_SPOT_ATTEMPTS="${NF_MAX_SPOT_ATTEMPTS:-3}"
+if [[ ! "$NF_MAX_SPOT_ATTEMPTS" =~ ^[0-9]+$ ]]; then
+  log "NF_MAX_SPOT_ATTEMPTS must be a whole number: $NF_MAX_SPOT_ATTEMPTS"
+  exit 64
+fi
 
 # The run name keys the resume cache and the log folder: `nfbatch run --name` sets it, a job id is the fallback.
 run_name="${NF_RUN_NAME:-${AWS_BATCH_JOB_ID:-local}}"
@@ -62,6 +67,9 @@ aws {
     batch {
         cliPath = '$NF_AWS_CLI_PATH'
         jobRole = '$NF_TASK_JOB_ROLE'
+        // Batch retries a task whose spot instance was reclaimed, on the same queue, before Nextflow sees a
+        // failure (nf-amazon AwsBatchTaskHandler: RETRY on 'Host EC2*'); Nextflow 25.04 defaults this to 0.
+        maxSpotAttempts = $NF_MAX_SPOT_ATTEMPTS
     }
 }
 CONFIG

@@ -135,7 +135,8 @@ class Cli:
         first = plan.build_plan(self.args.plan_stack or self.args.stack or "dev", directory)
         if self.args.diff:
             other = plan.build_plan(self.args.diff, directory)
-            text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format)
+            text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format,
+                                    color=sys.stdout.isatty())
         else:
             text = plan.render(first, self.args.format)
         sys.stdout.write(text)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from components import update_rules
+from components.update_rules import Action
 from nfbatch.errors import NfbatchError
 from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
 
@@ -74,6 +77,7 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
     """The plan of one stack file as plain data (the JSON format)."""
     from components.costs import estimate
     from settings import SettingsError, load_settings
+    from settings.rules import warnings
 
     directory = directory or project_dir()
     stack_file = directory / f"Pulumi.{stack}.yaml"
@@ -89,6 +93,7 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
         settings = load_settings(config, stack)
     except SettingsError as error:
         raise NfbatchError(_hide(str(error)), f"fix {stack_file.name}") from None
+    notes += warnings(settings)
     mocks = PlanMocks(region=settings.region)
     outputs = run_program(directory / "__main__.py", mocks, stack, config, secret_keys)
 
@@ -254,19 +259,89 @@ def diff_plans(a: dict, b: dict) -> list[dict]:
     return rows
 
 
-def render_diff(a: dict, b: dict, rows: list[dict], fmt: str) -> str:
+# "(known after deploy: batch-spot.arn)": a value that comes from another resource of the same plan.
+REFERENCE = re.compile(r"\(known after deploy: ([^)]+?)\.([A-Za-z]+)\)")
+
+
+def _changed_by_references(inputs: dict[str, str], actions: dict[tuple, Action], by_name: dict) -> set[str]:
+    """Inputs that change because a resource they refer to is replaced (every attribute is new) or is a launch
+    template that gets a new version (its latestVersion is new)."""
+    changed = set()
+    for key, value in inputs.items():
+        for name, attribute in REFERENCE.findall(value):
+            for label in by_name.get(name, ()):
+                action = actions.get(label)
+                if action and (action.kind == "replace" or
+                               (attribute == "latestVersion" and label[0] == update_rules.LAUNCH_TEMPLATE)):
+                    changed.add(key)
+    return changed
+
+
+def resource_changes(a: dict, b: dict) -> list[dict]:
+    """What `pulumi up` would do to move from plan `a` to plan `b`: create, delete, update in place or replace each
+    resource, by the provider's own rules (components.update_rules)."""
+    flat_a = {(r["type"], r["name"]): flatten(r["inputs"]) for r in a["resources"]}
+    flat_b = {(r["type"], r["name"]): flatten(r["inputs"]) for r in b["resources"]}
+    by_name: dict[str, list[tuple]] = {}
+    for label in flat_b:
+        by_name.setdefault(label[1], []).append(label)
+    both = sorted(flat_a.keys() & flat_b.keys())
+    actions: dict[tuple, Action] = {}
+    while True:  # references propagate changes; a few rounds reach the fixed point
+        updated = {}
+        for label in both:
+            keys = {k for k in flat_a[label].keys() | flat_b[label].keys()
+                    if flat_a[label].get(k) != flat_b[label].get(k)}
+            keys |= _changed_by_references(flat_b[label], actions, by_name)
+            if keys:
+                updated[label] = update_rules.action_for(label[0], sorted(keys), flat_b[label])
+        if updated == actions:
+            break
+        actions = updated
+    changes = [{"action": "create", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
+               for t, n in sorted(flat_b.keys() - flat_a.keys())]
+    changes += [{"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
+                for t, n in sorted(flat_a.keys() - flat_b.keys())]
+    changes += [{"action": act.kind, "type": t, "name": n, "inputs": list(act.keys), "because": list(act.because),
+                 "note": act.note} for (t, n), act in sorted(actions.items())]
+    for change in changes:
+        loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])
+        change["loses"] = loses if change["action"] in ("replace", "delete") and loses else None
+    return sorted(changes, key=lambda c: (c["loses"] is None, ["replace", "delete", "create", "update"]
+                                          .index(c["action"]), c["type"], c["name"]))
+
+
+def _change_lines(changes: list[dict], color: bool) -> list[str]:
+    red, plain = ("\033[1;31m", "\033[0m") if color else ("", "")
+    lines = []
+    for c in changes:
+        kind = c["type"].rsplit(":", 1)[-1]
+        what = {"update": "update in place", "replace": "REPLACE", "create": "create", "delete": "DELETE"}[c["action"]]
+        detail = ", ".join(c["because"] or c["inputs"])
+        detail = f" ({c['note']})" * bool(c["note"]) + (f": {detail}" if detail else "")
+        line = f"{what} {kind} {c['name']}{detail}"
+        lines.append(f"{red}!! {line}; loses {c['loses']}{plain}" if c["loses"] else line)
+    return lines
+
+
+def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = False) -> str:
     left, right = a["stack"], b["stack"]
+    changes = resource_changes(a, b)
     if fmt == "json":
-        return json.dumps({"stacks": [left, right], "differences": rows}, indent=2) + "\n"
+        return json.dumps({"stacks": [left, right], "changes": changes, "differences": rows}, indent=2) + "\n"
     if fmt == "markdown":
-        out = [f"### genomics-batch plan: `{left}` vs `{right}`", "", f"{len(rows)} differences.", "",
-               f"| item | {left} | {right} |", "|---|---|---|"]
+        out = [f"### genomics-batch plan: `{left}` vs `{right}`", "",
+               f"What `pulumi up` would do going from `{left}` to `{right}`:", ""]
+        out += [f"- {'**' + line + '**' if line.startswith('!!') else line}" for line in _change_lines(changes, False)]
+        out += ["", f"{len(rows)} differences.", "", f"| item | {left} | {right} |", "|---|---|---|"]
         out += [f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |" for r in rows]
         return "\n".join(out) + "\n"
+    out = [f"What `pulumi up` would do going from {left} to {right}:"]
+    out += [f"  {line}" for line in _change_lines(changes, color)] + [""]
     shown = [(r["item"], _cell(str(r[left]))[:60], _cell(str(r[right]))[:60]) for r in rows]
     width = max([len(item) for item, _, _ in shown] + [4])
     value_width = max([len(v) for _, v, _ in shown] + [len(left)])
-    out = [f"{'item':<{width}}  {left:<{value_width}}  {right}"]
+    out += [f"{'item':<{width}}  {left:<{value_width}}  {right}"]
     out += [f"{item:<{width}}  {v1:<{value_width}}  {v2}" for item, v1, v2 in shown]
     return "\n".join(out) + "\n"
 

@@ -18,6 +18,10 @@ GP3_MAX_MIBPS_PER_IOPS = 0.25
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
 
+# botocore's Batch model, UpdatePolicy.jobExecutionTimeoutMinutes: how long an infrastructure update lets a running
+# job finish before its instance is replaced.
+UPDATE_TIMEOUT_MINUTES = (1, 7200)
+
 # Batch job-state time-limit actions accept 600 to 86400 seconds (JobStateTimeLimitAction.maxTimeSeconds).
 JOB_STATE_TIME_LIMIT_SECONDS = (600, 86400)
 

@@ -19,6 +19,7 @@ from settings.limits import (
     INSTANCE_TYPE_NAME,
     JOB_STATE_TIME_LIMIT_SECONDS,
     LOG_RETENTION_DAYS,
+    UPDATE_TIMEOUT_MINUTES,
     bucket_name_problem,
 )
 
@@ -141,6 +142,8 @@ class LaunchTemplateSettings(_Model):
                                           "only with Fusion/Wave")
     key_name: str | None = setting(None, "no SSH key: instances have no ingress at all",
                                    allowed="an EC2 key pair name")
+    ssm_access: bool = setting(False, "off: nobody gets a shell on an instance; on attaches "
+                                      "AmazonSSMManagedInstanceCore so `aws ssm start-session` works")
 
 
 class SpotSettings(_Model):
@@ -148,6 +151,14 @@ class SpotSettings(_Model):
                              ge=1, le=100000)
     bid_percentage: Int = setting(
         100, "never pay more than on-demand, and never lose capacity to a low bid", ge=1, le=100)
+    max_spot_attempts: Int = setting(
+        3, "Nextflow's aws.batch.maxSpotAttempts: Batch retries a task whose spot instance was reclaimed (Nextflow "
+           "25.04 defaults to 0, so one reclaim fails the task)", ge=0, le=10)
+    allocation_strategy: Literal["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"] = setting(
+        "SPOT_CAPACITY_OPTIMIZED",
+        "the only spot strategy the AWS provider updates in place; with SPOT_PRICE_CAPACITY_OPTIMIZED every change "
+        "to the launch template, instance types or subnets replaces the spot compute environment, stopping its "
+        "jobs, and the replacement can fail on the queue that still points at it (pulumi-aws#6233)")
 
 
 class OnDemandSettings(_Model):
@@ -167,8 +178,10 @@ class ComputeSettings(_Model):
     stuck_job_timeout_seconds: Int = setting(
         1800, "jobs no instance type can ever run are cancelled after 30 min rather than waiting forever",
         ge=JOB_STATE_TIME_LIMIT_SECONDS[0], le=JOB_STATE_TIME_LIMIT_SECONDS[1])
-    update_timeout_minutes: Int = setting(
-        30, "how long running jobs may keep going when an update replaces instances", ge=1, le=360)
+    update_timeout_minutes: Int | None = setting(
+        None, "headJob.timeoutHours × 60: when an update replaces instances, a running pipeline may finish within "
+              "its own timeout instead of being stopped", ge=UPDATE_TIMEOUT_MINUTES[0], le=UPDATE_TIMEOUT_MINUTES[1],
+        allowed=f"{UPDATE_TIMEOUT_MINUTES[0]}–{UPDATE_TIMEOUT_MINUTES[1]}, at least headJob.timeoutHours × 60")
 
 
 class QueueSettings(_Model):
@@ -184,8 +197,10 @@ class HeadJobSettings(_Model):
         4096, "under 4 GiB the Nextflow JVM dies of heap exhaustion on large pipelines; NXF_OPTS gets 75 % as heap",
         ge=2048, le=65536)
     attempts: Int = setting(5, "rides out host and spot interruptions; other failures exit at once", ge=1, le=10)
-    timeout_hours: Int = setting(168, "a week covers large cohorts and bounds the cost of a hung head job",
-                                 ge=1, le=720)
+    timeout_hours: Int = setting(
+        120, "five days covers large cohorts, bounds a hung head's cost, and is the longest an infrastructure "
+             "update can wait for a running head (UpdatePolicy allows 7200 minutes)",
+        ge=1, le=UPDATE_TIMEOUT_MINUTES[1] // 60)
     nextflow_version: str = setting(
         DEFAULT_NEXTFLOW_VERSION, "pinned, and the head image tag with it: Nextflow changes only on purpose",
         pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$", allowed="a Nextflow release such as 25.04.6")
@@ -220,6 +235,11 @@ class StackSettings(_Model):
     head_job: HeadJobSettings = Field(default_factory=HeadJobSettings)
     tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
                                    allowed="tag names to string values")
+
+    @property
+    def update_timeout_minutes(self) -> int:
+        """How long an infrastructure update lets running jobs finish: the setting, or the head job's timeout."""
+        return self.compute.update_timeout_minutes or self.head_job.timeout_hours * 60
 
     @property
     def cost_tags(self) -> dict[str, str]:

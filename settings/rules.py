@@ -9,6 +9,7 @@ import ipaddress
 from typing import Any
 
 from components.contract import COST_TAG_KEYS
+from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from settings.errors import MISSING
 from settings.limits import (
     GP3_MAX_IOPS_PER_GIB,
@@ -96,6 +97,11 @@ def _compute(s: StackSettings) -> list[Problem]:
     c, problems = s.compute, []
     if len(set(c.instance_types)) != len(c.instance_types):
         problems.append(("compute.instanceTypes", c.instance_types, "must not repeat an instance type"))
+    head_minutes = s.head_job.timeout_hours * 60
+    if c.update_timeout_minutes is not None and c.update_timeout_minutes < head_minutes:
+        problems.append(("compute.updateTimeoutMinutes", c.update_timeout_minutes,
+                         f"must be at least headJob.timeoutHours × 60 ({head_minutes}), or a stack update stops "
+                         f"pipelines still inside their own timeout; lower headJob.timeoutHours to update faster"))
     if c.on_demand.max_vcpus < s.head_job.vcpus:
         problems.append(("compute.onDemand.maxVcpus", c.on_demand.max_vcpus,
                          f"must be at least headJob.vcpus ({s.head_job.vcpus}) or the head job can never start"))
@@ -129,3 +135,15 @@ RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags)
 
 def cross_key_problems(s: StackSettings) -> list[Problem]:
     return [p for rule in RULES for p in rule(s)]
+
+
+def warnings(s: StackSettings) -> list[str]:
+    """Valid choices with a cost a reviewer must see: the plan prints each at its top."""
+    found = []
+    strategy = s.compute.spot.allocation_strategy
+    if strategy not in UPDATABLE_ALLOCATION_STRATEGIES:
+        found.append(f"WARNING compute.spot.allocationStrategy = {strategy}: the AWS provider cannot update this spot "
+                     "compute environment in place, so any change to the launch template, instance types or "
+                     "subnets REPLACES it, stopping the jobs running on it; use SPOT_CAPACITY_OPTIMIZED unless "
+                     "you accept that")
+    return found

@@ -6,6 +6,7 @@ import pytest
 from conftest import build_component, component_args, resolve
 
 from components.compute_cluster import STUCK_REASONS, BatchComputeCluster, BatchComputeClusterArgs
+from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 
 ARGS = {
     "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
@@ -36,8 +37,10 @@ def test_compute_environments_scale_to_zero_with_current_strategies(cluster):
     mocks, _ = cluster
     ces = environments(mocks)
     spot, on_demand = ces["SPOT"].inputs["computeResources"], ces["EC2"].inputs["computeResources"]
-    assert spot["allocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED" and spot["bidPercentage"] == 80
+    assert spot["allocationStrategy"] == "SPOT_CAPACITY_OPTIMIZED" and spot["bidPercentage"] == 80
     assert on_demand["allocationStrategy"] == "BEST_FIT_PROGRESSIVE"
+    # Both must be strategies the provider updates in place, or stack edits replace them (update_rules).
+    assert {spot["allocationStrategy"], on_demand["allocationStrategy"]} <= set(UPDATABLE_ALLOCATION_STRATEGIES)
     assert spot["maxVcpus"] == 300 and on_demand["maxVcpus"] == 40
     for resources in (spot, on_demand):
         assert resources["minVcpus"] == 0
@@ -59,7 +62,7 @@ def test_compute_environments_update_in_place_and_are_auto_named(cluster):
         assert "serviceRole" not in ce.inputs  # the service-linked role allows in-place updates
         assert "name" not in ce.inputs and "namePrefix" not in ce.inputs
         assert ce.inputs["type"] == "MANAGED"
-        assert ce.inputs["updatePolicy"] == {"jobExecutionTimeoutMinutes": 30, "terminateJobsOnUpdate": False}
+        assert ce.inputs["updatePolicy"] == {"jobExecutionTimeoutMinutes": 7200, "terminateJobsOnUpdate": False}
         assert ce.ignore_changes == ["computeResources.desiredVcpus"]
         assert ce.delete_before_replace is False
         assert attachment.urn in ce.dependencies and profile.urn in ce.dependencies
@@ -119,3 +122,23 @@ def test_children_are_parented_to_the_component(cluster):
     mocks, _ = cluster
     component = mocks.named("batch")
     assert all(r.parent == component.urn for r in mocks.registrations if r is not component)
+
+
+def test_instance_role_has_only_the_ecs_agent_policy_and_ssm_is_opt_in():
+    mocks, _ = build()
+    attached = [a.inputs["policyArn"] for a in mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"]
+    # No inline policy on the instance role: bucket access belongs to the task role alone.
+    inline = {p.name for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert inline == {"batch-task-s3"}
+    mocks, _ = build(ssm_access=True)
+    attached = {a.inputs["policyArn"] for a in mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in attached
+
+
+def test_update_policy_lets_running_jobs_finish_within_the_head_timeout():
+    mocks, _ = build()
+    for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment"):
+        policy = ce.inputs["updatePolicy"]
+        # The model's default: headJob.timeoutHours (120) times 60, the most botocore's UpdatePolicy allows (7200).
+        assert policy["jobExecutionTimeoutMinutes"] == 7200 and policy["terminateJobsOnUpdate"] is False

@@ -78,6 +78,7 @@ def make_head(tmp_path, moto_server):
         "NF_TASK_JOB_ROLE": "arn:aws:iam::123456789012:role/task",
         "NF_AWS_REGION": "us-east-1",
         "NF_RUN_NAME": "run-1",
+        "NF_MAX_SPOT_ATTEMPTS": "4",
     }
     return {"bucket": bucket, "s3": s3, "record": record, "env": env}
 
@@ -120,7 +121,8 @@ def test_config_matches_the_one_the_stack_exports(finished):
     env = finished["env"]
     assert (finished["record"] / "config").read_text() == render_nextflow_config(
         work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1")
+        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1",
+        max_spot_attempts=4)
 
 
 def test_log_and_resume_cache_go_to_s3_and_the_cache_comes_back(finished):
@@ -160,6 +162,7 @@ def test_sigterm_reaches_nextflow_and_the_log_is_still_saved(head):
     ({"NF_WORKDIR": ""}, "NF_WORKDIR is not set"),
     ({"NF_JOB_QUEUE": "it's"}, "NF_JOB_QUEUE must not contain quotes"),
     ({"NF_RUN_NAME": "../escape"}, "NF_RUN_NAME must be 1-128 letters"),
+    ({"NF_MAX_SPOT_ATTEMPTS": "3; rm -rf /"}, "NF_MAX_SPOT_ATTEMPTS must be a whole number"),
 ])
 def test_bad_environment_stops_before_nextflow_runs(head, env, message):
     result = run(head, "hello", **env)

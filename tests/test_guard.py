@@ -46,6 +46,13 @@ GOOD_LT = {
      "s3:PutObject is allowed on every resource"),
     (rules.check_min_vcpus_zero, rules.COMPUTE_ENVIRONMENT, {"computeResources": {"minVcpus": 0}},
      {"computeResources": {"minVcpus": 4}}, "minVcpus is 4"),
+    (rules.check_updatable_in_place, rules.COMPUTE_ENVIRONMENT,
+     {"computeResources": {"type": "SPOT", "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"}},
+     {"computeResources": {"type": "SPOT", "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}},
+     "SPOT_PRICE_CAPACITY_OPTIMIZED cannot be updated in place"),
+    (rules.check_updatable_in_place, rules.COMPUTE_ENVIRONMENT,
+     {"computeResources": {"type": "EC2", "allocationStrategy": "BEST_FIT_PROGRESSIVE"}},
+     {"computeResources": {"type": "EC2", "allocationStrategy": "BEST_FIT"}}, "BEST_FIT cannot be updated"),
     (rules.check_cost_tags, "aws:s3/bucket:Bucket", {"tagsAll": {"Project": "p", "Stack": "s"}},
      {"tags": {"Project": "p"}}, "missing cost tags: Stack"),
     (rules.check_cost_tags, rules.LAUNCH_TEMPLATE, GOOD_LT, {"tagSpecifications": []},
@@ -114,7 +121,8 @@ def test_pack_declares_the_mandatory_and_advisory_rules():
         "launch-template-imdsv2", "block-devices-encrypted", "no-open-ingress", "no-full-access-policies",
         "no-write-on-any-resource", "s3-buckets-locked-down"}
     assert {n for n, level in levels.items() if level == EnforcementLevel.ADVISORY} == {
-        "compute-environment-scales-to-zero", "spot-with-on-demand-head-queue", "cost-tags"}
+        "compute-environment-scales-to-zero", "spot-with-on-demand-head-queue", "cost-tags",
+        "compute-environment-updatable-in-place"}
 
 
 def violations_for(run) -> dict[str, list[str]]:

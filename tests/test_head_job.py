@@ -86,7 +86,8 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     assert env == head_environment(
         work_dir="s3://lab-work/work", logs_dir="s3://lab-work/logs", cache_dir="s3://lab-work/cache",
         region="us-east-1", default_queue=QUEUES["default"], priority_queue=QUEUES["priority"],
-        task_role_arn=TASK_ROLE, memory_mib=8192)
+        task_role_arn=TASK_ROLE, memory_mib=8192, max_spot_attempts=3)
+    assert env["NF_MAX_SPOT_ATTEMPTS"] == "3"
     assert env["NF_JOB_QUEUE"] == QUEUES["default"] and env["NXF_OPTS"] == "-Xms2048m -Xmx6144m"
     role = mocks.named("nextflow-role", "aws:iam/role:Role")
     assert props["jobRoleArn"] == role.outputs["arn"]

@@ -113,7 +113,8 @@ def test_template_requires_imdsv2_and_encrypts_a_gp3_root_volume():
     mocks, lt = build(root_volume=RootVolume(1000, 16000, 1000), tags=tags)
     [template] = mocks.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     meta = template.inputs["metadataOptions"]
-    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 2
+    # Hop limit 1: task containers (one hop further, on the docker bridge) cannot reach the instance credentials.
+    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 1
     [root] = template.inputs["blockDeviceMappings"]
     assert root["deviceName"] == "/dev/xvda"
     assert root["ebs"] == {"volumeType": "gp3", "volumeSize": 1000, "iops": 16000, "throughput": 1000,

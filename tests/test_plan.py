@@ -60,7 +60,7 @@ def test_plan_shows_protection_policies_config_and_user_data(prod_plan):
     bucket = next(r for r in prod_plan["resources"] if r["name"] == "work-bucket")
     assert bucket["options"] == ["protect", "retainOnDelete"]
     assert {d["resource"] for d in prod_plan["iamPolicies"]} >= {
-        "batch-instance-s3", "batch-task-s3", "nextflow-policy", "work-tls-only", "batch-instance"}
+        "batch-task-s3", "nextflow-policy", "work-tls-only", "batch-instance"}
     assert "executor = 'awsbatch'" in prod_plan["nextflowConfig"]
     assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in prod_plan["userData"]["instances-template"]
     assert prod_plan["costs"]["idleMonthlyTotal"] == 109.5
@@ -71,8 +71,8 @@ def test_json_and_text_formats(dev_plan):
     assert set(data) == {"stack", "region", "notes", "config", "costs", "resources", "iamPolicies", "userData",
                          "nextflowConfig", "outputs"}
     text = render(dev_plan, "text")
-    assert text.startswith("Plan for stack dev (us-east-1): 39 resources")
-    assert "computeResources.allocationStrategy: SPOT_PRICE_CAPACITY_OPTIMIZED" in text
+    assert text.startswith("Plan for stack dev (us-east-1): 38 resources")
+    assert "computeResources.allocationStrategy: SPOT_CAPACITY_OPTIMIZED" in text
 
 
 def test_diff_names_what_differs_between_stacks(dev_plan, prod_plan):
@@ -153,3 +153,62 @@ def test_root_volume_cost_charges_only_above_gp3_baseline():
     # The console guide's disk: 1000 GiB, 16000 IOPS, 1000 MiB/s.
     assert root_volume_month(1000, 16000, 1000) == pytest.approx(80 + 13000 * 0.005 + 875 * 0.04)
     assert PRICES["s3_gateway_endpoint"] == 0.0
+
+
+def _variant(project, name: str, **sections) -> str:
+    """A copy of the dev stack file with some top-level settings replaced; returns the stack name."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"].update({f"genomics-batch:{k}": v for k, v in sections.items()})
+    (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
+    return name
+
+
+def _changes(project, before: str, after: str) -> dict[str, dict]:
+    from nfbatch.plan import resource_changes
+
+    return {c["name"]: c for c in resource_changes(build_plan(before, project), build_plan(after, project))}
+
+
+def test_a_new_launch_template_setting_updates_both_compute_environments_in_place(project):
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    _variant(project, "bigger", launchTemplate={"rootVolume": {"sizeGib": 200}})
+    changes = _changes(project, "dev", "bigger")
+    assert changes["instances-template"]["action"] == "update"
+    # The template's new version reaches the environments through their pinned launchTemplate.version.
+    for ce in ("batch-spot", "batch-ondemand"):
+        assert changes[ce]["action"] == "update", changes[ce]
+        assert changes[ce]["inputs"] == ["computeResources.launchTemplate.version"]
+    assert not any(c["loses"] for c in changes.values())
+
+
+def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project):
+    price = {"spot": {"allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}}
+    _variant(project, "price", compute=price)
+    _variant(project, "price-bigger", compute=price, launchTemplate={"rootVolume": {"sizeGib": 200}})
+    before, after = build_plan("price", project), build_plan("price-bigger", project)
+    assert any("REPLACES it" in note for note in after["notes"])
+    changes = _changes(project, "price", "price-bigger")
+    assert changes["batch-spot"]["action"] == "replace"
+    assert changes["batch-spot"]["because"] == ["computeResources.launchTemplate.version"]
+    assert changes["batch-ondemand"]["action"] == "update"  # BEST_FIT_PROGRESSIVE stays updatable
+    text = render_diff(before, after, diff_plans(before, after), "text", color=True)
+    first = text.splitlines()[1]
+    assert first.startswith("  \033[1;31m!! REPLACE ComputeEnvironment batch-spot") and "job running on them" in first
+    # Replacing a compute environment replaces every queue that names it (their orders hold its ARN).
+    assert changes["batch-default"]["action"] == "update"
+
+
+@pytest.mark.parametrize(("section", "value", "name", "action"), [
+    ("bucket", {"name": "lab-work-renamed", "protect": False, "forceDestroy": True, "versioning": False},
+     "work-bucket", "replace"),
+    ("network", {"cidr": "10.21.0.0/16"}, "network-vpc", "replace"),
+    ("headJob", {"memoryMib": 8192}, "nextflow-definition", "update"),
+])
+def test_replace_rules_for_data_network_and_job_definitions(project, section, value, name, action):
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    _variant(project, "edited", **{section: value})
+    change = _changes(project, "dev", "edited")[name]
+    assert change["action"] == action
+    assert bool(change["loses"]) == (action == "replace")

@@ -23,7 +23,10 @@ def test_exports_are_complete_and_match_what_was_declared(any_run):
     assert out["jobDefinitionArn"] == mocks.named("nextflow-definition").outputs["arn"]
     assert out["nextflowConfig"] == render_nextflow_config(
         work_dir=out["workDir"], region="us-east-1", default_queue=out["defaultQueueName"],
-        priority_queue=out["priorityQueueName"], task_role_arn=out["taskJobRoleArn"])
+        priority_queue=out["priorityQueueName"], task_role_arn=out["taskJobRoleArn"], max_spot_attempts=3)
+    # Nextflow 25.04 defaults aws.batch.maxSpotAttempts to 0 (nf-amazon AwsBatchTaskHandler.maxSpotAttempts): one
+    # reclaim would fail the task; the stack's config retries it.
+    assert "maxSpotAttempts = 3" in out["nextflowConfig"]
     assert out["seqeraPlatform"] == {
         "region": "us-east-1", "workDir": out["workDir"], "headQueue": out["headQueueName"],
         "computeQueue": out["defaultQueueName"], "headJobRole": out["headJobRoleArn"],
@@ -112,7 +115,7 @@ def severity(finding) -> str:
 
 def test_parliament_finds_nothing_above_low_in_any_policy(any_run):
     documents = list(iam_documents(any_run))
-    assert len(documents) == 4  # bucket TLS policy, instance S3, task S3, head job
+    assert len(documents) == 3  # bucket TLS policy, task S3, head job (the instance role has no inline policy)
     for name, document in documents:
         findings = analyze_policy_string(json.dumps(document)).findings
         serious = [(f.issue, f.detail) for f in findings if severity(f) not in ("LOW",)]

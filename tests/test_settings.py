@@ -110,6 +110,14 @@ BAD = [
     ("tags", {"Team": 7}, "genomics-batch:tags = {\"Team\": 7}: must be a map of tag names to string values"),
     ("tags", {"Project": "other"}, "tags.Project = other: Project and Stack are set by the program itself"),
     ("computee", {}, "genomics-batch:computee: unknown key (did you mean 'genomics-batch:compute'?)"),
+    # An update may replace instances; a head still inside its own timeout must be able to finish first.
+    ("compute", {"updateTimeoutMinutes": 30}, "compute.updateTimeoutMinutes = 30: must be at least "
+                                              "headJob.timeoutHours × 60 (7200)"),
+    ("compute", {"updateTimeoutMinutes": 9000}, "compute.updateTimeoutMinutes = 9000: must be between 1 and 7200"),
+    ("headJob", {"timeoutHours": 168}, "headJob.timeoutHours = 168: must be between 1 and 120"),
+    ("compute", {"spot": {"maxSpotAttempts": 11}}, "compute.spot.maxSpotAttempts = 11: must be between 0 and 10"),
+    ("compute", {"spot": {"allocationStrategy": "BEST_FIT"}}, "must be one of SPOT_CAPACITY_OPTIMIZED or "
+                                                               "SPOT_PRICE_CAPACITY_OPTIMIZED"),
 ]
 
 
@@ -154,3 +162,9 @@ def test_program_stops_with_a_clean_error_before_declaring_anything():
     assert "genomics-batch:compute.spot.bidPercentage = 140: must be between 1 and 100" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert mocks.registrations == []
+
+
+def test_a_shorter_head_timeout_allows_a_shorter_update_timeout():
+    s = load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 2})
+    assert s.update_timeout_minutes == 120
+    assert load(headJob={"timeoutHours": 48}).update_timeout_minutes == 48 * 60

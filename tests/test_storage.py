@@ -17,7 +17,7 @@ def test_only_scratch_prefixes_expire():
     mentioned = json.dumps(rules)
     assert f"{RESULTS_PREFIX}/" not in mentioned and f"{LOGS_PREFIX}/" not in mentioned
     [abort] = [r for r in rules if "abort_incomplete_multipart_upload" in r]
-    assert abort["filter"] == {}  # every prefix
+    assert abort["filter"] == {"prefix": ""}  # every prefix, said explicitly (an empty filter is deprecated)
 
 
 def test_versioned_bucket_also_expires_noncurrent_scratch():

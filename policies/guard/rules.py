@@ -20,6 +20,7 @@ from pulumi_policy import (
 )
 
 from components.contract import COST_TAG_KEYS as REQUIRED_COST_TAGS
+from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from policies.iam import write_actions_on_any_resource
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -105,6 +106,18 @@ def check_min_vcpus_zero(resource_type: str, props: Mapping[str, Any]) -> list[s
         return []
     minimum = (props.get("computeResources") or {}).get("minVcpus") or 0
     return [f"minVcpus is {minimum:g}: instances run, and cost, while no job is queued"] if minimum > 0 else []
+
+
+def check_updatable_in_place(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """A compute environment the provider cannot update in place is replaced by ordinary edits, killing its jobs."""
+    if resource_type != COMPUTE_ENVIRONMENT:
+        return []
+    strategy = (props.get("computeResources") or {}).get("allocationStrategy")
+    if not isinstance(strategy, str) or strategy in UPDATABLE_ALLOCATION_STRATEGIES:
+        return []
+    return [f"allocation strategy {strategy} cannot be updated in place by the AWS provider: launch template, "
+            f"instance type and subnet changes replace this compute environment and stop its jobs "
+            f"(use {' or '.join(UPDATABLE_ALLOCATION_STRATEGIES)})"]
 
 
 def check_cost_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -209,5 +222,8 @@ POLICIES = [
                      check_min_vcpus_zero, ADVISORY),
     _stack_policy("spot-with-on-demand-head-queue", "Spot queues come with an on-demand-only head queue.",
                   check_spot_has_on_demand_head_queue, ADVISORY),
+    _resource_policy("compute-environment-updatable-in-place",
+                     "Compute environments use an allocation strategy the provider updates in place.",
+                     check_updatable_in_place, ADVISORY),
     _resource_policy("cost-tags", "Resources, instances and volumes carry the cost tags.", check_cost_tags, ADVISORY),
 ]

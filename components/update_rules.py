@@ -1,0 +1,86 @@
+"""Which input changes the AWS provider applies in place and which replace the resource, for every resource type
+this program declares, so `nfbatch plan --diff` can say what `pulumi up` would do before it does it.
+
+Standard library only. Inputs are the plan's flattened camelCase keys (`computeResources.instanceTypes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
+
+# terraform-provider-aws (bridged by pulumi-aws), internal/service/batch/compute_environment.go,
+# isUpdatableAllocationStrategy: only these strategies let the provider update a compute environment in place.
+# (AWS itself also updates SPOT_PRICE_CAPACITY_OPTIMIZED in place; the provider replaces it regardless.)
+UPDATABLE_ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED")
+
+# Same file, resourceComputeEnvironmentCustomizeDiff: with any other strategy (or a non-service-linked service role)
+# a change to one of these forces a new compute environment.
+CE_REPLACED_UNLESS_UPDATABLE = tuple(f"computeResources.{key}" for key in (
+    "securityGroupIds", "subnets", "allocationStrategy", "bidPercentage", "ec2Configurations", "ec2KeyPair",
+    "imageId", "instanceRole", "instanceTypes", "launchTemplate", "tags"))
+
+# Inputs whose change always replaces the resource (ForceNew in the provider's schema for that type).
+ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {
+    COMPUTE_ENVIRONMENT: ("name", "namePrefix", "type", "computeResources.type"),
+    "aws:batch/jobQueue:JobQueue": ("name",),
+    "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix"),
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
+    "aws:ec2/securityGroup:SecurityGroup": ("name", "namePrefix", "description", "vpcId"),
+    "aws:ec2/internetGateway:InternetGateway": (),
+    "aws:ec2/natGateway:NatGateway": ("allocationId", "subnetId", "connectivityType"),
+    "aws:ec2/eip:Eip": ("domain",),
+    "aws:ec2/routeTable:RouteTable": ("vpcId",),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId",),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcId", "vpcEndpointType"),
+    "aws:iam/role:Role": ("name", "namePrefix", "path"),
+    "aws:iam/instanceProfile:InstanceProfile": ("name", "namePrefix", "path"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
+    "aws:ecr/repository:Repository": ("name",),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
+}
+
+# What is lost when one of these is replaced: the reviewer must see it first.
+HOLDS_DATA_OR_WORK = {
+    "aws:s3/bucket:Bucket": "the work bucket's data",
+    COMPUTE_ENVIRONMENT: "its instances and every job running on them",
+    "aws:batch/jobQueue:JobQueue": "every job queued or running on it",
+    "aws:ecr/repository:Repository": "the head images pushed to it",
+    "aws:cloudwatch/logGroup:LogGroup": "the head logs it holds",
+    "aws:ec2/vpc:Vpc": "every instance (and job) in it",
+    "aws:ec2/subnet:Subnet": "every instance (and job) in it",
+}
+
+
+def _touches(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith((f"{prefix}.", f"{prefix}["))
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # "update", "replace"
+    keys: tuple[str, ...]  # the changed inputs
+    because: tuple[str, ...]  # the inputs that force a replacement (empty for updates)
+    note: str = ""
+
+
+def action_for(resource_type: str, changed: list[str], inputs: dict[str, str]) -> Action:
+    """What the provider does when `changed` inputs of a resource change; `inputs` are its new flattened inputs."""
+    forced = [k for k in changed if any(_touches(k, p) for p in ALWAYS_REPLACED.get(resource_type, ()))]
+    note = ""
+    if resource_type == COMPUTE_ENVIRONMENT:
+        strategy = inputs.get("computeResources.allocationStrategy", "")
+        if strategy not in UPDATABLE_ALLOCATION_STRATEGIES:
+            forced += [k for k in changed if any(_touches(k, p) for p in CE_REPLACED_UNLESS_UPDATABLE)]
+            note = f"{strategy} cannot be updated in place by the provider"
+    elif resource_type == LAUNCH_TEMPLATE:
+        note = "a new template version"
+    elif resource_type == JOB_DEFINITION:
+        note = "a new revision is registered"
+    forced = sorted(set(forced))
+    return Action("replace" if forced else "update", tuple(changed), tuple(forced), note)

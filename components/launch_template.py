@@ -48,19 +48,51 @@ def ecs_config_lines(agent: EcsAgentConfig) -> list[str]:
     ]
 
 
+# Nextflow mounts /opt/aws-cli into every task container and runs bin/aws there (nf-amazon AwsBatchTaskHandler,
+# aws.batch.cliPath). Task images are often not Amazon Linux: busybox-based biocontainers lack libz.so.1 and other
+# libraries the CLI takes from the host (aws-samples/aws-genomics-workflows#185, nextflow-io/nextflow#1865). So the
+# CLI carries its own copies in lib/, and bin/aws is this POSIX sh wrapper (task images may have no bash) that puts
+# them first. glibc itself always comes from the image: its loader and libc must match each other.
+AWS_CLI_WRAPPER = """#!/bin/sh
+# genomics-batch: the AWS CLI with its own libraries, as Nextflow runs it inside task containers.
+case "$0" in
+  */*) bin=${0%/*} ;;
+  *) bin=/opt/aws-cli/bin ;;
+esac
+root=$bin/..
+LD_LIBRARY_PATH="$root/lib:$root/v2/current/dist${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
+exec "$root/v2/current/dist/aws" "$@"
+"""
+# Libraries every glibc image has, and which must not be shadowed by the host's copies.
+GLIBC_LIBRARIES = r"/(ld-linux[^/]*|libc|libm|libdl|libpthread|librt|libresolv|libutil)\.so"
+
+
 def provisioning_script(agent: EcsAgentConfig, install_aws_cli: bool) -> str:
     """The boot script. Any failure powers the instance off, and the template's shutdown behaviour terminates it."""
     settings = "\n".join(ecs_config_lines(agent))
     cli = f"""
 # A self-contained AWS CLI v2 (own Python and libraries) for Nextflow's aws.batch.cliPath.
+cli_root={AWS_CLI_PREFIX}
 arch=$(uname -m)
 workdir=$(mktemp -d)
 curl --fail --silent --show-error --retry 5 --retry-connrefused \\
   -o "$workdir/awscliv2.zip" "https://awscli.amazonaws.com/awscli-exe-linux-$arch.zip"
 dnf install -y -q unzip
 unzip -q "$workdir/awscliv2.zip" -d "$workdir"
-"$workdir/aws/install" --install-dir {AWS_CLI_PREFIX} --bin-dir {AWS_CLI_PREFIX}/bin --update
-{AWS_CLI_PATH} --version
+"$workdir/aws/install" --install-dir "$cli_root" --bin-dir "$cli_root/bin" --update
+# Copy every non-glibc library the CLI's binaries link against from the host into the CLI's own lib/.
+mkdir -p "$cli_root/lib"
+# (ldd exits non-zero for a file that is not dynamically linked; that must not fail the boot.)
+{{ find "$cli_root/v2/current/dist" -type f \\( -name aws -o -name '*.so*' \\) -exec ldd {{}} + || true; }} \\
+  | awk '$2 == "=>" && $3 ~ /^\\// {{print $3}}' | sort -u | {{ grep -Ev '{GLIBC_LIBRARIES}' || true; }} \\
+  | while read -r library; do cp -L "$library" "$cli_root/lib/"; done
+rm -f "$cli_root/bin/aws"
+cat > "$cli_root/bin/aws" <<'AWS_CLI_WRAPPER'
+{AWS_CLI_WRAPPER.rstrip()}
+AWS_CLI_WRAPPER
+chmod 755 "$cli_root/bin/aws"
+"$cli_root/bin/aws" --version
 rm -rf "$workdir"
 """ if install_aws_cli else ""
     return f"""#!/bin/bash

@@ -13,6 +13,7 @@ from conftest import build_component, component_args, resolve, tool
 
 from components.launch_template import (
     AWS_CLI_PATH,
+    AWS_CLI_WRAPPER,
     GenomicsLaunchTemplate,
     GenomicsLaunchTemplateArgs,
     RootVolume,
@@ -57,9 +58,40 @@ def test_ecs_agent_settings_come_from_the_config():
 
 def test_aws_cli_is_installed_self_contained_where_nextflow_expects_it():
     script = provisioning_script(AGENT, install_aws_cli=True)
-    assert "--install-dir /opt/aws-cli --bin-dir /opt/aws-cli/bin" in script
-    assert f"{AWS_CLI_PATH} --version" in script
+    assert "cli_root=/opt/aws-cli\n" in script and AWS_CLI_PATH == "/opt/aws-cli/bin/aws"
+    assert '--install-dir "$cli_root" --bin-dir "$cli_root/bin"' in script
     assert "/opt/aws-cli" not in provisioning_script(AGENT, install_aws_cli=False)
+
+
+def fake_cli_tree(root: Path, record: Path) -> None:
+    """The layout the AWS CLI v2 installer leaves (v2/current -> v2/<version>), with a recording stand-in binary."""
+    dist = root / "v2" / "2.99.0" / "dist"
+    dist.mkdir(parents=True)
+    (root / "v2" / "current").symlink_to("2.99.0")
+    (root / "bin").mkdir(exist_ok=True)
+    binary = dist / "aws"
+    # Only shell builtins: the test runs it with no PATH at all.
+    binary.write_text(f'#!/bin/sh\necho "dist-aws LD_LIBRARY_PATH=$LD_LIBRARY_PATH args=$*" >> "{record}"\n')
+    binary.chmod(0o755)
+    (dist / "libpython3.so").write_text("")
+
+
+def test_cli_wrapper_runs_with_posix_sh_alone_and_puts_its_own_libraries_first(tmp_path):
+    root, record = tmp_path / "aws-cli", tmp_path / "calls"
+    fake_cli_tree(root, record)
+    wrapper = root / "bin" / "aws"
+    wrapper.write_text(AWS_CLI_WRAPPER)
+    wrapper.chmod(0o755)
+    # dash, an empty environment (no PATH, so no bash and no external command), as in a busybox task image.
+    result = subprocess.run(["/bin/sh", str(wrapper), "s3", "cp", "a b", "c"], env={"LD_LIBRARY_PATH": "/image/lib"},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    line = record.read_text().strip()
+    assert line == (f"dist-aws LD_LIBRARY_PATH={root}/bin/../lib:{root}/bin/../v2/current/dist:/image/lib "
+                    "args=s3 cp a b c")
+    lint = subprocess.run([tool("shellcheck"), "--shell=sh", "-"], input=AWS_CLI_WRAPPER, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout
 
 
 def fake_command(directory: Path, name: str, body: str) -> None:
@@ -75,10 +107,20 @@ def run_boot_script(tmp_path: Path, install_cli: bool, failing: str | None) -> t
     for name in ("shutdown", "curl", "dnf", "unzip", "uname"):
         status = 1 if name == failing else 0
         fake_command(bin_dir, name, f'echo "{name} $*" >> "{record}"; exit {status}')
+    cli_root, host_lib = tmp_path / "aws-cli", tmp_path / "host-lib"
+    host_lib.mkdir()
+    (host_lib / "libz.so.1").write_text("zlib")
     script = provisioning_script(AGENT, install_cli).replace("/etc/ecs", str(etc))
+    script = script.replace("cli_root=/opt/aws-cli", f"cli_root={cli_root}")
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
-    script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"').replace(AWS_CLI_PATH, "true")
+    script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"')
+    # What the installer leaves behind, laid down up front so the script's own later steps have a tree to work on.
+    fake_cli_tree(cli_root, record)
     fake_command(bin_dir, "installer", f'echo "installer $*" >> "{record}"')
+    # ldd as on an Amazon Linux host: libz from the host, glibc that must stay the image's own.
+    fake_command(bin_dir, "ldd", f'echo "$1:"; echo "  libz.so.1 => {host_lib}/libz.so.1 (0x1)"; '
+                                 'echo "  libc.so.6 => /lib64/libc.so.6 (0x2)"; '
+                                 'echo "  /lib64/ld-linux-x86-64.so.2 (0x3)"')
     path = tmp_path / "boot.sh"
     path.write_text(script)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path)}
@@ -91,8 +133,13 @@ def test_successful_boot_writes_ecs_config_and_does_not_shut_down(tmp_path):
     assert status == 0
     assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in ecs_config.read_text()
     calls = record.read_text()
-    assert "installer --install-dir /opt/aws-cli --bin-dir /opt/aws-cli/bin" in calls
+    cli_root = tmp_path / "aws-cli"
+    assert f"installer --install-dir {cli_root} --bin-dir {cli_root}/bin --update" in calls
     assert "shutdown" not in calls
+    # The host's libz is bundled, glibc is not; bin/aws is the wrapper, and the boot's --version check ran it.
+    assert sorted(p.name for p in (cli_root / "lib").iterdir()) == ["libz.so.1"]
+    assert (cli_root / "bin" / "aws").read_text() == AWS_CLI_WRAPPER
+    assert f"dist-aws LD_LIBRARY_PATH={cli_root}/bin/../lib:" in calls and "args=--version" in calls
 
 
 @pytest.mark.parametrize("failing", ["curl", "dnf", "unzip"])

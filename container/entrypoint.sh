@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Entrypoint of the Nextflow head job. It writes nextflow.config for this stack from the NF_* variables the job
-# definition sets, restores the run's resume cache from S3, runs `nextflow run PIPELINE ARGS...`, forwards SIGTERM
-# (Batch's stop signal) to Nextflow so it cancels its task jobs, and on any exit uploads .nextflow.log and saves the
-# cache. Usage: entrypoint.sh PIPELINE [NEXTFLOW RUN ARGS...]
+# definition sets, keeps the run's resume cache in S3 with Nextflow's own cloud cache, resumes automatically when
+# Batch retries the head after losing its host (cancelling the lost attempt's tasks first), runs
+# `nextflow run PIPELINE ARGS...`, forwards SIGTERM (Batch's stop signal) to Nextflow so it cancels its task jobs,
+# and on any exit uploads .nextflow.log. Usage: entrypoint.sh PIPELINE [NEXTFLOW RUN ARGS...]
 set -euo pipefail
 
 log() { echo "entrypoint: $*" >&2; }
@@ -76,26 +77,88 @@ CONFIG
 }
 write_config > "$config"
 
+attempt="${AWS_BATCH_JOB_ATTEMPT:-1}"
+[[ "$attempt" =~ ^[0-9]+$ ]] || attempt=1
+
 # shellcheck disable=SC2329  # invoked by the EXIT trap
 finish() {
   local status=$?
   trap - EXIT
   if [[ -f .nextflow.log ]]; then
-    aws s3 cp --only-show-errors .nextflow.log "$logs_uri/nextflow-attempt-${AWS_BATCH_JOB_ATTEMPT:-1}.log" \
+    aws s3 cp --only-show-errors .nextflow.log "$logs_uri/nextflow-attempt-$attempt.log" \
       || log "could not upload .nextflow.log to $logs_uri"
-  fi
-  if [[ -d .nextflow ]]; then
-    aws s3 sync --only-show-errors --delete .nextflow/ "$cache_uri/" || log "could not save the resume cache"
   fi
   exit "$status"
 }
 trap finish EXIT
 
-# A missing cache only means -resume starts from scratch, so a failed restore warns and goes on.
-aws s3 sync --only-show-errors "$cache_uri/" .nextflow/ || log "no resume cache restored from $cache_uri"
+uuid_pattern='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
-log "run $run_name: nextflow run $*"
-nextflow -c "$config" run "$@" &
+# The lost attempt's task jobs are still queued or running: nobody told Batch. Cancel them (found by the run tag)
+# so the resumed run does not compute them twice. A failure here warns: resuming matters more.
+cancel_lost_tasks() {
+  local queue ids
+  for queue in "$NF_JOB_QUEUE" "$NF_PRIORITY_QUEUE"; do
+    # A filtered ListJobs returns jobs in every state (unfiltered, it returns RUNNING only); keep the active ones.
+    ids=$(aws batch list-jobs --job-queue "$queue" --filters name=JOB_NAME,values='*' --output text \
+            --query "jobSummaryList[?status!='SUCCEEDED' && status!='FAILED'].jobId") \
+      || { log "could not list the jobs of $queue"; continue; }
+    [[ -z "$ids" || "$ids" == None ]] && continue
+    # DescribeJobs takes 100 ids at a time.
+    # shellcheck disable=SC2086  # word splitting of the id list is intended
+    printf '%s\n' $ids | xargs -r -n 100 aws batch describe-jobs \
+        --query "jobs[?tags.\"nfbatch-run\"=='$run_name'].jobId" --output text --jobs \
+      | tr '\t' '\n' | while read -r id; do
+          [[ -z "$id" || "$id" == None ]] && continue
+          log "cancelling task job $id of the lost attempt"
+          aws batch terminate-job --job-id "$id" --reason "head attempt $attempt resumes the run" >/dev/null \
+            || log "could not cancel $id"
+        done
+  done
+}
+
+# Nextflow keeps the resume cache in S3 itself (the nf-cloudcache plugin, baked into the image), under the run's
+# own prefix, so any host can resume it. `-resume` alone would look the session up in the local history file,
+# which a new host does not have, so the session id is fixed per run and saved beside the cache.
+export NXF_CLOUDCACHE_PATH="$cache_uri"
+session_uri="$cache_uri/session-id"
+resume_requested=false
+explicit_session=""
+args=()
+for ((i = 1; i <= $#; i++)); do
+  arg="${!i}"
+  next=$((i + 1))
+  if [[ "$arg" == -resume && "${!next:-}" =~ $uuid_pattern ]]; then
+    explicit_session="${!next}"  # the user named a session: theirs, passed through as given
+    args+=("$arg")
+  elif [[ "$arg" == -resume ]]; then
+    resume_requested=true  # `nfbatch run --resume`: the saved session of this run name
+  else
+    args+=("$arg")
+  fi
+done
+saved_session=""
+if [[ "$resume_requested" == true || "$attempt" -gt 1 ]]; then
+  saved_session=$(aws s3 cp --only-show-errors "$session_uri" - 2>/dev/null | tr -d '[:space:]') || saved_session=""
+fi
+resume=()
+if [[ -n "$explicit_session" ]]; then
+  session="$explicit_session"
+elif [[ ("$resume_requested" == true || "$attempt" -gt 1) && "$saved_session" =~ $uuid_pattern ]]; then
+  session="$saved_session"
+  resume=(-resume "$session")
+  [[ "$attempt" -gt 1 ]] && cancel_lost_tasks
+else
+  [[ "$resume_requested" == true ]] && log "no saved session for run $run_name: starting it afresh"
+  # Batch keeps one job id across attempts: a natural, unique session id for the run.
+  session="${AWS_BATCH_JOB_ID:-}"
+  [[ "$session" =~ $uuid_pattern ]] || session=$(cat /proc/sys/kernel/random/uuid)
+fi
+export NXF_UUID="$session"
+printf '%s\n' "$session" | aws s3 cp --only-show-errors - "$session_uri" || log "could not save the session id"
+
+log "run $run_name (attempt $attempt, session $session): nextflow run ${args[*]} ${resume[*]}"
+nextflow -c "$config" run "${args[@]}" "${resume[@]}" &
 nextflow_pid=$!
 
 # shellcheck disable=SC2329  # invoked by the TERM and INT traps

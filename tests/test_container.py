@@ -7,23 +7,22 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, tool
+from conftest import ACCOUNT, REGION, ROOT, tool
 
 from components.head_job import render_nextflow_config
 from settings import DEFAULT_NEXTFLOW_VERSION
 
 ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
+JOB_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"  # Batch keeps one job id across a job's attempts
 DOCKERFILE = ROOT / "container" / "Dockerfile"
 
-# Stand-in for nextflow: records its arguments (NUL-separated), its -c config and the restored cache, then
-# behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM.
+# Stand-in for nextflow: records its arguments (NUL-separated), its -c config and the session and cloud-cache
+# settings it was given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM.
 FAKE_NEXTFLOW = r"""#!/bin/bash
 record="$FAKE_RECORD"
 printf '%s\0' "$@" > "$record/args"
 cp "$2" "$record/config"
-find .nextflow -type f 2>/dev/null | sort > "$record/restored" || true
-mkdir -p .nextflow/cache/session
-echo "db" > .nextflow/cache/session/db
+echo "$NXF_UUID $NXF_CLOUDCACHE_PATH" > "$record/session"
 echo "nextflow log line" > .nextflow.log
 if [[ "${FAKE_MODE:-exit}" == wait ]]; then
   trap 'echo TERM > "$record/signal"; exit 143' TERM
@@ -79,6 +78,7 @@ def make_head(tmp_path, moto_server):
         "NF_AWS_REGION": "us-east-1",
         "NF_RUN_NAME": "run-1",
         "NF_MAX_SPOT_ATTEMPTS": "4",
+        "AWS_BATCH_JOB_ID": JOB_ID,
     }
     return {"bucket": bucket, "s3": s3, "record": record, "env": env}
 
@@ -125,15 +125,68 @@ def test_config_matches_the_one_the_stack_exports(finished):
         max_spot_attempts=4)
 
 
-def test_log_and_resume_cache_go_to_s3_and_the_cache_comes_back(finished):
+def recorded_args(head) -> list[str]:
+    return (head["record"] / "args").read_text().split("\0")[:-1]
+
+
+def test_the_first_attempt_fixes_the_session_and_caches_it_in_s3(finished):
     head = finished
-    assert (head["record"] / "restored").read_text() == ""  # nothing to restore on the first run
+    # Nextflow's cloud cache under the run's prefix, with the head job's id as the session id, saved beside it.
+    assert (head["record"] / "session").read_text().split() == [JOB_ID, f"s3://{head['bucket']}/cache/run-1"]
+    assert keys(head, "cache/run-1/") == ["cache/run-1/session-id"]
+    body = head["s3"].get_object(Bucket=head["bucket"], Key="cache/run-1/session-id")["Body"].read().decode()
+    assert body.strip() == JOB_ID
+    assert "-resume" not in recorded_args(head)
     assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log"]
-    assert keys(head, "cache/run-1/") == ["cache/run-1/cache/session/db"]
-    # A second attempt of the same run finds the cache restored before nextflow starts.
-    assert run(head, "hello", "-resume", AWS_BATCH_JOB_ATTEMPT="2").returncode == 0
-    assert (head["record"] / "restored").read_text().strip() == ".nextflow/cache/session/db"
-    assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log", "logs/run-1/nextflow-attempt-2.log"]
+
+
+def test_nfbatch_resume_continues_the_saved_session_of_the_run(head):
+    assert run(head, "hello").returncode == 0
+    # A later run with the same name (a new head job) and a bare -resume, as `nfbatch run --resume` sends it.
+    result = run(head, "hello", "-resume", "--greeting", "hi", AWS_BATCH_JOB_ID="7d444840-9dc0-11d1-b245-5ffdce74fad2")
+    assert result.returncode == 0, result.stderr
+    assert recorded_args(head)[3:] == ["hello", "--greeting", "hi", "-resume", JOB_ID]
+    # An explicit session id is the user's own: it passes through untouched and becomes the run's saved session.
+    other = "3b241101-e2bb-4255-8caf-4136c566a962"
+    assert run(head, "hello", "-resume", other).returncode == 0
+    assert recorded_args(head)[3:] == ["hello", "-resume", other]
+    assert (head["record"] / "session").read_text().split()[0] == other
+
+
+def test_resume_without_a_saved_session_starts_afresh(head):
+    result = run(head, "hello", "-resume")
+    assert result.returncode == 0
+    assert "no saved session for run run-1" in result.stderr
+    assert recorded_args(head)[3:] == ["hello"]
+
+
+def test_a_retried_head_resumes_and_cancels_the_lost_attempts_tasks(head, shared_stack):
+    from moto.batch_simple.models import batch_simple_backends
+
+    outputs = shared_stack.outputs
+    backend = batch_simple_backends[ACCOUNT][REGION]
+    run_env = {"NF_JOB_QUEUE": outputs["defaultQueueArn"], "NF_PRIORITY_QUEUE": outputs["priorityQueueArn"],
+               "NF_RUN_NAME": "lost-run"}
+    assert run(head, "hello", **run_env).returncode == 0
+
+    def task(queue: str, run_name: str) -> str:
+        _, job_id, _ = backend.submit_job(job_name="nf-task", job_def_id=outputs["jobDefinitionArn"],
+                                          job_queue=outputs[queue], array_properties={},
+                                          tags={"nfbatch-run": run_name})
+        backend._jobs[job_id].status = "RUNNING"  # moto finishes jobs at once; these are still running
+        return job_id
+
+    lost = [task("defaultQueueArn", "lost-run"), task("priorityQueueArn", "lost-run")]
+    bystander = task("defaultQueueArn", "another-run")
+    result = run(head, "hello", AWS_BATCH_JOB_ATTEMPT="2", **run_env)
+    assert result.returncode == 0, result.stderr
+    assert recorded_args(head)[3:] == ["hello", "-resume", JOB_ID]
+    # moto records TerminateJob as a stop with its reason.
+    stopped = {j: backend._jobs[j].job_stopped_reason if backend._jobs[j].stop else None for j in [*lost, bystander]}
+    reason = "head attempt 2 resumes the run"
+    assert stopped == {lost[0]: reason, lost[1]: reason, bystander: None}, result.stderr
+    assert keys(head, "logs/lost-run/") == ["logs/lost-run/nextflow-attempt-1.log",
+                                           "logs/lost-run/nextflow-attempt-2.log"]
 
 
 def test_nextflows_exit_status_is_the_jobs(head):

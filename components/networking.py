@@ -26,12 +26,14 @@ class BatchNetworkingArgs:
     availability_zones: list[str] | None  # None: the region's first az_count zones, looked up at deploy time
     vpc_id: str | None
     subnet_ids: list[str]
+    route_table_ids: list[str]  # existing mode: where the S3 gateway endpoint goes
 
     @classmethod
     def from_settings(cls, s: StackSettings) -> BatchNetworkingArgs:
         n = s.network
         return cls(mode=n.mode, cidr=n.cidr, az_count=n.az_count, egress=n.egress,
-                   availability_zones=n.availability_zones, vpc_id=n.vpc_id, subnet_ids=list(n.subnet_ids))
+                   availability_zones=n.availability_zones, vpc_id=n.vpc_id, subnet_ids=list(n.subnet_ids),
+                   route_table_ids=list(n.route_table_ids))
 
 
 class BatchNetworking(pulumi.ComponentResource):
@@ -47,6 +49,8 @@ class BatchNetworking(pulumi.ComponentResource):
         if args.mode == "existing":
             self.vpc_id = pulumi.Output.from_input(args.vpc_id)
             self.subnet_ids = pulumi.Output.from_input(list(args.subnet_ids))
+            if args.route_table_ids:
+                self._s3_endpoint(self.vpc_id, list(args.route_table_ids))
         else:
             self._create(args, plan_network(args.mode, args.cidr, args.az_count, args.egress))
         self.security_group_id = self._security_group().id
@@ -97,15 +101,18 @@ class BatchNetworking(pulumi.ComponentResource):
                 private_subnets.append(subnet)
                 route_tables.append(table)
 
+        self._s3_endpoint(vpc.id, [rt.id for rt in route_tables])
+        self.vpc_id = vpc.id
+        self.subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets or public_subnets])
+
+    def _s3_endpoint(self, vpc_id: pulumi.Input[str], route_table_ids: list[pulumi.Input[str]]) -> None:
         # S3 traffic through the gateway endpoint is free and skips the NAT's per-GB charge.
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
         aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=vpc.id, vpc_endpoint_type="Gateway",
+            f"{self._name}-s3", vpc_id=vpc_id, vpc_endpoint_type="Gateway",
             service_name=region.region.apply(lambda r: f"com.amazonaws.{r}.s3"),
-            route_table_ids=[rt.id for rt in route_tables], tags={"Name": f"{name}-s3"}, opts=child,
+            route_table_ids=route_table_ids, tags={"Name": f"{self._name}-s3"}, opts=self._child,
         )
-        self.vpc_id = vpc.id
-        self.subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets or public_subnets])
 
     def _public_subnet(self, vpc: aws.ec2.Vpc, planned: SubnetPlan, zone: pulumi.Output[str],
                        table: aws.ec2.RouteTable, public_instances: bool) -> aws.ec2.Subnet:

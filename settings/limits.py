@@ -29,6 +29,7 @@ REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 INSTANCE_TYPE_NAME = re.compile(r"optimal|default_x86_64|default_arm64|[a-z][a-z0-9-]*[0-9][a-z0-9-]*(\.[a-z0-9-]+)?")
 VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
 SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
+ROUTE_TABLE_ID = re.compile(r"rtb-[0-9a-f]{8,17}")
 TAG_KEY = re.compile(r"[\w .:/=+\-@]+")
 TAG_VALUE = re.compile(r"[\w .:/=+\-@]*")
 

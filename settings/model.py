@@ -91,6 +91,10 @@ class NetworkSettings(_Model):
     vpc_id: str | None = setting(None, "only used in existing mode", allowed="required in existing mode")
     subnet_ids: list[str] = setting(default_factory=list, why="only used in existing mode",
                                     allowed="at least 2 subnets (in 2 AZs) in existing mode")
+    route_table_ids: list[str] = setting(
+        default_factory=list, why="existing mode: the route tables of subnetIds get an S3 gateway endpoint, so S3 "
+                                  "traffic is free and skips any NAT; none: the VPC's owner routes S3",
+        allowed="route table ids (rtb-...) in existing mode")
 
 
 class BucketSettings(_Model):

@@ -15,6 +15,7 @@ from settings.limits import (
     GP3_MAX_IOPS_PER_GIB,
     GP3_MAX_MIBPS_PER_IOPS,
     LOG_RETENTION_DAYS,
+    ROUTE_TABLE_ID,
     SUBNET_ID,
     TAG_KEY,
     TAG_VALUE,
@@ -51,13 +52,16 @@ def _existing_network(s: StackSettings) -> list[Problem]:
                  for i, subnet in enumerate(net.subnet_ids) if not SUBNET_ID.fullmatch(subnet)]
     if len(set(net.subnet_ids)) != len(net.subnet_ids):
         problems.append(("network.subnetIds", net.subnet_ids, "must not repeat a subnet"))
+    problems += [(f"network.routeTableIds[{i}]", table, "must look like rtb-0123456789abcdef0")
+                 for i, table in enumerate(net.route_table_ids) if not ROUTE_TABLE_ID.fullmatch(table)]
     return problems
 
 
 def _created_network(s: StackSettings) -> list[Problem]:
     net, problems = s.network, []
-    if net.vpc_id or net.subnet_ids:
-        problems.append(("network.mode", net.mode, "vpcId and subnetIds are only used when mode is existing"))
+    if net.vpc_id or net.subnet_ids or net.route_table_ids:
+        problems.append(("network.mode", net.mode,
+                         "vpcId, subnetIds and routeTableIds are only used when mode is existing"))
     if net.availability_zones is not None and len(net.availability_zones) != net.az_count:
         problems.append(("network.availabilityZones", net.availability_zones,
                          f"must list exactly azCount ({net.az_count}) zones"))
@@ -146,4 +150,11 @@ def warnings(s: StackSettings) -> list[str]:
                      "compute environment in place, so any change to the launch template, instance types or "
                      "subnets REPLACES it, stopping the jobs running on it; use SPOT_CAPACITY_OPTIMIZED unless "
                      "you accept that")
+    if s.network.mode == "existing":
+        found.append("WARNING network.mode = existing: instances in subnetIds need outbound access (a NAT gateway or "
+                     "public IPs) to reach ECR, the ECS and Batch endpoints and the AWS CLI download; without it "
+                     "every instance fails its boot and shuts down")
+        if not s.network.route_table_ids:
+            found.append("WARNING network.routeTableIds is empty: no S3 gateway endpoint is added, so S3 traffic "
+                         "takes the VPC's own route (NAT data processing is $0.045/GB)")
     return found

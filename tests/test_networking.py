@@ -85,3 +85,12 @@ def test_children_are_parented_to_the_component():
     component = mocks.named("net")
     assert component.typ == "genomics:networking:BatchNetworking"
     assert all(r.parent == component.urn for r in mocks.registrations if r is not component)
+
+
+def test_existing_mode_adds_the_s3_endpoint_to_the_given_route_tables():
+    subnets = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+    tables = ["rtb-0123456789abcdef0", "rtb-0fedcba9876543210"]
+    mocks, _ = build(mode="existing", vpc_id="vpc-0123456789abcdef0", subnet_ids=subnets, route_table_ids=tables)
+    [endpoint] = mocks.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["vpcId"] == "vpc-0123456789abcdef0" and endpoint.inputs["routeTableIds"] == tables
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"

@@ -79,7 +79,7 @@ BAD = [
     ("network", {"mode": "existing", "vpcId": "vpc-01234567", "subnetIds": ["subnet-01234567", "sg-89abcdef"]},
      "network.subnetIds[1] = sg-89abcdef: must look like subnet-"),
     ("network", {"subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
-     "network.mode = create: vpcId and subnetIds are only used when mode is existing"),
+     "network.mode = create: vpcId, subnetIds and routeTableIds are only used when mode is existing"),
     ("network", {"availabilityZones": ["us-east-1a"]}, "network.availabilityZones = [\"us-east-1a\"]: must list "
                                                       "exactly azCount (2) zones"),
     ("bucket", {"name": "My_Bucket"}, "bucket.name = My_Bucket: not a valid S3 bucket name"),
@@ -168,3 +168,19 @@ def test_a_shorter_head_timeout_allows_a_shorter_update_timeout():
     s = load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 2})
     assert s.update_timeout_minutes == 120
     assert load(headJob={"timeoutHours": 48}).update_timeout_minutes == 48 * 60
+
+
+def test_existing_mode_warns_about_egress_and_a_missing_s3_endpoint():
+    from settings.rules import warnings
+
+    network = {"mode": "existing", "vpcId": "vpc-0123456789abcdef0",
+               "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]}
+    found = warnings(load(network=network))
+    assert any("need outbound access" in w for w in found) and any("routeTableIds is empty" in w for w in found)
+    found = warnings(load(network={**network, "routeTableIds": ["rtb-0123456789abcdef0"]}))
+    assert [w for w in found if "routeTableIds" in w] == []
+    assert warnings(load()) == []  # the defaults warn about nothing
+    with pytest.raises(SettingsError, match=r"routeTableIds\[0\] = rtb-x: must look like rtb-"):
+        load(network={**network, "routeTableIds": ["rtb-x"]})
+    with pytest.raises(SettingsError, match="routeTableIds are only used when mode is existing"):
+        load(network={"routeTableIds": ["rtb-0123456789abcdef0"]})

@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -64,20 +65,37 @@ LD_LIBRARY_PATH="$root/lib:$root/v2/current/dist${LD_LIBRARY_PATH:+:$LD_LIBRARY_
 export LD_LIBRARY_PATH
 exec "$root/v2/current/dist/aws" "$@"
 """
+# The AWS CLI team's signing key and its fingerprint, as the AWS CLI user guide publishes them ("Verify the integrity
+# and authenticity of the downloaded installer files"). The boot script checks the installer against it.
+AWS_CLI_KEY_FINGERPRINT = "FB5DB77FD5C118B80511ADA8A6310ACC4672475C"
+AWS_CLI_KEY = (Path(__file__).parent / "data" / "aws-cli-team.asc").read_text()
+
 # Libraries every glibc image has, and which must not be shadowed by the host's copies.
 GLIBC_LIBRARIES = r"/(ld-linux[^/]*|libc|libm|libdl|libpthread|librt|libresolv|libutil)\.so"
 
 
-def provisioning_script(agent: EcsAgentConfig, install_aws_cli: bool) -> str:
-    """The boot script. Any failure powers the instance off, and the template's shutdown behaviour terminates it."""
-    settings = "\n".join(ecs_config_lines(agent))
-    cli = f"""
-# A self-contained AWS CLI v2 (own Python and libraries) for Nextflow's aws.batch.cliPath.
+def cli_install_steps(aws_cli_version: str) -> str:
+    """The boot script's steps that install the pinned AWS CLI release, verified, self-contained."""
+    return f"""
+# A self-contained AWS CLI v2 (own Python and libraries) for Nextflow's aws.batch.cliPath, pinned and verified.
 cli_root={AWS_CLI_PREFIX}
 arch=$(uname -m)
 workdir=$(mktemp -d)
-curl --fail --silent --show-error --retry 5 --retry-connrefused \\
-  -o "$workdir/awscliv2.zip" "https://awscli.amazonaws.com/awscli-exe-linux-$arch.zip"
+url="https://awscli.amazonaws.com/awscli-exe-linux-$arch-{aws_cli_version}.zip"
+for file in zip zip.sig; do
+  curl --fail --silent --show-error --retry 5 --retry-all-errors --retry-connrefused --connect-timeout 10 \\
+    -o "$workdir/awscliv2.$file" "${{url%.zip}}.$file"
+done
+# Verified against the AWS CLI team's key, embedded here and pinned by fingerprint. The check reads gpg's status
+# line (VALIDSIG ... <primary key fingerprint>), not its exit code: AWS extends the key's expiry from time to
+# time, and a copy whose expiry date has passed must still verify a release signed with that same key.
+export GNUPGHOME="$workdir/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --import <<'AWS_CLI_KEY'
+{AWS_CLI_KEY.strip()}
+AWS_CLI_KEY
+verified=$(gpg --batch --status-fd 1 --verify "$workdir/awscliv2.zip.sig" "$workdir/awscliv2.zip" 2>/dev/null || true)
+grep -Eq '^\\[GNUPG:\\] VALIDSIG [0-9A-F]+ .* {AWS_CLI_KEY_FINGERPRINT}$' <<<"$verified"
 dnf install -y -q unzip
 unzip -q "$workdir/awscliv2.zip" -d "$workdir"
 "$workdir/aws/install" --install-dir "$cli_root" --bin-dir "$cli_root/bin" --update
@@ -94,7 +112,14 @@ AWS_CLI_WRAPPER
 chmod 755 "$cli_root/bin/aws"
 "$cli_root/bin/aws" --version
 rm -rf "$workdir"
-""" if install_aws_cli else ""
+"""
+
+
+def provisioning_script(agent: EcsAgentConfig, aws_cli_version: str | None) -> str:
+    """The boot script. Any failure powers the instance off, and the template's shutdown behaviour terminates it.
+    `aws_cli_version`: the pinned AWS CLI v2 release to install, or None for no CLI."""
+    settings = "\n".join(ecs_config_lines(agent))
+    cli = cli_install_steps(aws_cli_version) if aws_cli_version else ""
     return f"""#!/bin/bash
 # genomics-batch instance provisioning. Runs before the ECS agent starts; a half-provisioned instance never
 # joins the cluster: on any error it powers off and is terminated.
@@ -116,10 +141,10 @@ echo "genomics-batch: provisioning complete"
 """
 
 
-def render_user_data(agent: EcsAgentConfig, install_aws_cli: bool) -> str:
+def render_user_data(agent: EcsAgentConfig, aws_cli_version: str | None) -> str:
     """MIME multipart user data, the form Batch requires so it can merge in its own part."""
     message = MIMEMultipart(boundary=MIME_BOUNDARY)
-    message.attach(MIMEText(provisioning_script(agent, install_aws_cli), "x-shellscript"))
+    message.attach(MIMEText(provisioning_script(agent, aws_cli_version), "x-shellscript"))
     return message.as_string()
 
 
@@ -134,7 +159,7 @@ class RootVolume:
 class GenomicsLaunchTemplateArgs:
     root_volume: RootVolume
     ecs_agent: EcsAgentConfig
-    install_aws_cli: bool
+    aws_cli_version: str | None  # the AWS CLI v2 release the boot script installs; None: no CLI
     key_name: str | None  # None: no SSH key
     tags: dict[str, str]  # cost tags for the instances, volumes and network interfaces Batch launches
 
@@ -143,7 +168,8 @@ class GenomicsLaunchTemplateArgs:
         lt = s.launch_template
         return cls(root_volume=RootVolume(**lt.root_volume.model_dump()),
                    ecs_agent=EcsAgentConfig(**lt.ecs_agent.model_dump()),
-                   install_aws_cli=lt.install_aws_cli, key_name=lt.key_name, tags=s.cost_tags)
+                   aws_cli_version=lt.aws_cli_version if lt.install_aws_cli else None, key_name=lt.key_name,
+                   tags=s.cost_tags)
 
 
 class GenomicsLaunchTemplate(pulumi.ComponentResource):
@@ -154,7 +180,7 @@ class GenomicsLaunchTemplate(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GenomicsLaunchTemplateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:compute:GenomicsLaunchTemplate", name, None, opts)
-        user_data = render_user_data(args.ecs_agent, args.install_aws_cli)
+        user_data = render_user_data(args.ecs_agent, args.aws_cli_version)
         # Provider default tags do not reach what Batch launches; tag specifications do.
         tag_specs = [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.tags))
                      for kind in ("instance", "volume", "network-interface")]

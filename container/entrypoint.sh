@@ -155,7 +155,9 @@ else
   [[ "$session" =~ $uuid_pattern ]] || session=$(cat /proc/sys/kernel/random/uuid)
 fi
 export NXF_UUID="$session"
-printf '%s\n' "$session" | aws s3 cp --only-show-errors - "$session_uri" || log "could not save the session id"
+if [[ "$session" != "$saved_session" ]]; then
+  printf '%s\n' "$session" | aws s3 cp --only-show-errors - "$session_uri" || log "could not save the session id"
+fi
 
 log "run $run_name (attempt $attempt, session $session): nextflow run ${args[*]} ${resume[*]}"
 nextflow -c "$config" run "${args[@]}" "${resume[@]}" &

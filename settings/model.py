@@ -144,6 +144,10 @@ class LaunchTemplateSettings(_Model):
     ecs_agent: EcsAgentSettings = Field(default_factory=EcsAgentSettings)
     install_aws_cli: bool = setting(True, "Nextflow's aws.batch.cliPath needs an AWS CLI on the host; turn off "
                                           "only with Fusion/Wave")
+    aws_cli_version: str = setting(
+        "2.22.0", "pinned, so every instance runs the same CLI and a new release arrives only when bumped; the boot "
+                  "script checks its signature against the AWS CLI team's key",
+        pattern=r"^2\.\d+\.\d+$", allowed="an AWS CLI v2 release such as 2.22.0")
     key_name: str | None = setting(None, "no SSH key: instances have no ingress at all",
                                    allowed="an EC2 key pair name")
     ssm_access: bool = setting(False, "off: nobody gets a shell on an instance; on attaches "

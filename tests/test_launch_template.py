@@ -12,6 +12,8 @@ import pytest
 from conftest import build_component, component_args, resolve, tool
 
 from components.launch_template import (
+    AWS_CLI_KEY,
+    AWS_CLI_KEY_FINGERPRINT,
     AWS_CLI_PATH,
     AWS_CLI_WRAPPER,
     GenomicsLaunchTemplate,
@@ -21,8 +23,9 @@ from components.launch_template import (
     render_user_data,
 )
 
-# The ECS agent settings at the model's defaults.
+# The ECS agent settings and the pinned CLI release at the model's defaults.
 AGENT = component_args(GenomicsLaunchTemplateArgs).ecs_agent
+CLI_VERSION = component_args(GenomicsLaunchTemplateArgs).aws_cli_version
 
 
 def shell_parts(user_data: str) -> list[str]:
@@ -33,7 +36,7 @@ def shell_parts(user_data: str) -> list[str]:
     return [p.get_payload(decode=True).decode() for p in parts]
 
 
-@pytest.mark.parametrize("install_cli", [True, False])
+@pytest.mark.parametrize("install_cli", [CLI_VERSION, None])
 def test_user_data_is_mime_multipart_and_every_part_passes_shellcheck(install_cli, tmp_path):
     for i, script in enumerate(shell_parts(render_user_data(AGENT, install_cli))):
         path = tmp_path / f"part{i}.sh"
@@ -44,23 +47,34 @@ def test_user_data_is_mime_multipart_and_every_part_passes_shellcheck(install_cl
 
 def test_user_data_is_identical_between_runs():
     # A random MIME boundary would make a new template version on every `pulumi up`.
-    assert render_user_data(AGENT, True) == render_user_data(AGENT, True)
+    assert render_user_data(AGENT, CLI_VERSION) == render_user_data(AGENT, CLI_VERSION)
 
 
 def test_ecs_agent_settings_come_from_the_config():
     agent = dataclasses.replace(AGENT, image_pull_behavior="prefer-cached", container_stop_timeout_seconds=300,
                                 image_cleanup_interval_minutes=45)
-    [script] = shell_parts(render_user_data(agent, True))
+    [script] = shell_parts(render_user_data(agent, CLI_VERSION))
     for line in ("ECS_ENABLE_SPOT_INSTANCE_DRAINING=true", "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
                  "ECS_CONTAINER_STOP_TIMEOUT=300s", "ECS_IMAGE_CLEANUP_INTERVAL=45m"):
         assert f"\n{line}\n" in script
 
 
 def test_aws_cli_is_installed_self_contained_where_nextflow_expects_it():
-    script = provisioning_script(AGENT, install_aws_cli=True)
+    script = provisioning_script(AGENT, CLI_VERSION)
     assert "cli_root=/opt/aws-cli\n" in script and AWS_CLI_PATH == "/opt/aws-cli/bin/aws"
     assert '--install-dir "$cli_root" --bin-dir "$cli_root/bin"' in script
-    assert "/opt/aws-cli" not in provisioning_script(AGENT, install_aws_cli=False)
+    assert "/opt/aws-cli" not in provisioning_script(AGENT, None)
+    # The pinned release, and its signature, from AWS's own download host.
+    assert f'url="https://awscli.amazonaws.com/awscli-exe-linux-$arch-{CLI_VERSION}.zip"' in script
+    assert AWS_CLI_KEY_FINGERPRINT in script and "BEGIN PGP PUBLIC KEY BLOCK" in script
+
+
+def test_the_embedded_key_is_the_aws_cli_teams():
+    shown = subprocess.run(["gpg", "--batch", "--with-colons", "--show-keys"], input=AWS_CLI_KEY, capture_output=True,
+                           text=True, check=True).stdout
+    fingerprints = [line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")]
+    assert fingerprints[0] == AWS_CLI_KEY_FINGERPRINT
+    assert "AWS CLI Team <aws-cli@amazon.com>" in shown
 
 
 def fake_cli_tree(root: Path, record: Path) -> None:
@@ -100,18 +114,63 @@ def fake_command(directory: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def run_boot_script(tmp_path: Path, install_cli: bool, failing: str | None) -> tuple[int, Path, Path]:
-    """Run the real boot script with /etc/ecs moved into tmp_path and system commands replaced by recorders."""
+def gpg_home(directory: Path) -> list[str]:
+    directory.mkdir(mode=0o700)
+    return ["gpg", "--batch", "--quiet", "--homedir", str(directory), "--passphrase", "", "--pinentry-mode", "loopback"]
+
+
+def new_key(gpg: list[str], uid: str, *faked_time: str) -> str:
+    subprocess.run([*gpg, *faked_time, "--quick-gen-key", uid, "ed25519", "sign", "2d" if faked_time else "never"],
+                   check=True, capture_output=True)
+    listed = subprocess.run([*gpg, "--with-colons", "--list-keys", uid], check=True, capture_output=True, text=True)
+    return next(line.split(":")[9] for line in listed.stdout.splitlines() if line.startswith("fpr:"))
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory):
+    """Real gpg, throwaway keys: one stands in for the AWS CLI team's (its public block as an old copy whose expiry
+    date has passed, as the copy embedded in the program may be by now), one is an impostor."""
+    directory = tmp_path_factory.mktemp("signing")
+    gpg = gpg_home(directory / "gnupg")
+    fingerprint = new_key(gpg, "Stand-in AWS CLI Team <cli@example.com>", "--faked-system-time", "20200101T000000")
+    expired_copy = subprocess.run([*gpg, "--armor", "--export", fingerprint], check=True, capture_output=True,
+                                  text=True).stdout
+    subprocess.run([*gpg, "--quick-set-expire", fingerprint, "never"], check=True, capture_output=True)
+    installer = directory / "awscliv2.zip"
+    installer.write_bytes(b"the AWS CLI installer")
+    signed = {}
+    for name, key in (("good", fingerprint), ("impostor", new_key(gpg, "Impostor <bad@example.com>"))):
+        signed[name] = directory / f"{name}.sig"
+        subprocess.run([*gpg, "--local-user", key, "--detach-sign", "--output", str(signed[name]), str(installer)],
+                       check=True, capture_output=True)
+    tampered = directory / "tampered.zip"
+    tampered.write_bytes(b"the AWS CLI installer, changed")
+    return {"key": expired_copy.strip(), "fingerprint": fingerprint, "installer": installer, "tampered": tampered,
+            **signed}
+
+
+def run_boot_script(tmp_path: Path, signing: dict, failing: str | None = None, signature: str = "good",
+                    installer: str = "installer") -> tuple[int, Path, Path]:
+    """Run the real boot script with /etc/ecs moved into tmp_path, system commands replaced by recorders, real gpg,
+    and the stand-in signing key in place of the AWS CLI team's."""
     bin_dir, etc, record = tmp_path / "bin", tmp_path / "etc-ecs", tmp_path / "calls"
     bin_dir.mkdir()
-    for name in ("shutdown", "curl", "dnf", "unzip", "uname"):
+    for name in ("shutdown", "dnf", "unzip", "uname"):
         status = 1 if name == failing else 0
         fake_command(bin_dir, name, f'echo "{name} $*" >> "{record}"; exit {status}')
+    # curl "downloads" the installer and its signature from the files the signing fixture made.
+    fake_command(bin_dir, "curl", f"""out=""; url=""
+while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2 ;; *) url="$1"; shift ;; esac; done
+echo "curl $url" >> "{record}"
+[ "{failing}" = curl ] && exit 22
+case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[installer]}" "$out" ;; esac""")
     cli_root, host_lib = tmp_path / "aws-cli", tmp_path / "host-lib"
     host_lib.mkdir()
     (host_lib / "libz.so.1").write_text("zlib")
-    script = provisioning_script(AGENT, install_cli).replace("/etc/ecs", str(etc))
+    script = provisioning_script(AGENT, CLI_VERSION).replace("/etc/ecs", str(etc))
     script = script.replace("cli_root=/opt/aws-cli", f"cli_root={cli_root}")
+    script = script.replace(AWS_CLI_KEY.strip(), signing["key"]).replace(AWS_CLI_KEY_FINGERPRINT,
+                                                                          signing["fingerprint"])
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
     script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"')
     # What the installer leaves behind, laid down up front so the script's own later steps have a tree to work on.
@@ -128,12 +187,14 @@ def run_boot_script(tmp_path: Path, install_cli: bool, failing: str | None) -> t
     return result.returncode, etc / "ecs.config", record
 
 
-def test_successful_boot_writes_ecs_config_and_does_not_shut_down(tmp_path):
-    status, ecs_config, record = run_boot_script(tmp_path, install_cli=True, failing=None)
-    assert status == 0
+def test_successful_boot_writes_ecs_config_and_does_not_shut_down(tmp_path, signing):
+    status, ecs_config, record = run_boot_script(tmp_path, signing)
+    assert status == 0, record.read_text()
     assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in ecs_config.read_text()
     calls = record.read_text()
     cli_root = tmp_path / "aws-cli"
+    # The pinned release and its signature were fetched; the signature verified against an expired copy of the key.
+    assert f"-{CLI_VERSION}.zip\n" in calls and f"-{CLI_VERSION}.zip.sig\n" in calls
     assert f"installer --install-dir {cli_root} --bin-dir {cli_root}/bin --update" in calls
     assert "shutdown" not in calls
     # The host's libz is bundled, glibc is not; bin/aws is the wrapper, and the boot's --version check ran it.
@@ -142,9 +203,13 @@ def test_successful_boot_writes_ecs_config_and_does_not_shut_down(tmp_path):
     assert f"dist-aws LD_LIBRARY_PATH={cli_root}/bin/../lib:" in calls and "args=--version" in calls
 
 
-@pytest.mark.parametrize("failing", ["curl", "dnf", "unzip"])
-def test_failed_provisioning_shuts_the_instance_down(tmp_path, failing):
-    status, _, record = run_boot_script(tmp_path, install_cli=True, failing=failing)
+@pytest.mark.parametrize(("failing", "signature", "installer"), [
+    ("curl", "good", "installer"), ("dnf", "good", "installer"), ("unzip", "good", "installer"),
+    (None, "impostor", "installer"),  # signed, but not by the pinned key
+    (None, "good", "tampered"),  # the download does not match its signature
+])
+def test_failed_provisioning_shuts_the_instance_down(tmp_path, signing, failing, signature, installer):
+    status, _, record = run_boot_script(tmp_path, signing, failing, signature, installer)
     assert status != 0
     calls = record.read_text().splitlines()
     assert calls[-1] == "shutdown -h now"
@@ -171,7 +236,7 @@ def test_template_requires_imdsv2_and_encrypts_a_gp3_root_volume():
     specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
     assert specs["instance"] == tags and specs["volume"] == tags
     decoded = base64.b64decode(template.inputs["userData"]).decode()
-    assert decoded == render_user_data(AGENT, install_aws_cli=True)
+    assert decoded == render_user_data(AGENT, CLI_VERSION)
     assert resolve(lt.latest_version) == template.outputs["latestVersion"]
     assert resolve(lt.id) == template.outputs["id"]
     assert template.parent == mocks.named("lt").urn

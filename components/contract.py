@@ -27,6 +27,10 @@ PIPELINE_TAG = "nfbatch-pipeline"
 # Nextflow names the job definitions it registers for task images `nf-<image>` (nf-amazon's AwsBatchTaskHandler).
 NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 
+# The head's executor.submitRateLimit. AWS Batch throttles SubmitJob at about 50/s per account, and nf-amazon's
+# reaper cancels tasks at this same rate (AwsBatchExecutor.createExecutorService), which sizes the stop timeout.
+NEXTFLOW_SUBMIT_RATE_PER_SECOND = 20
+
 # Capacity kinds, each one compute environment.
 SPOT = "spot"
 ON_DEMAND = "on-demand"

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import CACHE_PREFIX, LOGS_PREFIX, QUEUES, RUN_TAG, WORK_PREFIX
+from components.contract import (
+    CACHE_PREFIX,
+    LOGS_PREFIX,
+    NEXTFLOW_SUBMIT_RATE_PER_SECOND,
+    QUEUES,
+    RUN_TAG,
+    WORK_PREFIX,
+)
 from components.launch_template import AWS_CLI_PATH
 from policies.iam import assume_role_policy, head_job_policy
 
@@ -95,7 +102,7 @@ process {{
 
 executor {{
     // AWS Batch throttles SubmitJob at about 50/s per account; stay well below it.
-    submitRateLimit = '20/1s'
+    submitRateLimit = '{NEXTFLOW_SUBMIT_RATE_PER_SECOND}/1s'
 }}
 
 aws {{

@@ -6,9 +6,10 @@ Each rule returns problems as (key path, value, what is allowed); `cross_key_pro
 from __future__ import annotations
 
 import ipaddress
+import math
 from typing import Any
 
-from components.contract import COST_TAG_KEYS
+from components.contract import COST_TAG_KEYS, NEXTFLOW_SUBMIT_RATE_PER_SECOND
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from settings.errors import MISSING
 from settings.limits import (
@@ -141,6 +142,22 @@ def cross_key_problems(s: StackSettings) -> list[Problem]:
     return [p for rule in RULES for p in rule(s)]
 
 
+# Beyond cancelling tasks, a stopped head needs time for the JVM to shut down and the entrypoint to upload its log:
+# 0.9 s against moto (bench/stop_benchmark.py, 200 tasks: 10.9 s in all); the margin allows for real AWS latency.
+STOP_MARGIN_SECONDS = 30
+
+
+def most_concurrent_tasks(s: StackSettings) -> int:
+    """Every task takes at least one vCPU, and the head keeps its own."""
+    return s.compute.spot.max_vcpus + s.compute.on_demand.max_vcpus - s.head_job.vcpus
+
+
+def stop_seconds_needed(s: StackSettings) -> int:
+    """How long a stopped head needs to cancel every task the stack can run at once, at Nextflow's cancel rate,
+    plus the shutdown margin."""
+    return math.ceil(most_concurrent_tasks(s) / NEXTFLOW_SUBMIT_RATE_PER_SECOND) + STOP_MARGIN_SECONDS
+
+
 def warnings(s: StackSettings) -> list[str]:
     """Valid choices with a cost a reviewer must see: the plan prints each at its top."""
     found = []
@@ -150,6 +167,13 @@ def warnings(s: StackSettings) -> list[str]:
                      "compute environment in place, so any change to the launch template, instance types or "
                      "subnets REPLACES it, stopping the jobs running on it; use SPOT_CAPACITY_OPTIMIZED unless "
                      "you accept that")
+    needed, stop = stop_seconds_needed(s), s.launch_template.ecs_agent.container_stop_timeout_seconds
+    if stop < needed:
+        found.append(f"WARNING launchTemplate.ecsAgent.containerStopTimeoutSeconds = {stop}: a stopped head needs "
+                     f"about {needed} s to cancel the up to {most_concurrent_tasks(s)} tasks this stack can run at "
+                     f"{NEXTFLOW_SUBMIT_RATE_PER_SECOND}/s; Docker kills it sooner and the rest keep running "
+                     f"(fix: pulumi config set --path "
+                     f"'genomics-batch:launchTemplate.ecsAgent.containerStopTimeoutSeconds' {min(needed, 600)})")
     if s.network.mode == "existing":
         found.append("WARNING network.mode = existing: instances in subnetIds need outbound access (a NAT gateway or "
                      "public IPs) to reach ECR, the ECS and Batch endpoints and the AWS CLI download; without it "

@@ -184,3 +184,17 @@ def test_existing_mode_warns_about_egress_and_a_missing_s3_endpoint():
         load(network={**network, "routeTableIds": ["rtb-x"]})
     with pytest.raises(SettingsError, match="routeTableIds are only used when mode is existing"):
         load(network={"routeTableIds": ["rtb-0123456789abcdef0"]})
+
+
+def test_the_stop_timeout_covers_cancelling_every_task_the_stack_can_run():
+    from settings.rules import STOP_MARGIN_SECONDS, stop_seconds_needed, warnings
+
+    # bench/stop_benchmark.py: 200 running tasks take 10.0 s to cancel at 20/s, 10.9 s from SIGTERM to exit.
+    prod_sized = load(compute={"spot": {"maxVcpus": 1024}, "onDemand": {"maxVcpus": 256}})
+    assert stop_seconds_needed(prod_sized) == 64 + STOP_MARGIN_SECONDS  # (1024 + 256 - 2) / 20, rounded up
+    assert warnings(prod_sized) == []  # the default 120 s covers it
+    big = load(compute={"spot": {"maxVcpus": 4000}})
+    [warning] = [w for w in warnings(big) if "containerStopTimeoutSeconds" in w]
+    # (4000 + 64 - 2) / 20 = 203.1, rounded up, plus the margin.
+    assert "= 120: a stopped head needs about 234 s to cancel the up to 4062 tasks" in warning
+    assert warning.endswith("containerStopTimeoutSeconds' 234)")

@@ -26,6 +26,9 @@ for var in NF_WORKDIR NF_LOGSDIR NF_CACHEDIR NF_JOB_QUEUE NF_PRIORITY_QUEUE NF_T
   fi
 done
 NF_AWS_CLI_PATH="${NF_AWS_CLI_PATH:-/opt/aws-cli/bin/aws}"
+# The instance's IMDS answers one hop only, so containers cannot look the region up there: name it for every SDK
+# and CLI call this job makes (Nextflow's own come from aws.region in the config).
+export AWS_REGION="${AWS_REGION:-$NF_AWS_REGION}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$NF_AWS_REGION}"
 NF_MAX_SPOT_ATTEMPTS="${NF_MAX_SPOT_ATTEMPTS:-3}"
 if [[ ! "$NF_MAX_SPOT_ATTEMPTS" =~ ^[0-9]+$ ]]; then
   log "NF_MAX_SPOT_ATTEMPTS must be a whole number: $NF_MAX_SPOT_ATTEMPTS"

@@ -23,6 +23,7 @@ record="$FAKE_RECORD"
 printf '%s\0' "$@" > "$record/args"
 cp "$2" "$record/config"
 echo "$NXF_UUID $NXF_CLOUDCACHE_PATH" > "$record/session"
+echo "$AWS_REGION $AWS_DEFAULT_REGION" > "$record/region"
 echo "nextflow log line" > .nextflow.log
 if [[ "${FAKE_MODE:-exit}" == wait ]]; then
   trap 'echo TERM > "$record/signal"; exit 143' TERM
@@ -187,6 +188,16 @@ def test_a_retried_head_resumes_and_cancels_the_lost_attempts_tasks(head, shared
     assert stopped == {lost[0]: reason, lost[1]: reason, bystander: None}, result.stderr
     assert keys(head, "logs/lost-run/") == ["logs/lost-run/nextflow-attempt-1.log",
                                            "logs/lost-run/nextflow-attempt-2.log"]
+
+
+def test_the_region_comes_from_the_job_definition_not_from_instance_metadata(head):
+    # IMDS answers one hop only (launch template), so the container has no region unless the entrypoint names it.
+    env = {k: v for k, v in head["env"].items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = subprocess.run(["bash", str(ENTRYPOINT), "hello"], env={**env, "NF_AWS_REGION": "us-east-1"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (head["record"] / "region").read_text().split() == ["us-east-1", "us-east-1"]
+    assert keys(head, "logs/run-1/")  # the CLI's own upload found its region too
 
 
 def test_nextflows_exit_status_is_the_jobs(head):

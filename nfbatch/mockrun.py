@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
@@ -108,8 +107,9 @@ def _conceal(value: Any) -> tuple[Any, bool]:
 def read_stack_file(path: Path, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
     """A stack file's config as the engine hands it over (objects as JSON text, scalars as strings), and the keys
     holding encrypted values, which are replaced by a placeholder."""
-    document = yaml.safe_load(path.read_text()) or {}
-    values = {**(document.get("config") or {}), **(overrides or {})}
+    from settings.stack_file import read_stack_file as read_config
+
+    values = {**read_config(path), **(overrides or {})}
     config, secret_keys = {}, []
     for key, raw in values.items():
         value, secret = _conceal(raw)

@@ -83,7 +83,12 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
     stack_file = directory / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise NfbatchError(f"no stack file {stack_file}", "create it, or pick a stack with --stack")
-    config, secret_keys = read_stack_file(stack_file)
+    from settings.stack_file import StackFileError
+
+    try:
+        config, secret_keys = read_stack_file(stack_file)
+    except StackFileError as error:
+        raise NfbatchError(str(error), f"edit {stack_file}; `nfbatch config schema` describes a valid one") from None
     notes = []
     for key in secret_keys:
         if config[key] == SECRET_PLACEHOLDER:  # a whole setting is encrypted: its content cannot be planned

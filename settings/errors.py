@@ -15,11 +15,14 @@ from components.contract import PROJECT
 
 
 class SettingsError(ValueError):
-    """Stack config that cannot be deployed; the message lists every problem, one per line."""
+    """Stack config that cannot be deployed; the message lists every problem, one per line, and ends with the
+    exact command that mends the first."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], fix: str | None = None):
         self.problems = problems
-        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.fix = fix
+        lines = ["invalid stack configuration:", *(f"  - {p}" for p in problems)]
+        super().__init__("\n".join(lines + ([f"fix: {fix}"] if fix else [])))
 
 
 # Marks a problem about a key that is absent, so no value is shown.
@@ -72,6 +75,27 @@ def _unknown_key(model: type, loc: tuple) -> str:
     return f"unknown key{hint}; allowed keys: {', '.join(known)}"
 
 
+def _command_value(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def fix_for(problem_line: str, model: type) -> str:
+    """The `pulumi config` command that mends one problem: back to the default where there is one."""
+    key = problem_line.split(" = ", 1)[0].split(": ", 1)[0]
+    namespace, _, path = key.partition(":")
+    if namespace == "aws":
+        return "pulumi config set aws:region us-east-1 (or the region where your data lives)"
+    if namespace != PROJECT:
+        return f"pulumi config rm '{key}', then set it as '{PROJECT}:{path}'"
+    if "unknown key" in problem_line:
+        return f"pulumi config rm --path '{key}'"
+    field = _field_at(model, tuple(p for p in path.split(".") if "[" not in p)) if "[" not in path else None
+    default = field.get_default(call_default_factory=True) if field is not None and not field.is_required() else None
+    if isinstance(default, (bool, int, str)):
+        return f"pulumi config set --path '{key}' {_command_value(default)} (the default), or another allowed value"
+    return f"pulumi config set --path '{key}' <an allowed value>, or `pulumi config rm --path '{key}'` for the default"
+
+
 def allowed_for(model: type, loc: tuple, error: dict) -> str:
     """What is allowed at `loc`, in words, for one pydantic error."""
     kind = error["type"]
@@ -88,6 +112,9 @@ def allowed_for(model: type, loc: tuple, error: dict) -> str:
         return _unknown_key(model, loc)
     if kind == "missing":
         return "is required"
+    extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+    if kind == "string_pattern_mismatch" and extra.get("allowed"):
+        return f"must be {extra['allowed']}"  # in words, not the pattern
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

@@ -6,16 +6,20 @@ Plain data and pure functions; the settings model and the cross-key rules cite t
 from __future__ import annotations
 
 import re
+from functools import cache
 
-# gp3 limits as botocore's EC2 model documents them (CreateVolume), plus the two ratio rules AWS enforces.
-GP3_SIZE_GIB = (1, 65536)
+# gp3 limits as botocore's EC2 model documents them (CreateVolume), plus the two ratio rules AWS enforces. The
+# smallest root volume is the ECS-optimized Amazon Linux 2023 AMI's own snapshot, 30 GiB: a smaller one fails every
+# instance launch.
+GP3_SIZE_GIB = (30, 65536)
 GP3_IOPS = (3000, 80000)
 GP3_THROUGHPUT_MIBPS = (125, 2000)
 GP3_MAX_IOPS_PER_GIB = 500
 GP3_MAX_MIBPS_PER_IOPS = 0.25
 
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy); 0 means no retention policy: the
+# provider's "never expire".
+LOG_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
 
 # botocore's Batch model, UpdatePolicy.jobExecutionTimeoutMinutes: how long an infrastructure update lets a running
@@ -60,3 +64,83 @@ def partition_for(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+# --- regions, zones and instance types, from botocore's offline data -------------------------------------------
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region botocore's endpoint data knows, in every partition (no network call)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions("ec2", partition_name=partition))
+
+
+# An availability zone name is the region plus a letter (us-east-1a); a zone id (use1-az1) is not a name.
+AZ_ID = re.compile(r"[a-z]{2,4}\d-az\d+")
+
+
+@cache
+def ec2_instance_types() -> frozenset[str]:
+    """Every instance type botocore's EC2 model lists (the InstanceType enum)."""
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("ec2").shape_for("InstanceType").enum)
+
+
+def instance_family(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def instance_architecture(family: str) -> str:
+    """arm64 for Graviton families, x86_64 otherwise. Amazon EC2 instance type naming: a "g" among the attribute
+    letters after the generation (m7g, c6gn, r8gd, t4g, im4gn) means AWS Graviton; a1 is the first Graviton."""
+    match = re.fullmatch(r"([a-z]+)(\d+)([a-z]*)(-.*)?", family)
+    if family == "a1" or (match and ("g" in match.group(3) or (match.group(4) or "").startswith("-gb"))):
+        return "arm64"
+    return "x86_64"
+
+
+# Amazon EC2 instance type naming: the size fixes the vCPUs (large 2, xlarge 4, Nxlarge 4N), and the family class
+# fixes the memory per vCPU (c compute 2 GiB, m general 4 GiB, r memory 8 GiB, x 16 GiB). Only these are judged;
+# any other type is assumed big enough rather than refused on a guess.
+SIZE_VCPUS = {"large": 2, "xlarge": 4}
+CLASS_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8, "x": 16}
+
+
+def instance_capacity(name: str) -> tuple[int, int] | None:
+    """(vCPUs, MiB) of a sized instance type in the judged classes, else None."""
+    family, _, size = name.partition(".")
+    multiple = re.fullmatch(r"(\d+)xlarge", size)
+    vcpus = SIZE_VCPUS.get(size) or (4 * int(multiple.group(1)) if multiple else None)
+    per_vcpu = CLASS_GIB_PER_VCPU.get(family[:1]) if re.fullmatch(r"[cmrx]\d+[a-z]*", family) else None
+    return (vcpus, vcpus * per_vcpu * 1024) if vcpus and per_vcpu else None
+
+
+# --- addresses, names and tags -----------------------------------------------------------------------------------
+
+# VPC ranges AWS accepts besides RFC 1918 (VPC user guide, "VPC CIDR blocks": 100.64.0.0/10 is allowed).
+VPC_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+# Docker's default bridge network on every ECS instance: a VPC overlapping it makes some addresses unreachable
+# from containers.
+DOCKER_BRIDGE = "172.17.0.0/16"
+
+# An OCI image reference: [registry[:port]/]name[/name...][:tag][@sha256:digest], lowercase names, at most 255
+# characters (the distribution spec's reference grammar, simplified to what registries accept).
+IMAGE_REFERENCE = re.compile(
+    r"(?:[a-zA-Z0-9][a-zA-Z0-9.-]*(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
+IMAGE_REFERENCE_MAX = 255
+
+# EC2 key pair names: up to 255 ASCII characters (CreateKeyPair).
+KEY_NAME = re.compile(r"[\x20-\x7e]{1,255}")
+
+# AWS resources take at most 50 tags (Tagging AWS resources, "Tag restrictions"); the program adds Project, Stack,
+# Name and Tier itself.
+MAX_TAGS = 50
+PROGRAM_TAGS = ("Project", "Stack", "Name", "Tier")
+
+# IAM quotas: the inline policies of one role may hold at most 10,240 characters, whitespace not counted.
+ROLE_INLINE_POLICY_CHARS = 10240

@@ -13,10 +13,32 @@ from typing import Any
 from pydantic import ValidationError
 
 from components.contract import PROJECT
-from settings.errors import MISSING, SettingsError, allowed_for, location_path, problem
-from settings.limits import REGION_NAME
+from settings.errors import MISSING, SettingsError, allowed_for, fix_for, location_path, problem
+from settings.limits import aws_regions
 from settings.model import TOP_LEVEL, StackSettings
 from settings.rules import cross_key_problems
+
+# Namespaces a stack file may hold besides the project's own (the provider, Pulumi's own settings).
+OTHER_NAMESPACES = ("aws", "pulumi")
+
+
+def _squash(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _namespace_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Keys whose namespace is a near miss of the project's: the program would ignore them and deploy defaults."""
+    problems = []
+    for key in raw:
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT or namespace in OTHER_NAMESPACES:
+            continue
+        if _squash(namespace) == _squash(PROJECT) or difflib.get_close_matches(namespace.lower(), [PROJECT],
+                                                                              cutoff=0.8):
+            problems.append(f"{key}: unknown namespace '{namespace}' (did you mean '{PROJECT}:{name}'?); only "
+                            f"{PROJECT}:* keys are read, so this setting would be ignored and its defaults deployed")
+    return problems
+
 
 
 def _parse(value: Any) -> Any:
@@ -51,8 +73,10 @@ def _project_sections(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
 def _region_problems(region: Any) -> list[str]:
     if not region:
         return ["aws:region: is required (pulumi config set aws:region eu-west-1)"]
-    if not REGION_NAME.fullmatch(str(region)):
-        return [f"aws:region = {region}: must be an AWS region name such as us-east-1"]
+    if str(region) not in aws_regions():
+        close = difflib.get_close_matches(str(region), sorted(aws_regions()), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return [f"aws:region = {region}: not an AWS region{hint}; a region name such as us-east-1 or eu-west-1"]
     return []
 
 
@@ -80,16 +104,17 @@ def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
     Raises SettingsError naming every bad key path, its value and what is allowed.
     """
     data, problems = _project_sections(raw)
+    problems = _namespace_problems(raw) + problems
     region = raw.get("aws:region")
     problems += _region_problems(region)
     for name, value in data.items():
         problems += _section_problems(name, value)
     if problems:
-        raise SettingsError(problems)
+        raise SettingsError(problems, fix_for(problems[0], StackSettings))
     settings = StackSettings.model_validate({"stack": stack, "region": region, **data})
-    cross = cross_key_problems(settings)
+    cross = [problem(path, value, allowed) for path, value, allowed in cross_key_problems(settings)]
     if cross:
-        raise SettingsError([problem(path, value, allowed) for path, value, allowed in cross])
+        raise SettingsError(cross, fix_for(cross[0], StackSettings))
     return settings
 
 

@@ -16,8 +16,11 @@ from settings.limits import (
     GP3_IOPS,
     GP3_SIZE_GIB,
     GP3_THROUGHPUT_MIBPS,
+    IMAGE_REFERENCE,
+    IMAGE_REFERENCE_MAX,
     INSTANCE_TYPE_NAME,
     JOB_STATE_TIME_LIMIT_SECONDS,
+    KEY_NAME,
     LOG_RETENTION_DAYS,
     UPDATE_TIMEOUT_MINUTES,
     bucket_name_problem,
@@ -63,6 +66,26 @@ def _check_instance_type(value: Any) -> Any:
 
 
 InstanceType = Annotated[str, BeforeValidator(_check_instance_type)]
+
+
+def _check_key_name(value: Any) -> Any:
+    if value == "":
+        return None  # an empty name means no key pair
+    if isinstance(value, str) and not KEY_NAME.fullmatch(value):
+        raise ValueError("not an EC2 key pair name: 1 to 255 printable ASCII characters")
+    return value
+
+
+def _check_image(value: Any) -> Any:
+    if isinstance(value, str) and (len(value) > IMAGE_REFERENCE_MAX or not IMAGE_REFERENCE.fullmatch(value)):
+        raise ValueError(f"not a container image reference: registry/name[:tag][@sha256:digest], at most "
+                         f"{IMAGE_REFERENCE_MAX} characters, lowercase name, no spaces or shell characters "
+                         f"(example: public.ecr.aws/lab/nextflow:25.04.6)")
+    return value
+
+
+KeyName = Annotated[str | None, BeforeValidator(_check_key_name)]
+ImageReference = Annotated[str, BeforeValidator(_check_image)]
 
 # Pinned, and the head image tag with it: Nextflow changes only when someone bumps it on purpose.
 DEFAULT_NEXTFLOW_VERSION = "25.04.6"
@@ -116,7 +139,7 @@ class BucketSettings(_Model):
 
 
 class RootVolumeSettings(_Model):
-    size_gib: Int = setting(100, "holds most task images and inputs; the console guide's disk is 1000 GiB",
+    size_gib: Int = setting(100, "holds most task images and inputs; at least the ECS AL2023 AMI's 30 GiB",
                             ge=GP3_SIZE_GIB[0], le=GP3_SIZE_GIB[1])
     iops: Int = setting(3000, "gp3's included baseline costs nothing extra; at most 500 per GiB",
                         ge=GP3_IOPS[0], le=GP3_IOPS[1])
@@ -148,8 +171,8 @@ class LaunchTemplateSettings(_Model):
         "2.22.0", "pinned, so every instance runs the same CLI and a new release arrives only when bumped; the boot "
                   "script checks its signature against the AWS CLI team's key",
         pattern=r"^2\.\d+\.\d+$", allowed="an AWS CLI v2 release such as 2.22.0")
-    key_name: str | None = setting(None, "no SSH key: instances have no ingress at all",
-                                   allowed="an EC2 key pair name")
+    key_name: KeyName = setting(None, "no SSH key: instances have no ingress at all",
+                                allowed="an EC2 key pair name; empty means none")
     ssm_access: bool = setting(False, "off: nobody gets a shell on an instance; on attaches "
                                       "AmazonSSMManagedInstanceCore so `aws ssm start-session` works")
 
@@ -212,10 +235,12 @@ class HeadJobSettings(_Model):
     nextflow_version: str = setting(
         DEFAULT_NEXTFLOW_VERSION, "pinned, and the head image tag with it: Nextflow changes only on purpose",
         pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$", allowed="a Nextflow release such as 25.04.6")
-    image: str | None = setting(None, "the stack's ECR repository at nextflowVersion", allowed="any image URI")
+    image: ImageReference | None = setting(None, "the stack's ECR repository at nextflowVersion",
+                                           allowed="an image reference such as public.ecr.aws/lab/nextflow:25.04.6")
     log_retention_days: Int = setting(
         30, "a month of head logs is enough to debug a run; older logs cost without use",
-        allowed="a CloudWatch Logs retention period: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        allowed="0 (never expire) or a CloudWatch Logs retention period: "
+                + ", ".join(map(str, LOG_RETENTION_DAYS[1:])),
         schema={"enum": list(LOG_RETENTION_DAYS)})
 
 

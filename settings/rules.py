@@ -6,21 +6,33 @@ Each rule returns problems as (key path, value, what is allowed); `cross_key_pro
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 from typing import Any
 
 from components.contract import COST_TAG_KEYS, NEXTFLOW_SUBMIT_RATE_PER_SECOND
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
+from policies.iam import bucket_arn, head_job_policy, s3_access_policy
 from settings.errors import MISSING
 from settings.limits import (
+    AZ_ID,
+    DOCKER_BRIDGE,
     GP3_MAX_IOPS_PER_GIB,
     GP3_MAX_MIBPS_PER_IOPS,
     LOG_RETENTION_DAYS,
+    MAX_TAGS,
+    PROGRAM_TAGS,
+    ROLE_INLINE_POLICY_CHARS,
     ROUTE_TABLE_ID,
     SUBNET_ID,
     TAG_KEY,
     TAG_VALUE,
     VPC_ID,
+    VPC_RANGES,
+    ec2_instance_types,
+    instance_architecture,
+    instance_capacity,
+    instance_family,
 )
 from settings.model import StackSettings
 
@@ -30,14 +42,35 @@ Problem = tuple[str, Any, str]
 def _cidr(s: StackSettings) -> list[Problem]:
     cidr = s.network.cidr
     try:
-        network = ipaddress.IPv4Network(cidr)
+        network = ipaddress.IPv4Network(cidr, strict=False)
     except ValueError:
         return [("network.cidr", cidr, "must be an IPv4 CIDR block such as 10.0.0.0/16")]
+    if str(network) != cidr:
+        return [("network.cidr", cidr, f"has host bits set: the block is {network}")]
     if not 16 <= network.prefixlen <= 24:
         return [("network.cidr", cidr, "prefix length must be between /16 and /24")]
-    if not network.is_private:
-        return [("network.cidr", cidr, "must be a private (RFC 1918) range")]
+    if not any(network.subnet_of(ipaddress.IPv4Network(r)) for r in VPC_RANGES):
+        return [("network.cidr", cidr, "must lie inside a private range AWS accepts for a VPC: "
+                                       + ", ".join(VPC_RANGES))]
+    if network.overlaps(ipaddress.IPv4Network(DOCKER_BRIDGE)):
+        return [("network.cidr", cidr, f"overlaps {DOCKER_BRIDGE}, Docker's bridge on every ECS instance; "
+                                       "pick another range")]
     return []
+
+
+def _zones(s: StackSettings) -> list[Problem]:
+    zones, problems = s.network.availability_zones or [], []
+    for i, zone in enumerate(zones):
+        if AZ_ID.fullmatch(zone):
+            problems.append((f"network.availabilityZones[{i}]", zone, f"is a zone id; give the zone name, such as "
+                                                                      f"{s.region}a"))
+        elif not (zone.startswith(s.region) and len(zone) == len(s.region) + 1 and zone[-1].isalpha()):
+            problems.append((f"network.availabilityZones[{i}]", zone, f"is not a zone of {s.region}: zone names "
+                                                                      f"are the region and a letter, such as "
+                                                                      f"{s.region}a"))
+    if len(set(zones)) != len(zones):
+        problems.append(("network.availabilityZones", zones, "must not repeat a zone"))
+    return problems
 
 
 def _existing_network(s: StackSettings) -> list[Problem]:
@@ -53,13 +86,18 @@ def _existing_network(s: StackSettings) -> list[Problem]:
                  for i, subnet in enumerate(net.subnet_ids) if not SUBNET_ID.fullmatch(subnet)]
     if len(set(net.subnet_ids)) != len(net.subnet_ids):
         problems.append(("network.subnetIds", net.subnet_ids, "must not repeat a subnet"))
+    for key in ("egress", "cidr", "az_count", "availability_zones"):
+        if key in net.model_fields_set:
+            alias = type(net).model_fields[key].alias
+            problems.append((f"network.{alias}", getattr(net, key), "is only used when mode is create; the "
+                                                                    "existing VPC decides it"))
     problems += [(f"network.routeTableIds[{i}]", table, "must look like rtb-0123456789abcdef0")
                  for i, table in enumerate(net.route_table_ids) if not ROUTE_TABLE_ID.fullmatch(table)]
     return problems
 
 
 def _created_network(s: StackSettings) -> list[Problem]:
-    net, problems = s.network, []
+    net, problems = s.network, _zones(s)
     if net.vpc_id or net.subnet_ids or net.route_table_ids:
         problems.append(("network.mode", net.mode,
                          "vpcId, subnetIds and routeTableIds are only used when mode is existing"))
@@ -80,6 +118,10 @@ def _bucket(s: StackSettings) -> list[Problem]:
     overlap = set(b.read_only_buckets) & set(b.read_write_buckets)
     if overlap:
         problems.append(("bucket.readOnlyBuckets", sorted(overlap), "a bucket cannot be both read-only and read-write"))
+    for key, listed in (("readOnlyBuckets", b.read_only_buckets), ("readWriteBuckets", b.read_write_buckets)):
+        repeated = sorted({x for x in listed if listed.count(x) > 1})
+        if repeated:
+            problems.append((f"bucket.{key}", repeated, "lists a bucket more than once"))
     if b.name and b.name in set(b.read_only_buckets) | set(b.read_write_buckets):
         problems.append(("bucket.name", b.name, "the work bucket is already read-write; do not list it again"))
     return problems
@@ -98,10 +140,31 @@ def _root_volume(s: StackSettings) -> list[Problem]:
     return problems
 
 
+def _instance_types(s: StackSettings) -> list[Problem]:
+    types = s.compute.instance_types
+    if len(set(types)) != len(types):
+        return [("compute.instanceTypes", types, "must not repeat an instance type")]
+    if "optimal" in types and len(types) > 1:
+        return [("compute.instanceTypes", types, "optimal stands alone: it already means Batch's choice of families")]
+    known = ec2_instance_types()
+    families = {instance_family(t) for t in known}
+    named = [t for t in types if not t.startswith(("optimal", "default_"))]
+    unknown = [t for t in named if t not in known | families]
+    if unknown:
+        return [("compute.instanceTypes", unknown, "not an EC2 instance type or family in botocore's EC2 model "
+                                                   "(examples: m6i, c6a.4xlarge, optimal)")]
+    if len({instance_architecture(instance_family(t)) for t in named}) > 1:
+        return [("compute.instanceTypes", types, "mixes x86_64 and arm64 (Graviton) families; one compute "
+                                                 "environment runs one architecture")]
+    sized, h = [instance_capacity(t) for t in types], s.head_job
+    if sized and all(sized) and not any(v >= h.vcpus and m >= h.memory_mib for v, m in sized):
+        return [("compute.instanceTypes", types, f"no type can hold the head job ({h.vcpus} vCPUs, "
+                                                 f"{h.memory_mib} MiB); add a larger size or a family")]
+    return []
+
+
 def _compute(s: StackSettings) -> list[Problem]:
-    c, problems = s.compute, []
-    if len(set(c.instance_types)) != len(c.instance_types):
-        problems.append(("compute.instanceTypes", c.instance_types, "must not repeat an instance type"))
+    c, problems = s.compute, _instance_types(s)
     head_minutes = s.head_job.timeout_hours * 60
     if c.update_timeout_minutes is not None and c.update_timeout_minutes < head_minutes:
         problems.append(("compute.updateTimeoutMinutes", c.update_timeout_minutes,
@@ -116,12 +179,22 @@ def _compute(s: StackSettings) -> list[Problem]:
 def _head_job(s: StackSettings) -> list[Problem]:
     if s.head_job.log_retention_days not in LOG_RETENTION_DAYS:
         return [("headJob.logRetentionDays", s.head_job.log_retention_days,
-                 "must be one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))]
+                 "must be 0 (never expire) or one of " + ", ".join(map(str, LOG_RETENTION_DAYS[1:])))]
     return []
 
 
 def _tags(s: StackSettings) -> list[Problem]:
     problems = []
+    if len(s.tags) + len(PROGRAM_TAGS) > MAX_TAGS:
+        problems.append(("tags", f"{len(s.tags)} tags", f"at most {MAX_TAGS - len(PROGRAM_TAGS)}: AWS resources take "
+                                                       f"{MAX_TAGS} tags and the program adds "
+                                                       f"{', '.join(PROGRAM_TAGS)}"))
+    lowered: dict[str, str] = {t.lower(): t for t in PROGRAM_TAGS if t not in COST_TAG_KEYS}
+    for key in s.tags:
+        if key.lower() in lowered and lowered[key.lower()] != key:
+            problems.append((f"tags.{key}", s.tags[key], f"differs from the tag {lowered[key.lower()]} only in case; "
+                                                         "IAM and cost reports treat tag keys case-insensitively"))
+        lowered.setdefault(key.lower(), key)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or key.lower().startswith("aws:") or not TAG_KEY.fullmatch(key):
             problems.append((f"tags.{key}", value, "tag keys must be 1-128 letters, digits, spaces or _.:/=+-@ and "
@@ -135,7 +208,30 @@ def _tags(s: StackSettings) -> list[Problem]:
     return problems
 
 
-RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags)
+def _policy_chars(document: dict) -> int:
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def _inline_policies(s: StackSettings) -> list[Problem]:
+    """Each role's inline policy must fit IAM's per-role quota; the longest bucket names make the worst case."""
+    work = bucket_arn(s.bucket.name or "w" * 63)
+    read_write = [work, *(bucket_arn(b) for b in s.bucket.read_write_buckets)]
+    read_only = [bucket_arn(b) for b in s.bucket.read_only_buckets]
+    queue = "arn:aws:batch:" + s.region + ":123456789012:job-queue/" + "q" * 40
+    sizes = {
+        "task role": _policy_chars(s3_access_policy(read_write, read_only)),
+        "head role": _policy_chars(head_job_policy(
+            partition="aws", region=s.region, account_id="123456789012", queue_arns=[queue] * 3,
+            task_role_arn="arn:aws:iam::123456789012:role/" + "r" * 40, read_write_buckets=read_write,
+            read_only_buckets=read_only)),
+    }
+    return [("bucket.readOnlyBuckets", f"{len(read_only)} read-only and {len(read_write) - 1} read-write buckets",
+             f"make the {role}'s inline policy {size} characters; IAM allows {ROLE_INLINE_POLICY_CHARS} per role: "
+             f"list fewer buckets")
+            for role, size in sizes.items() if size > ROLE_INLINE_POLICY_CHARS][:1]
+
+
+RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies)
 
 
 def cross_key_problems(s: StackSettings) -> list[Problem]:

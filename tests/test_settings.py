@@ -68,7 +68,7 @@ BAD = [
     ("network", {"cidr": "10.0.0.0/33"}, "network.cidr = 10.0.0.0/33: must be an IPv4 CIDR block"),
     ("network", {"cidr": "banana"}, "network.cidr = banana: must be an IPv4 CIDR block"),
     ("network", {"cidr": "10.0.0.0/8"}, "network.cidr = 10.0.0.0/8: prefix length must be between /16 and /24"),
-    ("network", {"cidr": "8.8.0.0/16"}, "network.cidr = 8.8.0.0/16: must be a private (RFC 1918) range"),
+    ("network", {"cidr": "8.8.0.0/16"}, "network.cidr = 8.8.0.0/16: must lie inside a private range AWS accepts"),
     ("network", {"azCount": 1}, "network.azCount = 1: must be between 2 and 6"),
     ("network", {"mode": "existing", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
      "network.subnetIds = [\"subnet-0123456789abcdef0\"]: needs at least 2 subnets"),
@@ -96,7 +96,9 @@ BAD = [
     ("launchTemplate", {"rootVolume": {"iops": 2000}}, "launchTemplate.rootVolume.iops = 2000: must be between 3000"),
     ("launchTemplate", {"rootVolume": {"iops": 90000}}, "rootVolume.iops = 90000: must be between 3000 and 80000"),
     ("launchTemplate", {"rootVolume": {"throughputMibps": 4000}}, "throughputMibps = 4000: must be between 125 and"),
-    ("launchTemplate", {"rootVolume": {"sizeGib": 8, "iops": 16000}}, "at most 4000 for 8 GiB"),
+    ("launchTemplate", {"rootVolume": {"sizeGib": 31, "iops": 16000}}, "at most 15500 for 31 GiB"),
+    # A too-small volume names the size the user set, not the IOPS they left at the default.
+    ("launchTemplate", {"rootVolume": {"sizeGib": 8}}, "rootVolume.sizeGib = 8: must be between 30 and 65536"),
     ("launchTemplate", {"rootVolume": {"iops": 3000, "throughputMibps": 1000}}, "at most 750 for 3000 IOPS"),
     ("launchTemplate", {"ecsAgent": {"imagePullBehavior": "never"}}, "must be one of default, always, once or "
                                                                     "prefer-cached"),
@@ -105,7 +107,7 @@ BAD = [
     ("headJob", {"memoryMib": 1024}, "headJob.memoryMib = 1024: must be between 2048 and 65536"),
     ("headJob", {"attempts": 11}, "headJob.attempts = 11: must be between 1 and 10"),
     ("headJob", {"nextflowVersion": "latest"}, "headJob.nextflowVersion = latest"),
-    ("headJob", {"logRetentionDays": 42}, "headJob.logRetentionDays = 42: must be one of 1, 3, 5"),
+    ("headJob", {"logRetentionDays": 42}, "headJob.logRetentionDays = 42: must be 0 (never expire) or one of 1, 3, 5"),
     ("tags", {"aws:owner": "me"}, "tags.aws:owner = me: tag keys must be"),
     ("tags", {"Team": 7}, "genomics-batch:tags = {\"Team\": 7}: must be a map of tag names to string values"),
     ("tags", {"Project": "other"}, "tags.Project = other: Project and Stack are set by the program itself"),
@@ -144,8 +146,11 @@ def test_every_problem_is_reported_at_once():
 def test_missing_or_bad_region_is_an_error():
     with pytest.raises(SettingsError, match="aws:region: is required"):
         load_settings({}, "dev")
-    with pytest.raises(SettingsError, match="aws:region = moon-1: must be an AWS region name"):
+    with pytest.raises(SettingsError, match="aws:region = moon-1: not an AWS region"):
         load_settings({"aws:region": "moon-1"}, "dev")
+    # Shaped like a region, but botocore's endpoint data knows no such region.
+    with pytest.raises(SettingsError, match=r"aws:region = us-east-9: not an AWS region \(did you mean us-east-\d\?\)"):
+        load_settings({"aws:region": "us-east-9"}, "dev")
 
 
 def test_retention_choices_are_the_ones_cloudwatch_accepts():

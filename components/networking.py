@@ -36,6 +36,15 @@ class BatchNetworkingArgs:
                    route_table_ids=list(n.route_table_ids))
 
 
+def first_zones(names: list[str], count: int) -> list[str]:
+    """The region's first `count` available zones; a clean error, naming the fix, when it has fewer."""
+    if len(names) < count:
+        raise pulumi.RunError(
+            f"genomics-batch:network.azCount = {count}: this region has only {len(names)} available zones "
+            f"({', '.join(names)}); fix: pulumi config set --path 'genomics-batch:network.azCount' {len(names)}")
+    return list(names[:count])
+
+
 class BatchNetworking(pulumi.ComponentResource):
     """Where Batch instances live. Outputs: vpc_id, subnet_ids (for compute environments), security_group_id."""
 
@@ -77,7 +86,7 @@ class BatchNetworking(pulumi.ComponentResource):
         if args.availability_zones is not None:
             return pulumi.Output.from_input(list(args.availability_zones))
         available = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
-        return available.names.apply(lambda names: names[: args.az_count])
+        return available.names.apply(lambda names: first_zones(names, args.az_count))
 
     def _create(self, args: BatchNetworkingArgs, plan: NetworkPlan) -> None:
         name, child = self._name, self._child

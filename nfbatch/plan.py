@@ -97,7 +97,7 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
     try:
         settings = load_settings(config, stack)
     except SettingsError as error:
-        raise NfbatchError(_hide(str(error)), f"fix {stack_file.name}") from None
+        raise NfbatchError(_hide(error.summary), error.fix and _hide(error.fix)) from None
     notes += warnings(settings)
     mocks = PlanMocks(region=settings.region)
     outputs = run_program(directory / "__main__.py", mocks, stack, config, secret_keys)

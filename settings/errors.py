@@ -21,8 +21,8 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str], fix: str | None = None):
         self.problems = problems
         self.fix = fix
-        lines = ["invalid stack configuration:", *(f"  - {p}" for p in problems)]
-        super().__init__("\n".join(lines + ([f"fix: {fix}"] if fix else [])))
+        self.summary = "\n".join(["invalid stack configuration:", *(f"  - {p}" for p in problems)])
+        super().__init__(self.summary + (f"\nfix: {fix}" if fix else ""))
 
 
 # Marks a problem about a key that is absent, so no value is shown.

@@ -38,9 +38,15 @@ from settings.model import StackSettings
 
 Problem = tuple[str, Any, str]
 
+# AWS Batch user guide, "Compute resource memory management": the OS and the ECS agent keep part of an instance's
+# memory, so a job cannot have all of it; 90 % is a safe estimate of what a job can reserve.
+USABLE_MEMORY = 0.9
+
 
 def _cidr(s: StackSettings) -> list[Problem]:
     cidr = s.network.cidr
+    if "/" not in cidr:
+        return [("network.cidr", cidr, "must be an IPv4 CIDR block with its prefix length, such as 10.0.0.0/16")]
     try:
         network = ipaddress.IPv4Network(cidr, strict=False)
     except ValueError:
@@ -157,7 +163,7 @@ def _instance_types(s: StackSettings) -> list[Problem]:
         return [("compute.instanceTypes", types, "mixes x86_64 and arm64 (Graviton) families; one compute "
                                                  "environment runs one architecture")]
     sized, h = [instance_capacity(t) for t in types], s.head_job
-    if sized and all(sized) and not any(v >= h.vcpus and m >= h.memory_mib for v, m in sized):
+    if sized and all(sized) and not any(v >= h.vcpus and m * USABLE_MEMORY >= h.memory_mib for v, m in sized):
         return [("compute.instanceTypes", types, f"no type can hold the head job ({h.vcpus} vCPUs, "
                                                  f"{h.memory_mib} MiB); add a larger size or a family")]
     return []

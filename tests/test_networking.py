@@ -1,5 +1,6 @@
 """BatchNetworking: what the component declares in each egress mode (the address plan is in test_planning)."""
 
+import pulumi
 import pytest
 from conftest import build_component, component_args, resolve
 
@@ -94,3 +95,23 @@ def test_existing_mode_adds_the_s3_endpoint_to_the_given_route_tables():
     [endpoint] = mocks.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     assert endpoint.inputs["vpcId"] == "vpc-0123456789abcdef0" and endpoint.inputs["routeTableIds"] == tables
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
+
+
+def test_a_region_with_fewer_zones_than_az_count_fails_cleanly():
+    from components.networking import first_zones
+
+    assert first_zones(["eu-north-1a", "eu-north-1b", "eu-north-1c"], 2) == ["eu-north-1a", "eu-north-1b"]
+    with pytest.raises(pulumi.RunError, match=r"azCount = 4: this region has only 3 available zones \(a, b, c\); "
+                                              r"fix: pulumi config set --path 'genomics-batch:network.azCount' 3"):
+        first_zones(["a", "b", "c"], 4)
+
+
+def test_the_zone_lookup_goes_through_first_zones(monkeypatch):
+    import components.networking as networking
+
+    seen = []
+    monkeypatch.setattr(networking, "first_zones", lambda names, count: seen.append((len(names), count)) or
+                        list(names[:count]))
+    mocks, _ = build(az_count=3)
+    assert seen == [(6, 3)]  # the mocked region's six zones, cut to azCount
+    assert len(mocks.of_type("aws:ec2/subnet:Subnet")) == 3

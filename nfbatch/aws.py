@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 
@@ -11,10 +12,12 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
     TokenRetrievalError,
 )
 
@@ -22,10 +25,23 @@ from nfbatch.errors import NfbatchError
 
 # Standard mode retries throttling (TooManyRequestsException, ThrottlingException) and transient errors with
 # exponential backoff and full jitter; ten attempts ride out a burst of SubmitJob or DescribeJobs throttling.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="nfbatch")
+# An endpoint that cannot be reached is different: it gets a short connect timeout and one more try (below), so a
+# wrong AWS_ENDPOINT_URL or a dead network fails in seconds, not after half a minute of silent retries.
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=3, read_timeout=30,
+                      user_agent_extra="nfbatch")
+CONNECTION_ATTEMPTS = 2
 
-ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
-                 "ExpiredTokenException", "InvalidClientTokenId"}
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+BAD_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId",
+                   "InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestExpired"}
+
+
+def _stop_retrying_unreachable(attempts: int, caught_exception: Exception | None = None, **_) -> None:
+    """Registered before botocore's own retry handler: after CONNECTION_ATTEMPTS, a connection failure ends the
+    call instead of being retried with backoff."""
+    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and \
+            attempts >= CONNECTION_ATTEMPTS:
+        raise caught_exception
 
 
 @cache
@@ -51,7 +67,14 @@ class Aws:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, region_name=self.region, config=RETRY_CONFIG)
+            try:
+                client = self.session.client(service, region_name=self.region, config=RETRY_CONFIG)
+            except ValueError as error:  # botocore's word for an endpoint URL it cannot use
+                raise NfbatchError(f"AWS_ENDPOINT_URL = {os.environ.get('AWS_ENDPOINT_URL', '')}: {error}",
+                                   "set it to a URL such as http://127.0.0.1:5000, or unset it for AWS") from None
+            client.meta.events.register_first(f"needs-retry.{client.meta.service_model.endpoint_prefix}",
+                                              _stop_retrying_unreachable)
+            self._clients[service] = client
         return self._clients[service]
 
     def action_for(self, operation: str) -> str:
@@ -68,13 +91,22 @@ def explain(error: Exception, aws: Aws | None) -> NfbatchError:
     if isinstance(error, (NoCredentialsError, PartialCredentialsError, TokenRetrievalError)):
         return NfbatchError("no usable AWS credentials found",
                             "set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, ProfileNotFound):
+        return NfbatchError(f"{error}", "list your profiles with `aws configure list-profiles`, then set AWS_PROFILE "
+                                        "to one of them (or unset it)")
     if isinstance(error, NoRegionError):
         return NfbatchError("no AWS region", "the stack outputs carry `region`; redeploy or pass --outputs")
-    if isinstance(error, EndpointConnectionError):
-        return NfbatchError(f"cannot reach AWS: {error}", "check the network, or AWS_ENDPOINT_URL if you set it")
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError)):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        where = f"AWS_ENDPOINT_URL {endpoint}" if endpoint else "AWS"
+        return NfbatchError(f"cannot reach {where} (tried {CONNECTION_ATTEMPTS} times): {error}",
+                            "check AWS_ENDPOINT_URL" if endpoint else "check the network or proxy settings")
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
+        if code in BAD_CREDENTIALS:
+            return NfbatchError(f"your AWS credentials are expired or not valid ({code})",
+                                "run `aws sso login` (or refresh the keys of your profile), then try again")
         if code in ACCESS_DENIED or "not authorized" in message:
             named = re.search(r"perform: ([a-z0-9-]+:[A-Za-z0-9]+)", message)
             action = named.group(1) if named else (aws.action_for(error.operation_name) if aws else

@@ -21,21 +21,42 @@ from nfbatch.aws import Aws, explain
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import load_outputs
 
+DESCRIPTION = ("Run and watch Nextflow pipelines on a genomics-batch stack (AWS Batch): submit runs, follow their "
+               "logs, stop them, check the stack's health, and plan stack changes offline.")
+RUN_EPILOG = """examples:
+  nfbatch run hello --watch
+  nfbatch run nf-core/rnaseq -r 3.14.0 --profile test --name rna-1 -- --outdir s3://my-results/rna-1
+
+Everything after `--` is passed to `nextflow run` unchanged (pipeline parameters such as --outdir, or Nextflow
+options such as -with-report); quote values with spaces as you would in a shell."""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("genomics-batch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nfbatch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nfbatch", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"nfbatch {version()}")
     parser.add_argument("--stack", help="Pulumi stack whose outputs to read (default: the selected stack)")
     parser.add_argument("--outputs", help="JSON file of stack outputs (`pulumi stack output --json`); "
                                           "also NFBATCH_OUTPUTS")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name: str, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help_text, description=help_text)
+    def verb(name: str, help_text: str, json_flag: bool = True, epilog: str | None = None) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         if json_flag:
             sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
-    run = verb("run", "submit a pipeline run to the stack's head queue", json_flag=True)
+    run = verb("run", "submit a pipeline run to the stack's head queue", json_flag=True, epilog=RUN_EPILOG)
     run.add_argument("pipeline", help="pipeline to run, e.g. hello or nf-core/rnaseq")
     run.add_argument("-r", "--revision", help="pipeline revision (branch, tag or commit)")
     run.add_argument("--profile", help="Nextflow config profile(s)")
@@ -101,7 +122,7 @@ class Cli:
     def dispatch(self) -> int:
         args = self.args
         if args.verb == "run":  # validate before reading outputs or calling AWS
-            name = runs.check_run_name(args.name) if args.name else runs.new_run_name(args.pipeline)
+            name = runs.check_run_name(args.name) if args.name is not None else runs.new_run_name(args.pipeline)
             if args.resume and not args.name:
                 raise NfbatchError("--resume needs --name: the run name selects the cache to resume from")
             self.request = runs.RunRequest(args.pipeline, name, self.nextflow_args, args.revision, args.profile,
@@ -189,13 +210,22 @@ class Cli:
         if self.args.json:
             self.emit_json(recent)
             return 0
+        # Readable at 80 columns and when piped: run names fold rather than vanish, the state, start and duration
+        # never wrap, and the 36-character head job id shows only on wide terminals (`--json` always has it).
+        wide = self.console.width >= 120
         table = Table(title="recent runs")
-        for column in ("run", "pipeline", "state", "started", "duration", "head job"):
-            table.add_column(column)
+        table.add_column("run", overflow="fold", ratio=3)
+        table.add_column("pipeline", overflow="ellipsis", max_width=28, ratio=2)
+        for column in ("state", "started", "duration"):
+            table.add_column(column, no_wrap=True, justify="right" if column == "duration" else "left")
+        if wide:
+            table.add_column("head job", no_wrap=True)
         for r in recent:
             duration = f"{r['durationSeconds'] // 60}m{r['durationSeconds'] % 60:02d}s" if r["durationSeconds"] \
                 is not None else "-"
-            table.add_row(r["run"], r["pipeline"], r["state"], r["startedAt"] or "-", duration, r["headJobId"])
+            started = (r["startedAt"] or "-")[:16].replace("T", " ")
+            row = [r["run"], r["pipeline"], r["state"], started, duration] + ([r["headJobId"]] if wide else [])
+            table.add_row(*row)
         self.console.print(table if recent else "no runs on this stack's head queue")
         return 0
 
@@ -273,7 +303,8 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     try:
         return cli.dispatch()
     except NfbatchError as error:
-        errors.print(f"[red]error:[/] {escape(error.message)}", highlight=False)
+        label = "[red]error:[/]" if error.exit_code else "note:"
+        errors.print(f"{label} {escape(error.message)}", highlight=False)
         if error.fix:
             errors.print(f"fix: {escape(error.fix)}", highlight=False)
         return error.exit_code

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
 from botocore.exceptions import ClientError
 
 from components.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
@@ -24,6 +25,8 @@ from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+# A pipeline Nextflow can fetch: a name (hello, nf-core/rnaseq) or an https:// repository, no shell characters.
+PIPELINE = re.compile(r"https://[^\s'\"`$;&|<>(){}\\]+|[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9._-]+)*")
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids per call
 TERMINAL = {"SUCCEEDED", "FAILED"}
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
@@ -53,14 +56,38 @@ class RunRequest:
     resume: bool = False
 
 
+def check_params_file(path: Path) -> None:
+    """The params file must be a YAML or JSON mapping: parsed here, before anything is uploaded."""
+    if path.is_dir():
+        raise NfbatchError(f"params file {path} is a directory", "give the YAML or JSON file itself")
+    if not path.is_file():
+        raise NfbatchError(f"params file {path} does not exist")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise NfbatchError(f"params file {path} is not UTF-8 text", "save it as UTF-8 YAML or JSON") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise NfbatchError(f"params file {path} is not valid YAML or JSON{where}: "
+                           f"{getattr(error, 'problem', error)}", "fix the file; Nextflow would fail on it") from None
+    if not isinstance(params, dict):
+        raise NfbatchError(f"params file {path} must hold a mapping of parameter names to values",
+                           "write it as `name: value` lines (YAML) or a JSON object")
+
+
 def validate_request(request: RunRequest) -> None:
     """Everything checkable without AWS, checked before any AWS call."""
     check_run_name(request.run_name)
     if not request.pipeline or request.pipeline.startswith("-"):
         raise NfbatchError(f"pipeline {request.pipeline!r} is not a pipeline name",
                            "give a pipeline such as hello or nf-core/rnaseq before any nextflow option")
-    if request.params_file is not None and not request.params_file.is_file():
-        raise NfbatchError(f"params file {request.params_file} does not exist")
+    if not PIPELINE.fullmatch(request.pipeline):
+        raise NfbatchError(f"pipeline {request.pipeline!r} is not allowed",
+                           "give a pipeline name such as hello or nf-core/rnaseq, or an https:// repository URL: "
+                           "letters, digits, '.', '_', '-' and '/', no spaces or shell characters")
+    if request.params_file is not None:
+        check_params_file(request.params_file)
 
 
 def nextflow_command(request: RunRequest, params_uri: str | None) -> list[str]:
@@ -95,9 +122,24 @@ def head_queue_must_accept_jobs(aws: Aws, outputs: StackOutputs) -> None:
                            f"aws batch update-job-queue --job-queue {queue['jobQueueName']} --state ENABLED")
 
 
+def name_must_be_new(aws: Aws, outputs: StackOutputs, request: RunRequest) -> None:
+    """A second run under an earlier run's name would hide the first (status, logs and stop find the newest)."""
+    name = f"{JOB_PREFIX}{request.run_name}"
+    earlier = [s for s in list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [name]}])
+               if s["jobName"] == name]
+    if earlier:
+        newest = max(earlier, key=lambda s: s.get("createdAt", 0))
+        raise NfbatchError(f"a run named {request.run_name} already exists ({newest['status']}, created "
+                           f"{_iso(newest.get('createdAt'))})",
+                           f"continue it with `nfbatch run {request.pipeline} --name {request.run_name} --resume`, "
+                           "or pick a new --name")
+
+
 def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitted:
     validate_request(request)
     head_queue_must_accept_jobs(aws, outputs)
+    if not request.resume:
+        name_must_be_new(aws, outputs, request)
     params_uri = None
     if request.params_file is not None:
         key = f"{PARAMS_PREFIX}/{request.run_name}/{request.params_file.name}"
@@ -266,10 +308,24 @@ def follow_head_log(aws: Aws, outputs: StackOutputs, run: str, follow: bool, int
             yield from events
         else:
             events = []
+            no_log_yet(run, head, follow)
         if not follow or (head["status"] in TERMINAL and stream and not events):
             return
         sleep(interval)
         head = describe_jobs(aws, [head["jobId"]])[0]
+
+
+def no_log_yet(run: str, head: dict, follow: bool) -> None:
+    """A head job without a log stream: say why, rather than wait for a log that will never come."""
+    status = head["status"]
+    reason = head.get("statusReason") or head.get("container", {}).get("reason") or "no reason given"
+    if status in TERMINAL:
+        fix = ("push the head image to the stack's repository (README, Deploy), then run again"
+               if "CannotPullContainer" in reason else f"see `nfbatch status {run}`")
+        raise NfbatchError(f"run {run} ended {status} before writing a log: {reason}", fix, exit_code=1)
+    if not follow:
+        raise NfbatchError(f"run {run} has no log yet: its head job is {status}",
+                           f"wait for it with `nfbatch logs {run} --follow`", exit_code=0)
 
 
 def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, tail: int = 20) -> list[dict]:

@@ -18,6 +18,7 @@ from components.contract import (
     queue_arn_export,
 )
 from nfbatch.errors import NfbatchError
+from settings.limits import aws_regions
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ def parse_outputs(text: str, source: str) -> StackOutputs:
     if missing:
         raise NfbatchError(f"stack outputs from {source} lack {', '.join(missing)}",
                            "deploy the stack with this version of genomics-batch (`pulumi up`)")
+    wrong = [k for k in NFBATCH_REQUIRED_EXPORTS if not isinstance(values[k], str) or not values[k]]
+    if wrong:
+        key = wrong[0]
+        raise NfbatchError(f"stack outputs from {source}: {key} = {json.dumps(values[key])}: must be a non-empty "
+                           "string", "write the file again with `pulumi stack output --json`")
+    if values["region"] not in aws_regions():
+        raise NfbatchError(f"stack outputs from {source}: region = {values['region']}: not an AWS region",
+                           "write the file again with `pulumi stack output --json`")
     return StackOutputs(values)
 
 

@@ -474,7 +474,8 @@ def test_access_denied_without_a_named_action_falls_back_to_the_operation(shared
 
 @pytest.mark.parametrize("code_name", ["TooManyRequestsException", "ThrottlingException"])
 def test_throttling_is_retried_and_survived(shared_stack, hooks, code_name):
-    assert nfbatch(shared_stack, "run", "hello", "--name", "busy")[0] == 0
+    name = f"busy-{code_name.lower()}"  # one run each: a run name is never reused without --resume
+    assert nfbatch(shared_stack, "run", "hello", "--name", name)[0] == 0
     throttled = {"left": 1}  # one throttled answer: each retry waits a jittered backoff
     throttle = error_response(429, code_name, "Too Many Requests")
 
@@ -487,7 +488,7 @@ def test_throttling_is_retried_and_survived(shared_stack, hooks, code_name):
     hooks.on("before-send.batch.ListJobs", sometimes)
     hooks.calls.clear()
     code, out = nfbatch(shared_stack, "status", "--limit", "1", "--json")
-    assert code == 0 and as_json(out)[0]["run"] == "busy"
+    assert code == 0 and as_json(out)[0]["run"] == name
     assert throttled["left"] == 0
     assert nfbatch_aws.RETRY_CONFIG.retries["mode"] == "standard"
 
@@ -542,3 +543,157 @@ def test_offline_verbs_print_the_schema_and_the_reference(capsys, monkeypatch):
     assert capsys.readouterr().out == schema_text()
     assert main(["config", "reference"]) == 0
     assert capsys.readouterr().out == config_table()
+
+
+def test_status_table_is_readable_at_80_columns_and_the_cli_describes_itself(shared_stack, capsys):
+    long_name = "a-rather-long-run-name-for-a-cohort-of-two-thousand-samples-2026"
+    assert nfbatch(shared_stack, "run", "nf-core/sarek", "--name", long_name)[0] == 0
+    out = io.StringIO()
+    code = main(["--outputs", str(shared_stack.outputs_file), "status", "--limit", "3"],
+                console=Console(file=out, width=80))  # what a pipe or a narrow terminal gets
+    lines = out.getvalue().splitlines()
+    assert code == 0 and all(len(line) <= 80 for line in lines)
+    table = out.getvalue()
+    assert "SUCCEEDED" in table and "head job" not in table  # the id column is for wide terminals
+    assert "".join(line.split("│")[1].strip() for line in lines if line.count("│") > 2).find(long_name) >= 0
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("nfbatch ")
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "Everything after `--` is passed to `nextflow run` unchanged" in capsys.readouterr().out
+
+
+# --- bad input, tried as an adversary would ---------------------------------------------------------------------
+
+def _files(tmp_path) -> dict[str, str]:
+    (tmp_path / "params-dir").mkdir()
+    written = {"bad.yaml": "input: [unclosed\n", "list.yaml": "- a\n- b\n", "ok.json": '{"input": "s3://x"}'}
+    for name, text in written.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "latin1.yaml").write_bytes(b"title: caf\xe9\n")
+    return {name: str(tmp_path / name) for name in [*written, "latin1.yaml", "params-dir"]}
+
+
+BEFORE_AWS = [
+    (["run", "hello", "--name", ""], "run name '' is not allowed"),
+    (["run", "hello", "--name", "_hidden"], "run name '_hidden' is not allowed"),
+    (["run", "hello", "--name", "a" * 101], "is not allowed"),
+    (["run", "hello", "--name", "semi;colon"], "run name 'semi;colon' is not allowed"),
+    (["run", "nf core/rnaseq"], "pipeline 'nf core/rnaseq' is not allowed"),
+    (["run", "hello;id"], "pipeline 'hello;id' is not allowed"),
+    (["run", "$(id)"], "pipeline '$(id)' is not allowed"),
+    (["run", "https://github.com/lab/my pipeline"], "is not allowed"),
+    (["run", "nf-core/rnaseq`id`"], "is not allowed"),
+    (["run", "hello", "--params-file", "{params-dir}"], "is a directory"),
+    (["run", "hello", "--params-file", "{bad.yaml}"], "is not valid YAML or JSON at line 2"),
+    (["run", "hello", "--params-file", "{list.yaml}"], "must hold a mapping of parameter names to values"),
+    (["run", "hello", "--params-file", "{latin1.yaml}"], "is not UTF-8 text"),
+    (["status", "--limit", "-5"], "--limit -5: must be at least 1"),
+    (["prune-job-definitions", "--older-than", "-1"], "--older-than -1: must be at least 1 day"),
+    (["stop", "bad name!"], "run name 'bad name!' is not allowed"),
+    (["logs", "../../etc"], "run name '../../etc' is not allowed"),
+    (["status", "x" * 200], "is not allowed"),
+    (["logs", "x", "--", "-resume"], "arguments after `--` are only for `nfbatch run`"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BEFORE_AWS, ids=[" ".join(a)[:40] for a, _ in BEFORE_AWS])
+def test_more_bad_input_is_refused_before_any_aws_call(shared_stack, hooks, capsys, tmp_path, argv, message):
+    files = _files(tmp_path)
+    code, _ = nfbatch(shared_stack, *[files[a[1:-1]] if a.startswith("{") else a for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert hooks.calls == {}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"region": 42}, "region = 42: must be a non-empty string"),
+    ({"headQueueArn": None}, "headQueueArn = null: must be a non-empty string"),
+    ({"region": "us-east-9"}, "region = us-east-9: not an AWS region"),
+    ({"jobDefinitionArn": ""}, 'jobDefinitionArn = "": must be a non-empty string'),
+    ({"workDir": ["s3://a"]}, 'workDir = ["s3://a"]: must be a non-empty string'),
+])
+def test_outputs_files_are_type_checked(shared_stack, hooks, capsys, tmp_path, change, message):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({**shared_stack.outputs, **change}))
+    assert main(["--outputs", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and hooks.calls == {}
+
+
+@pytest.mark.parametrize("code_name", ["ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"])
+def test_bad_credentials_get_their_own_message(shared_stack, hooks, capsys, code_name):
+    hooks.on("before-send.batch.ListJobs", error_response(403, code_name, "The security token is not valid"))
+    code, _ = nfbatch(shared_stack, "status")
+    err = capsys.readouterr().err
+    assert code == 2 and f"your AWS credentials are expired or not valid ({code_name})" in err
+    assert "aws sso login" in err and "grant" not in err
+
+
+def test_a_missing_profile_gets_a_fix_line(shared_stack, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, _ = nfbatch(shared_stack, "status")
+    err = capsys.readouterr().err
+    assert code == 2 and "no-such-profile" in err and "aws configure list-profiles" in err
+
+
+def test_a_bad_or_unreachable_endpoint_is_a_clean_and_quick_error(shared_stack, hooks, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "not a url")
+    code, _ = nfbatch(shared_stack, "status")
+    err = capsys.readouterr().err
+    assert code == 2 and "AWS_ENDPOINT_URL = not a url" in err and "Traceback" not in err
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
+    sent = []
+    hooks.on("before-send.batch", lambda **_: sent.append(1))
+    code, _ = nfbatch(shared_stack, "status")
+    err = capsys.readouterr().err
+    assert code == 2 and f"cannot reach AWS_ENDPOINT_URL http://127.0.0.1:{closed} (tried 2 times)" in err
+    assert len(sent) == 2  # not botocore's ten attempts with backoff
+
+
+def failed_before_logging(parsed, **_):
+    for job in parsed.get("jobs", []):
+        if job["jobName"].startswith(runs.JOB_PREFIX):
+            job.update(status="FAILED", statusReason="CannotPullContainerError: pull image manifest has been "
+                                                     "retried 5 time(s): not found")
+            job.get("container", {}).pop("logStreamName", None)
+
+
+def test_logs_of_a_head_that_failed_before_logging_end_with_the_reason(shared_stack, hooks, capsys):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "no-image")[0] == 0
+    hooks.on("after-call.batch.DescribeJobs", failed_before_logging)
+    for argv in (["logs", "no-image", "--follow", "--interval", "0"], ["logs", "no-image"]):
+        code, _ = nfbatch(shared_stack, *argv)
+        err = capsys.readouterr().err
+        assert code == 1 and "run no-image ended FAILED before writing a log: CannotPullContainerError" in err
+        assert "push the head image" in err
+
+
+def test_logs_of_a_head_still_waiting_say_so(shared_stack, hooks, capsys):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "waiting")[0] == 0
+
+    def runnable(parsed, **_):
+        for job in parsed.get("jobs", []):
+            job["status"] = "RUNNABLE"
+            job.get("container", {}).pop("logStreamName", None)
+
+    hooks.on("after-call.batch.DescribeJobs", runnable)
+    code, _ = nfbatch(shared_stack, "logs", "waiting")
+    err = capsys.readouterr().err
+    assert code == 0 and "note: run waiting has no log yet: its head job is RUNNABLE" in err
+
+
+def test_reusing_a_run_name_needs_resume(shared_stack, hooks, capsys):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "twice")[0] == 0
+    code, _ = nfbatch(shared_stack, "run", "hello", "--name", "twice")
+    err = capsys.readouterr().err
+    assert code == 2 and "a run named twice already exists" in err and "--name twice --resume" in err
+    assert nfbatch(shared_stack, "run", "hello", "--name", "twice", "--resume")[0] == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -157,7 +158,7 @@ class Cli:
         if self.args.diff:
             other = plan.build_plan(self.args.diff, directory)
             text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format,
-                                    color=sys.stdout.isatty())
+                                    color=sys.stdout.isatty(), width=shutil.get_terminal_size((120, 24)).columns)
         else:
             text = plan.render(first, self.args.format)
         sys.stdout.write(text)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from components import update_rules
+from components.contract import PROJECT
 from components.update_rules import Action
 from nfbatch.errors import NfbatchError
 from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
@@ -232,19 +234,80 @@ def _cell(value: str) -> str:
 
 # --- diff ---------------------------------------------------------------------------------------------------------
 
+def _json(value: Any) -> str:
+    """A value as a reviewer reads it: strings as they are, everything else as JSON; absent as "-"."""
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _effective_config(plan: dict) -> dict[str, str] | None:
+    """Every setting's effective value (explicit or default), flattened like the plan's config; None when the
+    plan's config cannot be loaded (it always can for a plan that was built)."""
+    from settings import SettingsError, load_settings
+
+    raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plan["config"].items() if v != SECRET}
+    try:
+        data = load_settings(raw, plan["stack"]).model_dump(mode="json", by_alias=True, exclude={"stack"})
+    except SettingsError:
+        return None
+    region = data.pop("region")
+    return flatten({"aws:region": region, **{f"{PROJECT}:{k}": v for k, v in data.items()}})
+
+
+def _config_rows(a: dict, b: dict, differ) -> None:
+    """Settings whose effective values differ; one moved from its default to the same value set explicitly is not a
+    change. A default is marked "(default)"."""
+    explicit_a, explicit_b = flatten(a["config"]), flatten(b["config"])
+    effective_a, effective_b = _effective_config(a), _effective_config(b)
+    if effective_a is None or effective_b is None:
+        effective_a, effective_b = explicit_a, explicit_b
+    for key in sorted(effective_a.keys() | effective_b.keys() | explicit_a.keys() | explicit_b.keys()):
+        left = explicit_a.get(key, effective_a.get(key))
+        right = explicit_b.get(key, effective_b.get(key))
+        if left == right:
+            continue
+        differ(f"config {key}", f"{_json(left)}{'' if key in explicit_a else ' (default)'}",
+               f"{_json(right)}{'' if key in explicit_b else ' (default)'}")
+
+
+def _statements(document: dict | None) -> dict[str, dict]:
+    statements = (document or {}).get("Statement") or []
+    statements = [statements] if isinstance(statements, dict) else statements
+    return {s.get("Sid") or f"#{i}": s for i, s in enumerate(statements)}
+
+
+def _iam_rows(a: dict, b: dict, differ) -> None:
+    """IAM documents statement by statement and field by field; a list shows only the entries that differ."""
+    docs_a = {(d["resource"], d["key"]): d["document"] for d in a["iamPolicies"]}
+    docs_b = {(d["resource"], d["key"]): d["document"] for d in b["iamPolicies"]}
+    for resource, key in sorted(docs_a.keys() | docs_b.keys()):
+        left, right = _statements(docs_a.get((resource, key))), _statements(docs_b.get((resource, key)))
+        for sid in sorted(left.keys() | right.keys()):
+            fields_a, fields_b = left.get(sid, {}), right.get(sid, {})
+            for field in sorted(fields_a.keys() | fields_b.keys()):
+                value_a, value_b = fields_a.get(field), fields_b.get(field)
+                if isinstance(value_a, list) and isinstance(value_b, list) and value_a != value_b:
+                    only_a = [v for v in value_a if v not in value_b]
+                    only_b = [v for v in value_b if v not in value_a]
+                    value_a = [f"- {v}" for v in only_a] or ["(no others)"]
+                    value_b = [f"+ {v}" for v in only_b] or ["(no others)"]
+                differ(f"IAM {resource} {key} {sid}.{field}", _json(value_a), _json(value_b))
+
+
 def diff_plans(a: dict, b: dict) -> list[dict]:
-    """Every difference between two plans: config, cost, resources present in one only, and differing inputs."""
+    """Every difference between two plans: settings, cost, resources present in one only, differing inputs, IAM
+    statements and the Nextflow config."""
     rows = []
 
     def differ(item: str, left: Any, right: Any) -> None:
         if left != right:
             rows.append({"item": item, a["stack"]: left, b["stack"]: right})
 
-    config_a, config_b = flatten(a["config"]), flatten(b["config"])
-    for key in sorted(config_a.keys() | config_b.keys()):
-        differ(f"config {key}", config_a.get(key, "(default)"), config_b.get(key, "(default)"))
-    differ("cost: idle per month", a["costs"]["idleMonthlyTotal"], b["costs"]["idleMonthlyTotal"])
-    differ("cost: per instance-hour", a["costs"]["perInstanceHourTotal"], b["costs"]["perInstanceHourTotal"])
+    _config_rows(a, b, differ)
+    differ("cost: idle per month", f"${a['costs']['idleMonthlyTotal']:,.2f}", f"${b['costs']['idleMonthlyTotal']:,.2f}")
+    differ("cost: per instance-hour", f"${a['costs']['perInstanceHourTotal']:.4f}",
+           f"${b['costs']['perInstanceHourTotal']:.4f}")
     res_a = {_short(r): flatten(r["inputs"]) for r in a["resources"]}
     res_b = {_short(r): flatten(r["inputs"]) for r in b["resources"]}
     opts_a = {_short(r): r.get("options", []) for r in a["resources"]}
@@ -253,13 +316,10 @@ def diff_plans(a: dict, b: dict) -> list[dict]:
         if label not in res_b or label not in res_a:
             differ(label, "declared" if label in res_a else "-", "declared" if label in res_b else "-")
             continue
-        differ(f"{label} options", opts_a[label], opts_b[label])
+        differ(f"{label} options", _json(opts_a[label]), _json(opts_b[label]))
         for key in sorted(res_a[label].keys() | res_b[label].keys()):
-            differ(f"{label} {key}", res_a[label].get(key), res_b[label].get(key))
-    docs_a = {(d["resource"], d["key"]): d["document"] for d in a["iamPolicies"]}
-    docs_b = {(d["resource"], d["key"]): d["document"] for d in b["iamPolicies"]}
-    for key in sorted(docs_a.keys() | docs_b.keys()):
-        differ(f"IAM {key[0]} {key[1]}", json.dumps(docs_a.get(key)), json.dumps(docs_b.get(key)))
+            differ(f"{label} {key}", _json(res_a[label].get(key)), _json(res_b[label].get(key)))
+    _iam_rows(a, b, differ)
     differ("nextflow.config", a["nextflowConfig"], b["nextflowConfig"])
     return rows
 
@@ -329,7 +389,7 @@ def _change_lines(changes: list[dict], color: bool) -> list[str]:
     return lines
 
 
-def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = False) -> str:
+def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = False, width: int = 120) -> str:
     left, right = a["stack"], b["stack"]
     changes = resource_changes(a, b)
     if fmt == "json":
@@ -342,13 +402,23 @@ def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = Fals
         out += [f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |" for r in rows]
         return "\n".join(out) + "\n"
     out = [f"What `pulumi up` would do going from {left} to {right}:"]
-    out += [f"  {line}" for line in _change_lines(changes, color)] + [""]
-    shown = [(r["item"], _cell(str(r[left]))[:60], _cell(str(r[right]))[:60]) for r in rows]
-    width = max([len(item) for item, _, _ in shown] + [4])
-    value_width = max([len(v) for _, v, _ in shown] + [len(left)])
-    out += [f"{'item':<{width}}  {left:<{value_width}}  {right}"]
-    out += [f"{item:<{width}}  {v1:<{value_width}}  {v2}" for item, v1, v2 in shown]
-    return "\n".join(out) + "\n"
+    for line in _change_lines(changes, color):
+        out += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False)
+    return "\n".join([*out, "", *_columns(rows, left, right, width)]) + "\n"
+
+
+def _columns(rows: list[dict], left: str, right: str, width: int) -> list[str]:
+    """Three columns that fit `width`: long items and values wrap onto further lines, nothing is cut."""
+    item_width = min(max([len(r["item"]) for r in rows] + [4]), max(20, width * 2 // 5))
+    value_width = max(12, (width - item_width - 4) // 2)
+    lines = [f"{'item':<{item_width}}  {left:<{value_width}}  {right}"]
+    for row in rows:
+        cells = [textwrap.wrap(str(text).replace("\n", " "), w, break_long_words=True, break_on_hyphens=False) or [""]
+                 for text, w in ((row["item"], item_width), (row[left], value_width), (row[right], value_width))]
+        for i in range(max(len(c) for c in cells)):
+            parts = [c[i] if i < len(c) else "" for c in cells]
+            lines.append(f"{parts[0]:<{item_width}}  {parts[1]:<{value_width}}  {parts[2]}".rstrip())
+    return lines
 
 
 def render(plan: dict, fmt: str) -> str:

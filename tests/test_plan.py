@@ -79,8 +79,8 @@ def test_diff_names_what_differs_between_stacks(dev_plan, prod_plan):
     rows = {r["item"]: (r["dev"], r["prod"]) for r in diff_plans(dev_plan, prod_plan)}
     assert rows["config genomics-batch:network.egress"] == ("public", "nat-per-az")
     assert rows["NatGateway network-nat-0"] == ("-", "declared")
-    assert rows["Bucket work-bucket options"] == ([], ["protect", "retainOnDelete"])
-    assert rows["cost: idle per month"] == (0.0, 109.5)
+    assert rows["Bucket work-bucket options"] == ("[]", '["protect", "retainOnDelete"]')
+    assert rows["cost: idle per month"] == ("$0.00", "$109.50")
     assert diff_plans(dev_plan, dev_plan) == []
 
 
@@ -193,7 +193,7 @@ def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project
     assert changes["batch-spot"]["action"] == "replace"
     assert changes["batch-spot"]["because"] == ["computeResources.launchTemplate.version"]
     assert changes["batch-ondemand"]["action"] == "update"  # BEST_FIT_PROGRESSIVE stays updatable
-    text = render_diff(before, after, diff_plans(before, after), "text", color=True)
+    text = render_diff(before, after, diff_plans(before, after), "text", color=True, width=400)
     first = text.splitlines()[1]
     assert first.startswith("  \033[1;31m!! REPLACE ComputeEnvironment batch-spot") and "job running on them" in first
     # Replacing a compute environment replaces every queue that names it (their orders hold its ARN).
@@ -212,3 +212,26 @@ def test_replace_rules_for_data_network_and_job_definitions(project, section, va
     change = _changes(project, "dev", "edited")[name]
     assert change["action"] == action
     assert bool(change["loses"]) == (action == "replace")
+
+
+def test_the_diff_is_for_reviewers(dev_plan, prod_plan, project):
+    rows = {r["item"]: (r["dev"], r["prod"]) for r in diff_plans(dev_plan, prod_plan)}
+    # IAM statement by statement: prod's read grant on 1000genomes is its own rows, whole.
+    assert rows["IAM batch-task-s3 policy ReadOnlyObjects.Resource"] == ("-", '["arn:aws:s3:::1000genomes/*"]')
+    assert rows["IAM batch-task-s3 policy ListBuckets.Resource"] == ('["(no others)"]',
+                                                                      '["+ arn:aws:s3:::1000genomes"]')
+    # Values as JSON, defaults marked, costs in dollars.
+    assert rows["config genomics-batch:bucket.readOnlyBuckets"] == ("[] (default)", '["1000genomes"]')
+    assert rows["cost: idle per month"] == ("$0.00", "$109.50")
+    assert rows["Bucket work-bucket options"] == ("[]", '["protect", "retainOnDelete"]')
+    # A value that only moved from its default to the same value set explicitly is no change.
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    _variant(project, "explicit", headJob={"memoryMib": 4096, "logRetentionDays": 14}, compute={"spot": {
+        "maxVcpus": 64, "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"}, "onDemand": {"maxVcpus": 16}})
+    before, after = build_plan("dev", project), build_plan("explicit", project)
+    assert [r["item"] for r in diff_plans(before, after) if r["item"].startswith("config")] == []
+    # Text fits the terminal: long values wrap onto further lines rather than being cut.
+    text = render_diff(dev_plan, prod_plan, diff_plans(dev_plan, prod_plan), "text", width=80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    wide = render_diff(dev_plan, prod_plan, diff_plans(dev_plan, prod_plan), "text", width=160)
+    assert '["arn:aws:s3:::1000genomes/*"]' in wide  # whole, where the old text cut values at 60 characters

@@ -235,3 +235,26 @@ def test_the_diff_is_for_reviewers(dev_plan, prod_plan, project):
     assert all(len(line) <= 80 for line in text.splitlines())
     wide = render_diff(dev_plan, prod_plan, diff_plans(dev_plan, prod_plan), "text", width=160)
     assert '["arn:aws:s3:::1000genomes/*"]' in wide  # whole, where the old text cut values at 60 characters
+
+
+PROBE = """
+import asyncio, atexit, contextlib, gc, io
+from nfbatch.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["plan", "--stack", "dev", "--project-dir", "."]) == 0
+loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+assert loops and not all(loop.is_closed() for loop in loops)
+atexit._run_exitfuncs()
+print("closed" if all(loop.is_closed() for loop in loops) else "open")
+"""
+
+
+def test_the_event_loops_pulumi_leaves_open_are_closed_at_exit():
+    import subprocess
+    import sys
+
+    # The stray 'Exception ignored in BaseEventLoop.__del__' of about 1 plan in 20 came from these loops being
+    # finalized at exit after their self-pipes; the plan now registers an exit handler that closes them first.
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "closed", result.stderr
+    assert "Exception ignored" not in result.stderr

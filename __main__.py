@@ -4,7 +4,9 @@
 import pulumi
 import pulumi_aws as aws
 
+from components.alerts import StackAlerts, StackAlertsArgs
 from components.compute_cluster import BatchComputeCluster, BatchComputeClusterArgs
+from components.contract import TASK_QUEUES
 from components.head_job import NextflowHeadJob, NextflowHeadJobArgs
 from components.launch_template import GenomicsLaunchTemplate, GenomicsLaunchTemplateArgs
 from components.networking import BatchNetworking, BatchNetworkingArgs
@@ -35,5 +37,9 @@ head = NextflowHeadJob("nextflow", NextflowHeadJobArgs.from_settings(
     s, bucket_name=bucket.bucket, bucket_arn=bucket.arn, queue_arns=cluster.queue_arns,
     task_role_arn=cluster.task_role_arn, read_only_bucket_arns=read_only, read_write_bucket_arns=read_write), opts)
 
-for name, value in stack_outputs(s, bucket, cluster, head).items():
+alerts = StackAlerts("alerts", StackAlertsArgs.from_settings(
+    s, queue_arns=cluster.queue_arns, task_queue_arns=[cluster.queue_arns[q] for q in TASK_QUEUES],
+    head_log_group_name=head.log_group_name), opts) if s.alerts.emails else None
+
+for name, value in stack_outputs(s, bucket, cluster, head, alerts).items():
     pulumi.export(name, value)

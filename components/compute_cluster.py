@@ -14,18 +14,12 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import ON_DEMAND, SPOT
+from components.contract import ON_DEMAND, SPOT, STUCK_REASONS
 from components.planning import plan_queues
 from policies.iam import assume_role_policy, s3_access_policy
 
 if TYPE_CHECKING:
     from settings import StackSettings
-
-# Job-state reasons that mean no instance this environment can launch will ever run the job.
-STUCK_REASONS = (
-    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
-)
 
 
 @dataclass(frozen=True)

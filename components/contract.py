@@ -31,6 +31,13 @@ NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 # reaper cancels tasks at this same rate (AwsBatchExecutor.createExecutorService), which sizes the stop timeout.
 NEXTFLOW_SUBMIT_RATE_PER_SECOND = 20
 
+# Job-state reasons that mean no instance a compute environment can launch will ever run the job: the queues'
+# time-limit actions cancel such jobs, and the alerts report them.
+STUCK_REASONS = (
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+)
+
 # Capacity kinds, each one compute environment.
 SPOT = "spot"
 ON_DEMAND = "on-demand"
@@ -69,6 +76,7 @@ class Export:
     name: str
     description: str
     read_by_nfbatch: bool = True
+    optional: bool = False  # only when a setting turns the feature on
 
 
 EXPORTS: tuple[Export, ...] = (
@@ -93,6 +101,9 @@ EXPORTS: tuple[Export, ...] = (
     Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop"),
     Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for",
            read_by_nfbatch=False),
+    Export("alertTopicArn", "the alert topic (only with alerts.emails); `nfbatch doctor` checks its subscriptions",
+           read_by_nfbatch=False, optional=True),
 )
 EXPORT_NAMES = tuple(e.name for e in EXPORTS)
+REQUIRED_EXPORT_NAMES = tuple(e.name for e in EXPORTS if not e.optional)
 NFBATCH_REQUIRED_EXPORTS = tuple(e.name for e in EXPORTS if e.read_by_nfbatch)

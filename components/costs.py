@@ -25,6 +25,7 @@ PRICES = {
     "gp3_mibps_month_above_125": 0.04,
     "s3_standard_gb_month": 0.023,
     "cloudwatch_logs_gb_ingested": 0.50,
+    "kms_key_month": 1.00,
 }
 
 
@@ -43,6 +44,8 @@ def estimate(settings: StackSettings) -> dict:
         "natPublicIpv4": nat * PRICES["public_ipv4_hour"] * HOURS_PER_MONTH,
         "s3GatewayEndpoint": PRICES["s3_gateway_endpoint"],
     }
+    if settings.alerts.emails:
+        idle["alertTopicKey"] = PRICES["kms_key_month"]  # a customer-managed key, so EventBridge may publish
     volume = settings.launch_template.root_volume
     per_instance_hour = {
         "rootVolume": root_volume_month(volume.size_gib, volume.iops, volume.throughput_mibps) / HOURS_PER_MONTH,

@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from components.alerts import StackAlerts
 from components.compute_cluster import BatchComputeCluster
 from components.contract import (
     CAPACITY,
     EXPORT_NAMES,
     LOGS_PREFIX,
     QUEUES,
+    REQUIRED_EXPORT_NAMES,
     WORK_PREFIX,
     compute_environment_export,
     queue_arn_export,
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
     from settings import StackSettings
 
 
-def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster,
-                  head: NextflowHeadJob) -> dict[str, Any]:
+def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, head: NextflowHeadJob,
+                  alerts: StackAlerts | None) -> dict[str, Any]:
     region = s.region
     work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
     outputs = {
@@ -56,6 +58,8 @@ def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClu
             "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
         },
     }
-    if set(outputs) != set(EXPORT_NAMES):
+    if alerts is not None:
+        outputs["alertTopicArn"] = alerts.topic_arn
+    if not set(REQUIRED_EXPORT_NAMES) <= set(outputs) <= set(EXPORT_NAMES):
         raise AssertionError(f"exports differ from the contract: {sorted(set(outputs) ^ set(EXPORT_NAMES))}")
     return outputs

@@ -37,7 +37,8 @@ REDEPLOY = "run `pulumi up` for this stack"
 def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
     """Every check of a deployed stack, in the order a person would fix them."""
     return [*_compute_environment_checks(aws, outputs), *_queue_checks(aws, outputs),
-            _job_definition_check(aws, outputs), *_bucket_checks(aws, outputs), *_role_checks(aws, outputs)]
+            _job_definition_check(aws, outputs), *_bucket_checks(aws, outputs), *_role_checks(aws, outputs),
+            *_alert_checks(aws, outputs)]
 
 
 def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
@@ -117,6 +118,25 @@ def _role_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 raise
             checks.append(_check(label, False, f"{name} does not exist", REDEPLOY))
     return checks
+
+
+def _alert_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    """With alerts on, every email subscription must be confirmed, or its alerts go nowhere."""
+    topic = outputs.values.get("alertTopicArn")
+    if not topic:
+        return []
+    paginator = aws.client("sns").get_paginator("list_subscriptions_by_topic")
+    subscriptions = [s for page in paginator.paginate(TopicArn=topic) for s in page["Subscriptions"]]
+    pending = [s["Endpoint"] for s in subscriptions if s["SubscriptionArn"] == "PendingConfirmation"]
+    if not subscriptions:
+        return [_check("alert subscriptions", False, "the alert topic has no subscription", REDEPLOY)]
+    resend = " ".join(f"aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint {e};"
+                      for e in pending)
+    return [_check("alert subscriptions confirmed", not pending,
+                   f"waiting for confirmation: {', '.join(pending)}" if pending
+                   else f"{len(subscriptions)} confirmed",
+                   "open the email from AWS Notifications sent to each address and choose 'Confirm subscription' "
+                   f"(to send it again: {resend.rstrip(';')})")]
 
 
 def stale_job_definitions(aws: Aws, outputs: StackOutputs, older_than_days: int, now: float | None = None

@@ -23,8 +23,8 @@ UNKNOWN = "(known after deploy)"
 SECRET = "[secret]"  # noqa: S105 - what the plan prints instead of a secret
 # Outputs the program reads from resources; when the inputs do not fix them, only AWS knows them.
 COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl")
-DOCUMENT_KEYS = ("policy", "assumeRolePolicy")
-JSON_KEYS = ("containerProperties", "defaultTags")
+DOCUMENT_KEYS = ("policy", "assumeRolePolicy", "policyDocument")
+JSON_KEYS = ("containerProperties", "defaultTags", "eventPattern")
 
 
 class PlanMocks(RecordingMocks):

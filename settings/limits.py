@@ -134,6 +134,9 @@ IMAGE_REFERENCE = re.compile(
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
 IMAGE_REFERENCE_MAX = 255
 
+# An email address SNS and Budgets accept: one @, a dotted domain, no spaces (deliberately plain, not RFC 5322).
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
 # EC2 key pair names: up to 255 ASCII characters (CreateKeyPair).
 KEY_NAME = re.compile(r"[\x20-\x7e]{1,255}")
 

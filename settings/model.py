@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 
 from components.contract import COST_TAG_KEYS, PROJECT
 from settings.limits import (
+    EMAIL,
     GP3_IOPS,
     GP3_SIZE_GIB,
     GP3_THROUGHPUT_MIBPS,
@@ -84,6 +85,13 @@ def _check_image(value: Any) -> Any:
     return value
 
 
+def _check_email(value: Any) -> Any:
+    if isinstance(value, str) and not EMAIL.fullmatch(value):
+        raise ValueError("not an email address such as oncall@lab.org")
+    return value
+
+
+EmailAddress = Annotated[str, BeforeValidator(_check_email)]
 KeyName = Annotated[str | None, BeforeValidator(_check_key_name)]
 ImageReference = Annotated[str, BeforeValidator(_check_image)]
 
@@ -244,6 +252,24 @@ class HeadJobSettings(_Model):
         schema={"enum": list(LOG_RETENTION_DAYS)})
 
 
+class AlertSettings(_Model):
+    emails: list[EmailAddress] = setting(
+        default_factory=list, why="none: no topic, no rules, nothing created (alerts are opt-in)",
+        allowed="email addresses; each gets a confirmation email first")
+    head_failures: bool = setting(True, "a failed pipeline run is the first thing a lab wants to hear about")
+    stuck_jobs: bool = setting(True, "a job cancelled as stuck RUNNABLE means a queue can never run what it was "
+                                     "given")
+    spot_interruptions_per_hour: Int = setting(
+        20, "a few reclaims an hour are normal spot life; twenty task jobs lost in an hour means the instance types "
+            "are too few or too scarce (0 turns the alarm off)", ge=0, le=100000)
+
+
+class BudgetSettings(_Model):
+    monthly_usd: float | None = setting(
+        None, "no budget unless asked; a budget on the stack's Stack tag alerts alerts.emails at 80 % forecast and "
+              "100 % actual", gt=0, le=10_000_000, allowed="US dollars a month, more than 0")
+
+
 # The top-level keys of a stack file, each `genomics-batch:<key>`.
 TOP_LEVEL: dict[str, type] = {
     "network": NetworkSettings,
@@ -252,6 +278,8 @@ TOP_LEVEL: dict[str, type] = {
     "compute": ComputeSettings,
     "queues": QueueSettings,
     "headJob": HeadJobSettings,
+    "alerts": AlertSettings,
+    "budget": BudgetSettings,
     "tags": dict,
 }
 
@@ -266,6 +294,8 @@ class StackSettings(_Model):
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     queues: QueueSettings = Field(default_factory=QueueSettings)
     head_job: HeadJobSettings = Field(default_factory=HeadJobSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
                                    allowed="tag names to string values")
 

@@ -237,7 +237,17 @@ def _inline_policies(s: StackSettings) -> list[Problem]:
             for role, size in sizes.items() if size > ROLE_INLINE_POLICY_CHARS][:1]
 
 
-RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies)
+def _alerts(s: StackSettings) -> list[Problem]:
+    problems = []
+    if s.budget.monthly_usd is not None and not s.alerts.emails:
+        problems.append(("budget.monthlyUsd", s.budget.monthly_usd, "needs alerts.emails: a budget alerts by email"))
+    emails = s.alerts.emails
+    if len({e.lower() for e in emails}) != len(emails):
+        problems.append(("alerts.emails", emails, "lists an address more than once"))
+    return problems
+
+
+RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies, _alerts)
 
 
 def cross_key_problems(s: StackSettings) -> list[Problem]:

@@ -5,7 +5,8 @@ import json
 import pytest
 from conftest import build_component, component_args, resolve
 
-from components.compute_cluster import STUCK_REASONS, BatchComputeCluster, BatchComputeClusterArgs
+from components.compute_cluster import BatchComputeCluster, BatchComputeClusterArgs
+from components.contract import STUCK_REASONS
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 
 ARGS = {

@@ -119,7 +119,7 @@ def test_pack_declares_the_mandatory_and_advisory_rules():
     levels = {p.name: p.enforcement_level for p in POLICIES}
     assert {n for n, level in levels.items() if level == EnforcementLevel.MANDATORY} == {
         "launch-template-imdsv2", "block-devices-encrypted", "no-open-ingress", "no-full-access-policies",
-        "no-write-on-any-resource", "s3-buckets-locked-down"}
+        "no-write-on-any-resource", "s3-buckets-locked-down", "sns-topic-encrypted", "sns-topic-not-public"}
     assert {n for n, level in levels.items() if level == EnforcementLevel.ADVISORY} == {
         "compute-environment-scales-to-zero", "spot-with-on-demand-head-queue", "cost-tags",
         "compute-environment-updatable-in-place"}
@@ -156,6 +156,27 @@ def violations_for(run) -> dict[str, list[str]]:
 
 def test_the_program_passes_every_rule(any_run):
     assert violations_for(any_run) == {}
+
+
+def test_the_program_with_alerts_passes_every_rule():
+    from conftest import run_program
+
+    alerting = run_program("prod", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]},
+                                    "genomics-batch:budget": {"monthlyUsd": 3000}})
+    assert alerting.mocks.of_type("aws:sns/topic:Topic")
+    assert violations_for(alerting) == {}
+
+
+def test_topic_rules_catch_an_unencrypted_or_public_topic():
+    assert rules.check_topic_encrypted("aws:sns/topic:Topic", {}) == ["SNS topic is not encrypted (set kmsMasterKeyId)"]
+    public = {"Statement": [{"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "sns:Publish",
+                             "Resource": "arn:aws:sns:us-east-1:123456789012:t"}]}
+    assert rules.check_topic_not_public("aws:sns/topicPolicy:TopicPolicy", {"policy": json.dumps(public)}) == [
+        "topic policy statement Open allows everyone (Principal *) without a condition"]
+    from components.alerts import topic_policy
+
+    ours = json.dumps(topic_policy("arn:aws:sns:us-east-1:123456789012:t", "123456789012"))
+    assert rules.check_topic_not_public("aws:sns/topicPolicy:TopicPolicy", {"policy": ours}) == []
 
 
 def test_the_pack_catches_a_weakened_program():

@@ -697,3 +697,23 @@ def test_reusing_a_run_name_needs_resume(shared_stack, hooks, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "a run named twice already exists" in err and "--name twice --resume" in err
     assert nfbatch(shared_stack, "run", "hello", "--name", "twice", "--resume")[0] == 0
+
+
+def test_doctor_says_when_alert_subscriptions_wait_for_confirmation(fake_stack, hooks, capsys):
+    sns = fake_stack.endpoint.client("sns")
+    topic = sns.create_topic(Name="alerts-doctor")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@lab.org")
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="lead@lab.org")
+    fake_stack.outputs_file.write_text(json.dumps({**fake_stack.outputs, "alertTopicArn": topic}))
+
+    def pending(parsed, **_):  # moto confirms email subscriptions at once; AWS waits for the click
+        for subscription in parsed["Subscriptions"]:
+            if subscription["Endpoint"] == "lead@lab.org":
+                subscription["SubscriptionArn"] = "PendingConfirmation"
+
+    hooks.on("after-call.sns.ListSubscriptionsByTopic", pending)
+    code, out = nfbatch(fake_stack, "doctor", "--json")
+    assert code == 1  # a failed check fails the doctor
+    [check] = [c for c in as_json(out) if c["check"].startswith("alert subscriptions")]
+    assert check["ok"] is False and check["detail"] == "waiting for confirmation: lead@lab.org"
+    assert "Confirm subscription" in check["fix"] and "--notification-endpoint lead@lab.org" in check["fix"]

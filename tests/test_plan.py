@@ -258,3 +258,15 @@ def test_the_event_loops_pulumi_leaves_open_are_closed_at_exit():
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "closed", result.stderr
     assert "Exception ignored" not in result.stderr
+
+
+def test_the_plan_shows_alert_patterns_the_budget_and_the_key_cost(project):
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    _variant(project, "alerting", alerts={"emails": ["oncall@lab.org"]}, budget={"monthlyUsd": 750})
+    planned = build_plan("alerting", project)
+    by_name = {(r["type"].rsplit(":", 1)[-1], r["name"]): r for r in planned["resources"]}
+    pattern = by_name[("EventRule", "alerts-head-failures")]["inputs"]["eventPattern"]
+    assert pattern["detail"]["status"] == ["FAILED"]  # shown as a document, not a JSON string
+    assert by_name[("Budget", "alerts-budget")]["inputs"]["limitAmount"] == "750.00"
+    assert planned["costs"]["idleMonthly"]["alertTopicKey"] == 1.0
+    assert "alertTopicKey" not in build_plan("dev", project)["costs"]["idleMonthly"]

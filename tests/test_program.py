@@ -7,14 +7,14 @@ from conftest import run_program
 from parliament import analyze_policy_string
 from parliament import config as parliament_config
 
-from components.contract import EXPORT_NAMES
+from components.contract import REQUIRED_EXPORT_NAMES
 from components.head_job import render_nextflow_config
 from policies.iam import write_actions_on_any_resource
 
 
 def test_exports_are_complete_and_match_what_was_declared(any_run):
     out, mocks = any_run.outputs, any_run.mocks
-    assert set(out) == set(EXPORT_NAMES)
+    assert set(out) == set(REQUIRED_EXPORT_NAMES)  # no alerts in dev or prod: no alert topic
     queues = {q.name.removeprefix("batch-"): q.outputs for q in mocks.of_type("aws:batch/jobQueue:JobQueue")}
     for key in ("head", "default", "priority"):
         assert out[f"{key}QueueArn"] == queues[key]["arn"] and out[f"{key}QueueName"] == queues[key]["name"]

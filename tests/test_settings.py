@@ -203,3 +203,23 @@ def test_the_stop_timeout_covers_cancelling_every_task_the_stack_can_run():
     # (4000 + 64 - 2) / 20 = 203.1, rounded up, plus the margin.
     assert "= 120: a stopped head needs about 234 s to cancel the up to 4062 tasks" in warning
     assert warning.endswith("containerStopTimeoutSeconds' 234)")
+
+
+@pytest.mark.parametrize(("sections", "expected"), [
+    ({"alerts": {"emails": ["not-an-email"]}}, "alerts.emails[0] = not-an-email: not an email address"),
+    ({"alerts": {"emails": ["a@lab.org", "A@lab.org"]}}, "alerts.emails = "),
+    ({"budget": {"monthlyUsd": 100}}, "budget.monthlyUsd = 100.0: needs alerts.emails"),
+    ({"budget": {"monthlyUsd": 0}, "alerts": {"emails": ["a@lab.org"]}}, "budget.monthlyUsd = 0: "),
+    ({"alerts": {"spotInterruptionsPerHour": -1}}, "spotInterruptionsPerHour = -1: must be between 0 and 100000"),
+])
+def test_bad_alert_and_budget_settings(sections, expected):
+    with pytest.raises(SettingsError) as caught:
+        load(**sections)
+    assert expected in str(caught.value)
+
+
+def test_alerts_are_off_unless_emails_are_given():
+    s = load()
+    assert s.alerts.emails == [] and s.budget.monthly_usd is None
+    on = load(alerts={"emails": ["oncall@lab.org"], "spotInterruptionsPerHour": 0}, budget={"monthlyUsd": 3000})
+    assert on.alerts.spot_interruptions_per_hour == 0 and on.budget.monthly_usd == 3000

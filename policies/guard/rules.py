@@ -101,6 +101,23 @@ def check_no_write_on_any_resource(resource_type: str, props: Mapping[str, Any])
 
 # --- advisory, per resource --------------------------------------------------------------------------------------
 
+def check_topic_encrypted(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type != "aws:sns/topic:Topic":
+        return []
+    return [] if props.get("kmsMasterKeyId") else ["SNS topic is not encrypted (set kmsMasterKeyId)"]
+
+
+def check_topic_not_public(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """A topic policy may allow a service principal, or anyone only under a condition; never everyone outright."""
+    if resource_type != "aws:sns/topicPolicy:TopicPolicy" or not isinstance(props.get("policy"), str):
+        return []
+    statements = json.loads(props["policy"]).get("Statement") or []
+    statements = [statements] if isinstance(statements, dict) else statements
+    return [f"topic policy statement {s.get('Sid', i)} allows everyone (Principal *) without a condition"
+            for i, s in enumerate(statements)
+            if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}) and not s.get("Condition")]
+
+
 def check_min_vcpus_zero(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type != COMPUTE_ENVIRONMENT:
         return []
@@ -216,6 +233,9 @@ POLICIES = [
                      MANDATORY),
     _resource_policy("no-write-on-any-resource", "No IAM write action is allowed on *.",
                      check_no_write_on_any_resource, MANDATORY),
+    _resource_policy("sns-topic-encrypted", "SNS topics are encrypted with KMS.", check_topic_encrypted, MANDATORY),
+    _resource_policy("sns-topic-not-public", "No SNS topic policy allows everyone.", check_topic_not_public,
+                     MANDATORY),
     _stack_policy("s3-buckets-locked-down", "Buckets block public access, encrypt by default and deny plain HTTP.",
                   check_buckets_locked_down, MANDATORY),
     _resource_policy("compute-environment-scales-to-zero", "Compute environments keep minVcpus at 0.",

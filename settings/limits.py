@@ -147,3 +147,37 @@ PROGRAM_TAGS = ("Project", "Stack", "Name", "Tier")
 
 # IAM quotas: the inline policies of one role may hold at most 10,240 characters, whitespace not counted.
 ROLE_INLINE_POLICY_CHARS = 10240
+
+
+def _family_parts(family: str) -> tuple[str, str]:
+    """(class letters, attribute letters) of a family name: m6id -> ("m", "id"), im4gn -> ("im", "gn")."""
+    match = re.fullmatch(r"([a-z]+)\d+([a-z]*)(?:-.*)?", family)
+    return (match.group(1), match.group(2)) if match else (family, "")
+
+
+# GPU families whose every size has local NVMe instance storage although their names carry no "d" (EC2
+# accelerated computing specifications).
+GPU_FAMILIES_WITH_NVME = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en")
+
+
+def has_instance_storage(family: str) -> bool:
+    """Local NVMe instance storage: the "d" attribute (m6id, c7gd, r5d, g4dn, p4d), a storage-optimized class (i4i,
+    im4gn, is4gen), or a GPU family listed above. Amazon EC2 instance type naming, EC2 instance specifications."""
+    kind, attributes = _family_parts(family)
+    return "d" in attributes or kind in ("i", "im", "is") or family in GPU_FAMILIES_WITH_NVME
+
+
+def is_gpu_family(family: str) -> bool:
+    """Accelerated computing with NVIDIA GPUs: the g and p classes (g5, g6, g5g, gr6, p4d, p5)."""
+    return _family_parts(family)[0] in ("g", "gr", "p")
+
+
+# Fargate task sizes (AWS Batch user guide, "Fargate job definitions": valid vCPU and memory combinations):
+# vCPUs -> (smallest MiB, largest MiB, step MiB). A head job takes whole vCPUs.
+FARGATE_MEMORY = {1: (2048, 8192, 1024), 2: (4096, 16384, 1024), 4: (8192, 30720, 1024), 8: (16384, 61440, 4096),
+                  16: (32768, 122880, 8192)}
+
+
+def fargate_memory_choices(vcpus: int) -> list[int]:
+    low, high, step = FARGATE_MEMORY.get(vcpus, (0, -1, 1))
+    return list(range(low, high + 1, step))

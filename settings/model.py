@@ -97,8 +97,17 @@ ImageReference = Annotated[str, BeforeValidator(_check_image)]
 
 # Pinned, and the head image tag with it: Nextflow changes only when someone bumps it on purpose.
 DEFAULT_NEXTFLOW_VERSION = "25.04.6"
-# Current-generation x86 families, sizes left to Batch: many pools make spot capacity deep and cheap.
+# Current-generation families, sizes left to Batch: many pools make spot capacity deep and cheap. With NVMe
+# scratch, the same classes with local NVMe instance storage ("d").
 DEFAULT_INSTANCE_TYPES = ("m6i", "m6a", "c6i", "c6a", "r6i", "r6a", "m7i", "c7i", "r7i")
+DEFAULT_INSTANCE_TYPES_BY = {
+    ("x86_64", "root"): DEFAULT_INSTANCE_TYPES,
+    ("arm64", "root"): ("m7g", "c7g", "r7g", "m6g", "c6g", "r6g", "m8g", "c8g", "r8g"),
+    ("x86_64", "nvme"): ("m6id", "c6id", "r6id", "m5d", "c5d", "r5d"),
+    ("arm64", "nvme"): ("m7gd", "c7gd", "r7gd", "m6gd", "c6gd", "r6gd"),
+}
+# With NVMe scratch the root volume holds only the OS and images: the AMI's 30 GiB plus room for a few images.
+NVME_ROOT_GIB = 40
 
 
 class _Model(BaseModel):
@@ -147,7 +156,8 @@ class BucketSettings(_Model):
 
 
 class RootVolumeSettings(_Model):
-    size_gib: Int = setting(100, "holds most task images and inputs; at least the ECS AL2023 AMI's 30 GiB",
+    size_gib: Int = setting(100, "holds most task images and inputs; at least the ECS AL2023 AMI's 30 GiB "
+                                 "(40 with nvme scratch, which no longer lives here)",
                             ge=GP3_SIZE_GIB[0], le=GP3_SIZE_GIB[1])
     iops: Int = setting(3000, "gp3's included baseline costs nothing extra; at most 500 per GiB",
                         ge=GP3_IOPS[0], le=GP3_IOPS[1])
@@ -171,6 +181,9 @@ class EcsAgentSettings(_Model):
 
 
 class LaunchTemplateSettings(_Model):
+    scratch: Literal["root", "nvme"] = setting(
+        "root", "task scratch on the gp3 root volume works on every instance type; nvme puts it on the instances' "
+                "local NVMe disks (faster, no EBS cost, lost with the instance) and needs types that have them")
     root_volume: RootVolumeSettings = Field(default_factory=RootVolumeSettings)
     ecs_agent: EcsAgentSettings = Field(default_factory=EcsAgentSettings)
     install_aws_cli: bool = setting(True, "Nextflow's aws.batch.cliPath needs an AWS CLI on the host; turn off "
@@ -205,11 +218,25 @@ class OnDemandSettings(_Model):
                                  "least headJob.vcpus", ge=1, le=100000)
 
 
+class GpuSettings(_Model):
+    enabled: bool = setting(False, "GPU instances cost dollars an hour: only when a pipeline has GPU steps")
+    instance_types: list[InstanceType] = setting(
+        default_factory=lambda: ["g5", "g6"], min_length=1,
+        why="NVIDIA A10G and L4 families: widely available, enough for basecalling and structure prediction",
+        allowed="GPU families or sizes (g*, p*); arm64 needs g5g")
+    max_vcpus: Int = setting(64, "bounds GPU spend: a few GPU instances at most", ge=1, le=100000)
+
+
 class ComputeSettings(_Model):
+    architecture: Literal["x86_64", "arm64"] = setting(
+        "x86_64", "every biocontainer image runs on x86_64; arm64 (Graviton) is cheaper per vCPU but needs "
+                  "multi-arch images for the head and every task")
     instance_types: list[InstanceType] = setting(
         default_factory=lambda: list(DEFAULT_INSTANCE_TYPES), min_length=1,
-        why="current-generation x86 families, sizes left to Batch: many pools make spot deep and cheap",
+        why="current-generation families of the architecture, sizes left to Batch: many pools make spot deep and "
+            "cheap (arm64: m7g c7g r7g …; nvme scratch: the same classes with local NVMe, such as m6id)",
         allowed="families or sizes, or optimal")
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
     spot: SpotSettings = Field(default_factory=SpotSettings)
     on_demand: OnDemandSettings = Field(default_factory=OnDemandSettings)
     spot_fallback_to_on_demand: bool = setting(
@@ -231,6 +258,9 @@ class QueueSettings(_Model):
 
 
 class HeadJobSettings(_Model):
+    platform: Literal["ec2", "fargate"] = setting(
+        "ec2", "the head shares the on-demand compute environment and starts in seconds when an instance is up; "
+               "fargate keeps no instance for heads but takes a minute or two to start")
     vcpus: Int = setting(2, "the Nextflow process is mostly idle, waiting on its tasks", ge=1, le=16)
     memory_mib: Int = setting(
         4096, "under 4 GiB the Nextflow JVM dies of heap exhaustion on large pipelines; NXF_OPTS gets 75 % as heap",
@@ -298,6 +328,21 @@ class StackSettings(_Model):
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
                                    allowed="tag names to string values")
+
+    @property
+    def instance_types(self) -> list[str]:
+        """The task and head instance types: as set, or the defaults of the architecture and scratch."""
+        if "instance_types" in self.compute.model_fields_set:
+            return list(self.compute.instance_types)
+        return list(DEFAULT_INSTANCE_TYPES_BY[(self.compute.architecture, self.launch_template.scratch)])
+
+    @property
+    def root_volume_gib(self) -> int:
+        """The root volume's size: as set, or smaller with NVMe scratch, which no longer lives there."""
+        volume = self.launch_template.root_volume
+        if "size_gib" in volume.model_fields_set or self.launch_template.scratch == "root":
+            return volume.size_gib
+        return NVME_ROOT_GIB
 
     @property
     def update_timeout_minutes(self) -> int:

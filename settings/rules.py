@@ -17,6 +17,7 @@ from settings.errors import MISSING
 from settings.limits import (
     AZ_ID,
     DOCKER_BRIDGE,
+    FARGATE_MEMORY,
     GP3_MAX_IOPS_PER_GIB,
     GP3_MAX_MIBPS_PER_IOPS,
     LOG_RETENTION_DAYS,
@@ -30,9 +31,12 @@ from settings.limits import (
     VPC_ID,
     VPC_RANGES,
     ec2_instance_types,
+    fargate_memory_choices,
+    has_instance_storage,
     instance_architecture,
     instance_capacity,
     instance_family,
+    is_gpu_family,
 )
 from settings.model import StackSettings
 
@@ -146,31 +150,88 @@ def _root_volume(s: StackSettings) -> list[Problem]:
     return problems
 
 
-def _instance_types(s: StackSettings) -> list[Problem]:
-    types = s.compute.instance_types
+def _type_list(key: str, types: list[str]) -> list[Problem]:
+    """Rules every instance type list obeys: no repeats, optimal alone, real types, one architecture."""
     if len(set(types)) != len(types):
-        return [("compute.instanceTypes", types, "must not repeat an instance type")]
+        return [(key, types, "must not repeat an instance type")]
     if "optimal" in types and len(types) > 1:
-        return [("compute.instanceTypes", types, "optimal stands alone: it already means Batch's choice of families")]
+        return [(key, types, "optimal stands alone: it already means Batch's choice of families")]
     known = ec2_instance_types()
     families = {instance_family(t) for t in known}
     named = [t for t in types if not t.startswith(("optimal", "default_"))]
     unknown = [t for t in named if t not in known | families]
     if unknown:
-        return [("compute.instanceTypes", unknown, "not an EC2 instance type or family in botocore's EC2 model "
-                                                   "(examples: m6i, c6a.4xlarge, optimal)")]
+        return [(key, unknown, "not an EC2 instance type or family in botocore's EC2 model "
+                               "(examples: m6i, c6a.4xlarge, optimal)")]
     if len({instance_architecture(instance_family(t)) for t in named}) > 1:
-        return [("compute.instanceTypes", types, "mixes x86_64 and arm64 (Graviton) families; one compute "
-                                                 "environment runs one architecture")]
+        return [(key, types, "mixes x86_64 and arm64 (Graviton) families; one compute environment runs one "
+                             "architecture")]
+    return []
+
+
+def _architecture(s: StackSettings, key: str, types: list[str]) -> list[Problem]:
+    arch = s.compute.architecture
+    wrong = [t for t in types if not t.startswith(("optimal", "default_"))
+             and instance_architecture(instance_family(t)) != arch]
+    if wrong:
+        return [(key, wrong, f"not {arch} families, as compute.architecture asks (Graviton families have a g, "
+                             "such as m7g; x86 ones do not)")]
+    return []
+
+
+def _instance_types(s: StackSettings) -> list[Problem]:
+    key, types = "compute.instanceTypes", s.instance_types
+    problems = _type_list(key, types) or _architecture(s, key, types)
+    if problems:
+        return problems
+    if s.launch_template.scratch == "nvme":
+        without = [t for t in types if t.startswith(("optimal", "default_"))
+                   or not has_instance_storage(instance_family(t))]
+        if without:
+            return [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs "
+                                   "(families with a d, such as m6id, c6id, r6id, m7gd, or i4i)")]
     sized, h = [instance_capacity(t) for t in types], s.head_job
-    if sized and all(sized) and not any(v >= h.vcpus and m * USABLE_MEMORY >= h.memory_mib for v, m in sized):
+    judged = bool(sized) and all(sized)  # only lists of sized types in the judged classes
+    if h.platform == "ec2" and judged and not any(v >= h.vcpus and m * USABLE_MEMORY >= h.memory_mib
+                                                   for v, m in sized):
         return [("compute.instanceTypes", types, f"no type can hold the head job ({h.vcpus} vCPUs, "
                                                  f"{h.memory_mib} MiB); add a larger size or a family")]
     return []
 
 
+def _gpu(s: StackSettings) -> list[Problem]:
+    gpu = s.compute.gpu
+    if not gpu.enabled:
+        return []
+    key = "compute.gpu.instanceTypes"
+    problems = _type_list(key, gpu.instance_types) or _architecture(s, key, gpu.instance_types)
+    not_gpu = [t for t in gpu.instance_types if not is_gpu_family(instance_family(t))]
+    if not problems and not_gpu:
+        problems = [(key, not_gpu, "not GPU families (g and p classes, such as g5, g6, p4d)")]
+    without = [t for t in gpu.instance_types if not has_instance_storage(instance_family(t))]
+    if not problems and s.launch_template.scratch == "nvme" and without:
+        problems = [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs on "
+                                   "every instance (g5, g6, g4dn and p4d have it)")]
+    return problems
+
+
+def _fargate(s: StackSettings) -> list[Problem]:
+    h = s.head_job
+    if h.platform != "fargate":
+        return []
+    if h.vcpus not in FARGATE_MEMORY:
+        return [("headJob.vcpus", h.vcpus, "Fargate runs a head with " + ", ".join(map(str, FARGATE_MEMORY))
+                 + " vCPUs")]
+    choices = fargate_memory_choices(h.vcpus)
+    if h.memory_mib not in choices:
+        step = choices[1] - choices[0]
+        return [("headJob.memoryMib", h.memory_mib, f"Fargate gives {h.vcpus} vCPUs {choices[0]} to {choices[-1]} "
+                                                    f"MiB in steps of {step}")]
+    return []
+
+
 def _compute(s: StackSettings) -> list[Problem]:
-    c, problems = s.compute, _instance_types(s)
+    c, problems = s.compute, _instance_types(s) + _gpu(s) + _fargate(s)
     head_minutes = s.head_job.timeout_hours * 60
     if c.update_timeout_minutes is not None and c.update_timeout_minutes < head_minutes:
         problems.append(("compute.updateTimeoutMinutes", c.update_timeout_minutes,

@@ -95,6 +95,19 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("type-empty", section("compute", "instanceTypes: []"), "compute.instanceTypes = []"),
     ("type-shell", section("compute", "instanceTypes: ['m6i;rm']"), "not an EC2 instance type or family"),
     ("type-repeated", section("compute", "instanceTypes: [m6i, m6i]"), "must not repeat an instance type"),
+    ("graviton-on-x86", section("compute", "instanceTypes: [m7g, c7g]"), "not x86_64 families, as compute."),
+    ("x86-on-arm", section("compute", "architecture: arm64; instanceTypes: [m6i]"), "not arm64 families"),
+    ("nvme-without-disks", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                                  "  genomics-batch:compute:\n    instanceTypes: [m6i, c6id]\n",
+     '["m6i"]: have no NVMe instance storage'),
+    ("nvme-optimal", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                            "  genomics-batch:compute:\n    instanceTypes: [optimal]\n", "have no NVMe instance"),
+    ("gpu-not-gpu", section("compute", "gpu: {enabled: true, instanceTypes: [m6i]}"), "not GPU families"),
+    ("gpu-wrong-arch", section("compute", "architecture: arm64; gpu: {enabled: true}"),
+     "compute.gpu.instanceTypes"),
+    ("fargate-vcpus", section("headJob", "platform: fargate; vcpus: 3"), "Fargate runs a head with 1, 2, 4, 8, 16"),
+    ("fargate-memory", section("headJob", "platform: fargate; vcpus: 2; memoryMib: 20000"),
+     "Fargate gives 2 vCPUs 4096 to 16384 MiB in steps of 1024"),
     # --- head job image and key name
     ("image-space", section("headJob", "image: 'nextflow/nextflow 25.04.6'"), "not a container image reference"),
     ("image-shell", section("headJob", "image: 'nextflow/nextflow:25.04.6;id'"), "no spaces or shell characters"),
@@ -141,7 +154,16 @@ GOOD: list[tuple[str, str]] = [
     ("retention-never", section("headJob", "logRetentionDays: 0")),
     ("volume-30", section("launchTemplate", "rootVolume: {sizeGib: 30}")),
     ("volume-big-fast", section("launchTemplate", "rootVolume: {sizeGib: 1000, iops: 16000, throughputMibps: 1000}")),
-    ("graviton-only", section("compute", "instanceTypes: [m7g, c7g, r7g]")),
+    ("graviton-only", section("compute", "architecture: arm64; instanceTypes: [m7g, c7g, r7g]")),
+    ("graviton-defaults", section("compute", "architecture: arm64")),
+    ("nvme-defaults", section("launchTemplate", "scratch: nvme")),
+    ("nvme-graviton", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                             "  genomics-batch:compute:\n    architecture: arm64\n"),
+    ("gpu-on", section("compute", "gpu: {enabled: true}")),
+    ("fargate-head", section("headJob", "platform: fargate; vcpus: 2; memoryMib: 8192")),
+    ("all-options", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                           "  genomics-batch:compute:\n    gpu: {enabled: true, instanceTypes: [g6]}\n"
+                           "  genomics-batch:headJob:\n    platform: fargate\n"),
     ("optimal-alone", section("compute", "instanceTypes: [optimal]")),
     ("sized-that-fit", section("compute", "instanceTypes: [c6i.large, m6i.xlarge]")),
     ("key-name-empty", section("launchTemplate", "keyName: ''")),

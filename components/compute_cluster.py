@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import ON_DEMAND, SPOT, STUCK_REASONS
+from components.contract import FARGATE, GPU, ON_DEMAND, SPOT, STUCK_REASONS
 from components.planning import plan_queues
 from policies.iam import assume_role_policy, s3_access_policy
 
@@ -40,6 +40,9 @@ class BatchComputeClusterArgs:
     stuck_job_timeout_seconds: int
     update_timeout_minutes: int
     ssm_access: bool  # attach AmazonSSMManagedInstanceCore to the instance role
+    gpu_instance_types: list[str] | None  # None: no GPU environment or queue
+    gpu_max_vcpus: int
+    head_platform: str  # "ec2": heads share the on-demand environment; "fargate": their own Fargate environment
     head_priority: int
     priority_priority: int
     default_priority: int
@@ -54,12 +57,14 @@ class BatchComputeClusterArgs:
             subnet_ids=subnet_ids, security_group_ids=security_group_ids, launch_template_id=launch_template_id,
             launch_template_version=launch_template_version, work_bucket_arn=work_bucket_arn,
             read_only_bucket_arns=read_only_bucket_arns, read_write_bucket_arns=read_write_bucket_arns,
-            instance_types=list(c.instance_types), spot_max_vcpus=c.spot.max_vcpus,
+            instance_types=s.instance_types, spot_max_vcpus=c.spot.max_vcpus,
             spot_bid_percentage=c.spot.bid_percentage, spot_allocation_strategy=c.spot.allocation_strategy,
             on_demand_max_vcpus=c.on_demand.max_vcpus,
             spot_fallback_to_on_demand=c.spot_fallback_to_on_demand,
             stuck_job_timeout_seconds=c.stuck_job_timeout_seconds, update_timeout_minutes=s.update_timeout_minutes,
             ssm_access=s.launch_template.ssm_access,
+            gpu_instance_types=list(c.gpu.instance_types) if c.gpu.enabled else None,
+            gpu_max_vcpus=c.gpu.max_vcpus, head_platform=s.head_job.platform,
             head_priority=q.head_priority, priority_priority=q.priority_priority, default_priority=q.default_priority,
         )
 
@@ -154,7 +159,36 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 **common),
             opts=ce_opts,
         )
-        return {SPOT: spot, ON_DEMAND: on_demand}
+        environments = {SPOT: spot, ON_DEMAND: on_demand}
+        if args.gpu_instance_types:
+            environments[GPU] = self._gpu_environment(args, common, update_policy, ce_opts)
+        if args.head_platform == "fargate":
+            environments[FARGATE] = self._fargate_environment(args, update_policy)
+        return environments
+
+    def _fargate_environment(self, args: BatchComputeClusterArgs, update_policy: aws.batch.
+                             ComputeEnvironmentUpdatePolicyArgs) -> aws.batch.ComputeEnvironment:
+        # Fargate starts a task per head and keeps no instance: the on-demand cap bounds it too.
+        return aws.batch.ComputeEnvironment(
+            f"{self._name}-fargate", type="MANAGED", update_policy=update_policy,
+            compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
+                type="FARGATE", max_vcpus=args.on_demand_max_vcpus, subnets=args.subnet_ids,
+                security_group_ids=args.security_group_ids),
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _gpu_environment(self, args: BatchComputeClusterArgs, common: dict,
+                         update_policy: aws.batch.ComputeEnvironmentUpdatePolicyArgs,
+                         ce_opts: pulumi.ResourceOptions) -> aws.batch.ComputeEnvironment:
+        # On-demand: GPU spot pools are thin and a reclaim throws away hours of GPU work; min 0 keeps it free idle.
+        # Batch picks the NVIDIA variant of the ECS AMI from the image type.
+        gpu = {**common, "instance_types": list(args.gpu_instance_types),
+               "ec2_configurations": [aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
+                   image_type="ECS_AL2023_NVIDIA")]}
+        return aws.batch.ComputeEnvironment(
+            f"{self._name}-gpu", type="MANAGED", update_policy=update_policy,
+            compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
+                type="EC2", allocation_strategy="BEST_FIT_PROGRESSIVE", max_vcpus=args.gpu_max_vcpus, **gpu),
+            opts=ce_opts)
 
     def _queues(self, args: BatchComputeClusterArgs, environments: dict[str, aws.batch.ComputeEnvironment]) -> None:
         stuck_actions = [aws.batch.JobQueueJobStateTimeLimitActionArgs(
@@ -162,7 +196,8 @@ class BatchComputeCluster(pulumi.ComponentResource):
         ) for reason in STUCK_REASONS]
         self.queue_names, self.queue_arns = {}, {}
         for plan in plan_queues(args.head_priority, args.priority_priority, args.default_priority,
-                                args.spot_fallback_to_on_demand):
+                                args.spot_fallback_to_on_demand, args.head_platform,
+                                gpu=bool(args.gpu_instance_types)):
             queue = aws.batch.JobQueue(
                 f"{self._name}-{plan.key}", state="ENABLED", priority=plan.priority,
                 compute_environment_orders=[aws.batch.JobQueueComputeEnvironmentOrderArgs(

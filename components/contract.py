@@ -38,24 +38,30 @@ STUCK_REASONS = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
 )
 
-# Capacity kinds, each one compute environment.
+# Capacity kinds, each one compute environment: spot and on-demand always, GPU and Fargate when turned on.
 SPOT = "spot"
 ON_DEMAND = "on-demand"
+GPU = "gpu"
+FARGATE = "fargate"
 CAPACITY = (SPOT, ON_DEMAND)
+OPTIONAL_CAPACITY = (GPU, FARGATE)
 QUEUES = ("head", "default", "priority")
+GPU_QUEUE = "gpu"  # only with compute.gpu.enabled; Nextflow sends processes with an accelerator directive there
 # Where Nextflow sends task jobs (the head's generated config): every other queue holds only head jobs.
 TASK_QUEUES = ("default", "priority")
 
 
-def queue_capacity(spot_fallback_to_on_demand: bool) -> dict[str, tuple[str, ...]]:
+def queue_capacity(spot_fallback_to_on_demand: bool, head_platform: str = "ec2",
+                   gpu: bool = False) -> dict[str, tuple[str, ...]]:
     """Which compute environments each queue uses, in order of preference."""
     return {
         # The Nextflow process must never be reclaimed mid-run, so its queue has no spot capacity at all.
-        "head": (ON_DEMAND,),
+        "head": (FARGATE,) if head_platform == "fargate" else (ON_DEMAND,),
         # Spot only: spill-over to on-demand leaves jobs RUNNABLE when spot is short (opt-in).
         "default": (SPOT, ON_DEMAND) if spot_fallback_to_on_demand else (SPOT,),
         # Retried tasks go to on-demand first, so a task reclaimed once is not reclaimed again.
         "priority": (ON_DEMAND, SPOT),
+        **({GPU_QUEUE: (GPU,)} if gpu else {}),
     }
 
 
@@ -68,7 +74,8 @@ def queue_arn_export(queue: str) -> str:
 
 
 def compute_environment_export(capacity: str) -> str:
-    return {SPOT: "spotComputeEnvironmentArn", ON_DEMAND: "onDemandComputeEnvironmentArn"}[capacity]
+    return {SPOT: "spotComputeEnvironmentArn", ON_DEMAND: "onDemandComputeEnvironmentArn",
+            GPU: "gpuComputeEnvironmentArn", FARGATE: "fargateComputeEnvironmentArn"}[capacity]
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,14 @@ EXPORTS: tuple[Export, ...] = (
     Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop"),
     Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for",
            read_by_nfbatch=False),
+    Export(queue_name_export(GPU_QUEUE), "the GPU job queue's name (only with compute.gpu.enabled)",
+           read_by_nfbatch=False, optional=True),
+    Export(queue_arn_export(GPU_QUEUE), "the GPU job queue's ARN (only with compute.gpu.enabled)",
+           read_by_nfbatch=False, optional=True),
+    Export(compute_environment_export(GPU), "the GPU compute environment (only with compute.gpu.enabled)",
+           read_by_nfbatch=False, optional=True),
+    Export(compute_environment_export(FARGATE), "the Fargate compute environment of the head queue (only with "
+           "headJob.platform fargate)", read_by_nfbatch=False, optional=True),
     Export("alertTopicArn", "the alert topic (only with alerts.emails); `nfbatch doctor` checks its subscriptions",
            read_by_nfbatch=False, optional=True),
 )

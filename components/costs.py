@@ -26,12 +26,38 @@ PRICES = {
     "s3_standard_gb_month": 0.023,
     "cloudwatch_logs_gb_ingested": 0.50,
     "kms_key_month": 1.00,
+    # AWS Fargate pricing, Linux/x86: per vCPU-hour and per GB-hour.
+    "fargate_vcpu_hour": 0.04048,
+    "fargate_gb_hour": 0.004445,
 }
+
+# Amazon EC2 On-Demand pricing (us-east-1, Linux) of each GPU family's smallest size: what one GPU instance
+# costs an hour, the plan's "typical" GPU instance.
+GPU_INSTANCE_HOUR = {"g4dn": ("g4dn.xlarge", 0.526), "g5": ("g5.xlarge", 1.006), "g6": ("g6.xlarge", 0.8048),
+                     "g6e": ("g6e.xlarge", 1.861), "g5g": ("g5g.xlarge", 0.42), "p4d": ("p4d.24xlarge", 32.7726),
+                     "p5": ("p5.48xlarge", 98.32)}
 
 
 def root_volume_month(size_gib: int, iops: int, throughput_mibps: int) -> float:
     return (size_gib * PRICES["gp3_gb_month"] + max(0, iops - 3000) * PRICES["gp3_iops_month_above_3000"]
             + max(0, throughput_mibps - 125) * PRICES["gp3_mibps_month_above_125"])
+
+
+def _option_costs(settings: StackSettings) -> dict:
+    """Figures for the compute options, present only when they are on (the plans of stacks without them keep
+    their shape)."""
+    extra = {}
+    gpu = settings.compute.gpu
+    if gpu.enabled:
+        family = gpu.instance_types[0].split(".")[0]
+        if family in GPU_INSTANCE_HOUR:
+            name, price = GPU_INSTANCE_HOUR[family]
+            extra["gpuInstanceHour"] = {"instanceType": name, "usd": price}
+    head = settings.head_job
+    if head.platform == "fargate":
+        hour = head.vcpus * PRICES["fargate_vcpu_hour"] + head.memory_mib / 1024 * PRICES["fargate_gb_hour"]
+        extra["fargateHeadHour"] = round(hour, 4)
+    return extra
 
 
 def estimate(settings: StackSettings) -> dict:
@@ -48,10 +74,12 @@ def estimate(settings: StackSettings) -> dict:
         idle["alertTopicKey"] = PRICES["kms_key_month"]  # a customer-managed key, so EventBridge may publish
     volume = settings.launch_template.root_volume
     per_instance_hour = {
-        "rootVolume": root_volume_month(volume.size_gib, volume.iops, volume.throughput_mibps) / HOURS_PER_MONTH,
+        "rootVolume": root_volume_month(settings.root_volume_gib, volume.iops, volume.throughput_mibps)
+        / HOURS_PER_MONTH,
         "publicIpv4": PRICES["public_ipv4_hour"] if network.public_instances else 0.0,
     }
     return {
+        **_option_costs(settings),
         "idleMonthly": {k: round(v, 2) for k, v in idle.items()},
         "idleMonthlyTotal": round(sum(idle.values()), 2),
         "perInstanceHour": {k: round(v, 4) for k, v in per_instance_hour.items()},

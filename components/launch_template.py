@@ -141,9 +141,69 @@ echo "genomics-batch: provisioning complete"
 """
 
 
-def render_user_data(agent: EcsAgentConfig, aws_cli_version: str | None) -> str:
+# Where Docker keeps images and container layers, so where task scratch lives.
+DOCKER_DATA = "/var/lib/docker"
+# The model name every NVMe instance-store device reports (EBS volumes report "Amazon Elastic Block Store").
+INSTANCE_STORE_MODEL = "Amazon EC2 NVMe Instance Storage"
+
+
+def nvme_scratch_script() -> str:
+    """Assemble the instance's NVMe instance-store devices (RAID 0 when more than one) and mount them where Docker
+    keeps container data. A cloud-init boothook: it runs early on every boot, before cloud-init's user scripts and
+    normally before Docker and the ECS agent start; if Docker is already up, it is stopped for the mount and started
+    again. No instance-store device means the wrong instance type: fail closed, like the boot script."""
+    return f"""#!/bin/bash
+# genomics-batch: NVMe instance storage as task scratch ({DOCKER_DATA}).
+set -euo pipefail
+
+fail_closed() {{
+  echo "genomics-batch: scratch setup failed: $1; shutting down" >&2
+  shutdown -h now
+  exit 1
+}}
+trap 'fail_closed "line $LINENO"' ERR
+
+# Boothooks run on every boot; the array and the mount do not survive a stop, but a reboot keeps the mount.
+if mountpoint -q {DOCKER_DATA}; then
+  exit 0
+fi
+devices=()
+for model in /sys/block/nvme*n1/device/model; do
+  [[ -e "$model" ]] || continue
+  if [[ "$(tr -s ' ' < "$model" | sed 's/ *$//')" == "{INSTANCE_STORE_MODEL}" ]]; then
+    name="${{model#/sys/block/}}"
+    devices+=("/dev/${{name%%/*}}")
+  fi
+done
+if [[ ${{#devices[@]}} -eq 0 ]]; then
+  fail_closed "no NVMe instance storage on this instance type"
+fi
+if [[ ${{#devices[@]}} -eq 1 ]]; then
+  target="${{devices[0]}}"
+else
+  mdadm --create /dev/md0 --run --level=0 --raid-devices="${{#devices[@]}}" "${{devices[@]}}"
+  target=/dev/md0
+fi
+docker_was_up=false
+if systemctl is-active --quiet docker; then
+  docker_was_up=true
+  systemctl stop docker docker.socket
+fi
+mkfs.xfs -f -q "$target"
+mkdir -p {DOCKER_DATA}
+mount -o noatime "$target" {DOCKER_DATA}
+if [[ "$docker_was_up" == true ]]; then
+  systemctl start docker
+fi
+echo "genomics-batch: ${{#devices[@]}} NVMe device(s) mounted at {DOCKER_DATA}"
+"""
+
+
+def render_user_data(agent: EcsAgentConfig, aws_cli_version: str | None, scratch: str = "root") -> str:
     """MIME multipart user data, the form Batch requires so it can merge in its own part."""
     message = MIMEMultipart(boundary=MIME_BOUNDARY)
+    if scratch == "nvme":
+        message.attach(MIMEText(nvme_scratch_script(), "cloud-boothook"))
     message.attach(MIMEText(provisioning_script(agent, aws_cli_version), "x-shellscript"))
     return message.as_string()
 
@@ -162,11 +222,14 @@ class GenomicsLaunchTemplateArgs:
     aws_cli_version: str | None  # the AWS CLI v2 release the boot script installs; None: no CLI
     key_name: str | None  # None: no SSH key
     tags: dict[str, str]  # cost tags for the instances, volumes and network interfaces Batch launches
+    scratch: str  # "root": task scratch on the root volume; "nvme": on the instances' NVMe instance storage
 
     @classmethod
     def from_settings(cls, s: StackSettings) -> GenomicsLaunchTemplateArgs:
         lt = s.launch_template
-        return cls(root_volume=RootVolume(**lt.root_volume.model_dump()),
+        volume = lt.root_volume
+        return cls(root_volume=RootVolume(s.root_volume_gib, volume.iops, volume.throughput_mibps),
+                   scratch=lt.scratch,
                    ecs_agent=EcsAgentConfig(**lt.ecs_agent.model_dump()),
                    aws_cli_version=lt.aws_cli_version if lt.install_aws_cli else None, key_name=lt.key_name,
                    tags=s.cost_tags)
@@ -180,7 +243,7 @@ class GenomicsLaunchTemplate(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GenomicsLaunchTemplateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:compute:GenomicsLaunchTemplate", name, None, opts)
-        user_data = render_user_data(args.ecs_agent, args.aws_cli_version)
+        user_data = render_user_data(args.ecs_agent, args.aws_cli_version, args.scratch)
         # Provider default tags do not reach what Batch launches; tag specifications do.
         tag_specs = [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.tags))
                      for kind in ("instance", "volume", "network-interface")]

@@ -11,7 +11,9 @@ from components.compute_cluster import BatchComputeCluster
 from components.contract import (
     CAPACITY,
     EXPORT_NAMES,
+    GPU_QUEUE,
     LOGS_PREFIX,
+    OPTIONAL_CAPACITY,
     QUEUES,
     REQUIRED_EXPORT_NAMES,
     WORK_PREFIX,
@@ -49,6 +51,7 @@ def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClu
         "nextflowConfig": pulumi.Output.all(
             work_dir=work_dir, default_queue=cluster.queue_names["default"],
             priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
+            gpu_queue=cluster.queue_names.get(GPU_QUEUE),
         ).apply(lambda a: render_nextflow_config(region=region, max_spot_attempts=s.compute.spot.max_spot_attempts,
                                                  **a)),
         # What a Seqera Platform "manual" AWS Batch compute environment asks for.
@@ -58,6 +61,12 @@ def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClu
             "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
         },
     }
+    if GPU_QUEUE in cluster.queue_arns:
+        outputs[queue_name_export(GPU_QUEUE)] = cluster.queue_names[GPU_QUEUE]
+        outputs[queue_arn_export(GPU_QUEUE)] = cluster.queue_arns[GPU_QUEUE]
+    for capacity in OPTIONAL_CAPACITY:
+        if capacity in cluster.compute_environment_arns:
+            outputs[compute_environment_export(capacity)] = cluster.compute_environment_arns[capacity]
     if alerts is not None:
         outputs["alertTopicArn"] = alerts.topic_arn
     if not set(REQUIRED_EXPORT_NAMES) <= set(outputs) <= set(EXPORT_NAMES):

@@ -70,7 +70,10 @@ class QueuePlan:
     environments: tuple[str, ...]  # capacity kinds (contract.SPOT / ON_DEMAND), in order of preference
 
 
-def plan_queues(head: int, priority: int, default: int, spot_fallback: bool) -> list[QueuePlan]:
-    """The three queues with their priorities and the capacity each uses (from the contract)."""
-    priorities = {"head": head, "default": default, "priority": priority}
-    return [QueuePlan(key, priorities[key], capacity) for key, capacity in queue_capacity(spot_fallback).items()]
+def plan_queues(head: int, priority: int, default: int, spot_fallback: bool, head_platform: str = "ec2",
+                gpu: bool = False) -> list[QueuePlan]:
+    """The queues with their priorities and the capacity each uses (from the contract). The GPU queue alone uses
+    the GPU environment, so its priority only orders it among other queues of that environment: the default's."""
+    priorities = {"head": head, "default": default, "priority": priority, "gpu": default}
+    return [QueuePlan(key, priorities[key], capacity)
+            for key, capacity in queue_capacity(spot_fallback, head_platform, gpu).items()]

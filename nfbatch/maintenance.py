@@ -24,7 +24,7 @@ def expected_queue_orders(outputs: StackOutputs) -> dict[str, list[list[str]]]:
     arns = outputs.compute_environment_arns
     allowed: dict[str, list[list[str]]] = {}
     for fallback in (False, True):
-        for queue, capacity in queue_capacity(fallback).items():
+        for queue, capacity in queue_capacity(fallback, outputs.head_platform, outputs.has_gpu).items():
             order = [arns[c] for c in capacity]
             if order not in allowed.setdefault(queue, []):
                 allowed[queue].append(order)

@@ -178,6 +178,9 @@ def _cost_lines(costs: dict) -> list[str]:
         f"per running instance: ${costs['perInstanceHourTotal']:.4f} per hour beyond EC2 ({hour})",
         f"usage: NAT ${usage['natPerGb']}/GB, S3 ${usage['s3StandardPerGbMonth']}/GB-month, "
         f"logs ${usage['logsPerGbIngested']}/GB ingested",
+        *([f"GPU queue: ${costs['gpuInstanceHour']['usd']:.3f} per hour of a "
+           f"{costs['gpuInstanceHour']['instanceType']}"] if "gpuInstanceHour" in costs else []),
+        *([f"Fargate head: ${costs['fargateHeadHour']:.4f} per hour of a run"] if "fargateHeadHour" in costs else []),
         f"({costs['assumptions']})",
     ]
 

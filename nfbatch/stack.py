@@ -11,7 +11,10 @@ from pathlib import Path
 
 from components.contract import (
     CAPACITY,
+    FARGATE,
+    GPU_QUEUE,
     NFBATCH_REQUIRED_EXPORTS,
+    OPTIONAL_CAPACITY,
     QUEUES,
     TASK_QUEUES,
     compute_environment_export,
@@ -29,16 +32,25 @@ class StackOutputs:
         return self.values[key]
 
     @property
+    def has_gpu(self) -> bool:
+        return queue_arn_export(GPU_QUEUE) in self.values
+
+    @property
+    def head_platform(self) -> str:
+        return "fargate" if compute_environment_export(FARGATE) in self.values else "ec2"
+
+    @property
     def queue_arns(self) -> dict[str, str]:
-        return {q: self.values[queue_arn_export(q)] for q in QUEUES}
+        return {q: self.values[queue_arn_export(q)] for q in (*QUEUES, *([GPU_QUEUE] if self.has_gpu else []))}
 
     @property
     def task_queue_arns(self) -> list[str]:
-        return [self.values[queue_arn_export(q)] for q in TASK_QUEUES]
+        return [self.values[queue_arn_export(q)] for q in (*TASK_QUEUES, *([GPU_QUEUE] if self.has_gpu else []))]
 
     @property
     def compute_environment_arns(self) -> dict[str, str]:
-        return {c: self.values[compute_environment_export(c)] for c in CAPACITY}
+        present = [*CAPACITY, *(c for c in OPTIONAL_CAPACITY if compute_environment_export(c) in self.values)]
+        return {c: self.values[compute_environment_export(c)] for c in present}
 
 
 def parse_outputs(text: str, source: str) -> StackOutputs:

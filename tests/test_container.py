@@ -238,3 +238,13 @@ def test_bad_environment_stops_before_nextflow_runs(head, env, message):
 def test_no_pipeline_is_a_usage_error(head):
     result = run(head)
     assert result.returncode == 64 and "usage" in result.stderr
+
+
+def test_with_a_gpu_queue_the_config_still_matches_the_stacks(head):
+    gpu = "arn:aws:batch:us-east-1:123456789012:job-queue/gpu"
+    assert run(head, "hello", NF_GPU_QUEUE=gpu).returncode == 0
+    env = head["env"]
+    assert (head["record"] / "config").read_text() == render_nextflow_config(
+        work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
+        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1",
+        max_spot_attempts=4, gpu_queue=gpu)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import HEAD_JOB_NAME_PREFIX, STUCK_REASONS
+from components.contract import STUCK_REASONS
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -26,9 +26,9 @@ HOST_LOSS_PREFIX = "Host EC2"
 
 
 def head_failure_pattern(head_queue_arn: str) -> dict:
-    """A pipeline run (a head job on this stack's head queue) that ends FAILED."""
-    return {**BATCH_JOB_STATE_CHANGE, "detail": {
-        "jobQueue": [head_queue_arn], "status": ["FAILED"], "jobName": [{"prefix": HEAD_JOB_NAME_PREFIX}]}}
+    """A pipeline run that ends FAILED: the head queue holds only head jobs, however they were submitted (nfbatch
+    or `aws batch submit-job`), so the queue alone says it is a run."""
+    return {**BATCH_JOB_STATE_CHANGE, "detail": {"jobQueue": [head_queue_arn], "status": ["FAILED"]}}
 
 
 def stuck_job_pattern(queue_arns: list[str]) -> dict:

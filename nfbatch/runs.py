@@ -322,7 +322,8 @@ def no_log_yet(run: str, head: dict, follow: bool) -> None:
     if status in TERMINAL:
         fix = ("push the head image to the stack's repository (README, Deploy), then run again"
                if "CannotPullContainer" in reason else f"see `nfbatch status {run}`")
-        raise NfbatchError(f"run {run} ended {status} before writing a log: {reason}", fix, exit_code=1)
+        raise NfbatchError(f"run {run} ended {status} before writing a log: {reason}", fix,
+                           exit_code=1 if status == "FAILED" else 0)
     if not follow:
         raise NfbatchError(f"run {run} has no log yet: its head job is {status}",
                            f"wait for it with `nfbatch logs {run} --follow`", exit_code=0)

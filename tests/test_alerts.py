@@ -4,7 +4,6 @@ declared alert resource replayed into moto."""
 
 import json
 
-import pytest
 from conftest import ACCOUNT, REGION, build_component, component_args, run_program
 
 from components.alerts import (
@@ -38,45 +37,40 @@ def batch_event(queue: str, status: str, job_name: str = "nfbatch-rna-1", reason
     }
 
 
-def matches(_, pattern: dict, event: dict) -> bool:
+def matches(pattern: dict, event: dict) -> bool:
     from moto.events.models import EventPattern
 
     return EventPattern.load(json.dumps(pattern)).matches_event(event)
 
 
-@pytest.fixture(scope="module")
-def events():
-    return None  # the matcher runs in-process
-
-
-def test_head_failure_rule_matches_only_this_stacks_failed_runs(events):
+def test_head_failure_rule_matches_only_this_stacks_failed_runs():
     pattern = head_failure_pattern(QUEUES["head"])
-    assert matches(events, pattern, batch_event(QUEUES["head"], "FAILED", reason="Essential container exited"))
-    assert not matches(events, pattern, batch_event(f"{BATCH}:job-queue/another-stacks-head", "FAILED"))
-    assert not matches(events, pattern, batch_event(QUEUES["head"], "SUCCEEDED"))
-    assert not matches(events, pattern, batch_event(QUEUES["default"], "FAILED", job_name="nf-fastqc_1"))
+    assert matches(pattern, batch_event(QUEUES["head"], "FAILED", reason="Essential container exited"))
+    assert not matches(pattern, batch_event(f"{BATCH}:job-queue/another-stacks-head", "FAILED"))
+    assert not matches(pattern, batch_event(QUEUES["head"], "SUCCEEDED"))
+    assert not matches(pattern, batch_event(QUEUES["default"], "FAILED", job_name="nf-fastqc_1"))
     # A run submitted without nfbatch (`aws batch submit-job --job-name nf-hello`) is a run too.
-    assert matches(events, pattern, batch_event(QUEUES["head"], "FAILED", job_name="nf-hello"))
+    assert matches(pattern, batch_event(QUEUES["head"], "FAILED", job_name="nf-hello"))
 
 
-def test_stuck_job_rule_matches_time_limit_cancellations_on_this_stack(events):
+def test_stuck_job_rule_matches_time_limit_cancellations_on_this_stack():
     pattern = stuck_job_pattern(list(QUEUES.values()))
     stuck = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
-    assert matches(events, pattern, batch_event(QUEUES["default"], "FAILED", job_name="nf-bwa", reason=stuck))
-    assert matches(events, pattern, batch_event(QUEUES["head"], "FAILED",
+    assert matches(pattern, batch_event(QUEUES["default"], "FAILED", job_name="nf-bwa", reason=stuck))
+    assert matches(pattern, batch_event(QUEUES["head"], "FAILED",
                                                 reason="MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"))
-    assert not matches(events, pattern, batch_event(OTHER_STACK, "FAILED", reason=stuck))
-    assert not matches(events, pattern, batch_event(QUEUES["default"], "FAILED", reason="Essential container exited"))
+    assert not matches(pattern, batch_event(OTHER_STACK, "FAILED", reason=stuck))
+    assert not matches(pattern, batch_event(QUEUES["default"], "FAILED", reason="Essential container exited"))
 
 
-def test_spot_reclaim_rule_matches_lost_hosts_on_the_task_queues(events):
+def test_spot_reclaim_rule_matches_lost_hosts_on_the_task_queues():
     pattern = spot_reclaim_pattern([QUEUES["default"], QUEUES["priority"]])
     lost = "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated."
-    assert matches(events, pattern, batch_event(QUEUES["default"], "RUNNABLE", job_name="nf-bwa", reason=lost))
-    assert matches(events, pattern, batch_event(QUEUES["priority"], "FAILED", job_name="nf-bwa", reason=lost))
-    assert not matches(events, pattern, batch_event(QUEUES["head"], "RUNNABLE", reason=lost))
-    assert not matches(events, pattern, batch_event(OTHER_STACK, "RUNNABLE", reason=lost))
-    assert not matches(events, pattern, batch_event(QUEUES["default"], "FAILED", reason="Essential container exited"))
+    assert matches(pattern, batch_event(QUEUES["default"], "RUNNABLE", job_name="nf-bwa", reason=lost))
+    assert matches(pattern, batch_event(QUEUES["priority"], "FAILED", job_name="nf-bwa", reason=lost))
+    assert not matches(pattern, batch_event(QUEUES["head"], "RUNNABLE", reason=lost))
+    assert not matches(pattern, batch_event(OTHER_STACK, "RUNNABLE", reason=lost))
+    assert not matches(pattern, batch_event(QUEUES["default"], "FAILED", reason="Essential container exited"))
 
 
 def test_the_head_failure_email_names_the_run_pipeline_reason_and_the_logs_command():

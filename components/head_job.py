@@ -19,6 +19,7 @@ from components.contract import (
     NEXTFLOW_SUBMIT_RATE_PER_SECOND,
     QUEUES,
     RUN_TAG,
+    TEAM_TAG,
     WORK_PREFIX,
 )
 from components.launch_template import AWS_CLI_PATH
@@ -48,8 +49,9 @@ def retry_strategy(attempts: int) -> dict:
 
 def head_environment(*, work_dir: str, logs_dir: str, cache_dir: str, region: str, default_queue: str,
                      priority_queue: str, task_role_arn: str, memory_mib: int, max_spot_attempts: int,
-                     gpu_queue: str | None = None) -> dict[str, str]:
-    """What the entrypoint reads to write nextflow.config; NF_* names follow the AWS workshop's convention."""
+                     gpu_queue: str | None = None, team: str | None = None) -> dict[str, str]:
+    """What the entrypoint reads to write nextflow.config; NF_* names follow the AWS workshop's convention. A team's
+    head also names the team: its share identifier on the fair-share queues and its Team tag."""
     return {
         "NF_WORKDIR": work_dir,
         "NF_LOGSDIR": logs_dir,
@@ -63,6 +65,7 @@ def head_environment(*, work_dir: str, logs_dir: str, cache_dir: str, region: st
         "NXF_OPTS": nxf_opts(memory_mib),
         "NXF_ANSI_LOG": "false",
         **({"NF_GPU_QUEUE": gpu_queue} if gpu_queue else {}),
+        **({"NF_TEAM": team} if team else {}),
     }
 
 
@@ -98,13 +101,20 @@ def container_properties(*, image: str, vcpus: int, memory_mib: int, job_role_ar
 
 def render_nextflow_config(*, work_dir: str, region: str, default_queue: str, priority_queue: str,
                            task_role_arn: str, max_spot_attempts: int, cli_path: str = AWS_CLI_PATH,
-                           run_name: str | None = None, gpu_queue: str | None = None) -> str:
+                           run_name: str | None = None, gpu_queue: str | None = None, team: str | None = None) -> str:
     """The nextflow.config that sends every task to this stack. The container entrypoint writes the same text.
 
-    With a run name, every task job is tagged with it, which is how `nfbatch status` finds a run's tasks.
+    With a run name, every task job is tagged with it, which is how `nfbatch status` finds a run's tasks. With a team,
+    every task carries the team's share identifier (which the fair-share queues require) and Team tag.
     """
-    labels = f"\n    resourceLabels = ['{RUN_TAG}': '{run_name}']" if run_name else ""
+    tags = {**({RUN_TAG: run_name} if run_name else {}), **({TEAM_TAG: team} if team else {})}
+    labels = ("\n    resourceLabels = [" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "]") if tags else ""
+    # nf-amazon's AwsBatchConfig reads aws.batch.shareIdentifier and sets it on every SubmitJob (v25.04.6).
+    share = f"\n        shareIdentifier = '{team}'" if team else ""
     queue = f"task.attempt > 1 ? '{priority_queue}' : '{default_queue}'"
+    comment = "Spot first; a retried task moves to on-demand capacity."
+    if priority_queue == default_queue:
+        queue, comment = f"'{default_queue}'", "Every task, retried or not, on the team's own capped spot queue."
     if gpu_queue:
         # A process with an accelerator directive needs a GPU instance, which only the GPU queue has.
         queue = f"task.accelerator ? '{gpu_queue}' : ({queue})"
@@ -113,7 +123,7 @@ workDir = '{work_dir}'
 
 process {{
     executor = 'awsbatch'
-    // Spot first; a retried task moves to on-demand capacity.
+    // {comment}
     queue = {{ {queue} }}{labels}
 }}
 
@@ -129,7 +139,7 @@ aws {{
         jobRole = '{task_role_arn}'
         // Batch retries a task whose spot instance was reclaimed, on the same queue, before Nextflow sees a
         // failure (nf-amazon AwsBatchTaskHandler: RETRY on 'Host EC2*'); Nextflow 25.04 defaults this to 0.
-        maxSpotAttempts = {max_spot_attempts}
+        maxSpotAttempts = {max_spot_attempts}{share}
     }}
 }}
 """

@@ -31,6 +31,12 @@ if [[ "$NF_GPU_QUEUE" == *"'"* || "$NF_GPU_QUEUE" == *"\\"* ]]; then
   log "NF_GPU_QUEUE must not contain quotes or backslashes: $NF_GPU_QUEUE"
   exit 64
 fi
+# A team's head job definition names the team: its share identifier on the fair-share queues and its Team tag.
+NF_TEAM="${NF_TEAM:-}"
+if [[ -n "$NF_TEAM" && ! "$NF_TEAM" =~ ^[a-z][a-z0-9-]{1,31}$ ]]; then
+  log "NF_TEAM must be a team name (2-32 lowercase letters, digits or '-'): $NF_TEAM"
+  exit 64
+fi
 # The instance's IMDS answers one hop only, so containers cannot look the region up there: name it for every SDK
 # and CLI call this job makes (Nextflow's own come from aws.region in the config).
 export AWS_REGION="${AWS_REGION:-$NF_AWS_REGION}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$NF_AWS_REGION}"
@@ -55,6 +61,17 @@ cd "$launch_dir"
 config="$launch_dir/genomics-batch.config"
 
 queue_choice="task.attempt > 1 ? '$NF_PRIORITY_QUEUE' : '$NF_JOB_QUEUE'"
+queue_comment="Spot first; a retried task moves to on-demand capacity."
+if [[ "$NF_PRIORITY_QUEUE" == "$NF_JOB_QUEUE" ]]; then
+  queue_choice="'$NF_JOB_QUEUE'"
+  queue_comment="Every task, retried or not, on the team's own capped spot queue."
+fi
+labels="'nfbatch-run': '$run_name'"
+share=""
+if [[ -n "$NF_TEAM" ]]; then
+  labels="$labels, 'Team': '$NF_TEAM'"
+  share=$'\n'"        shareIdentifier = '$NF_TEAM'"
+fi
 if [[ -n "$NF_GPU_QUEUE" ]]; then
   # A process with an accelerator directive needs a GPU instance, which only the GPU queue has.
   queue_choice="task.accelerator ? '$NF_GPU_QUEUE' : ($queue_choice)"
@@ -67,9 +84,9 @@ workDir = '$NF_WORKDIR'
 
 process {
     executor = 'awsbatch'
-    // Spot first; a retried task moves to on-demand capacity.
+    // $queue_comment
     queue = { $queue_choice }
-    resourceLabels = ['nfbatch-run': '$run_name']
+    resourceLabels = [$labels]
 }
 
 executor {
@@ -84,7 +101,7 @@ aws {
         jobRole = '$NF_TASK_JOB_ROLE'
         // Batch retries a task whose spot instance was reclaimed, on the same queue, before Nextflow sees a
         // failure (nf-amazon AwsBatchTaskHandler: RETRY on 'Host EC2*'); Nextflow 25.04 defaults this to 0.
-        maxSpotAttempts = $NF_MAX_SPOT_ATTEMPTS
+        maxSpotAttempts = $NF_MAX_SPOT_ATTEMPTS$share
     }
 }
 CONFIG

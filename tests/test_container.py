@@ -128,6 +128,29 @@ def test_config_matches_the_one_the_stack_exports(finished):
         max_spot_attempts=4)
 
 
+@pytest.mark.parametrize("capped", [False, True], ids=["shared queues", "capped team queue"])
+def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, capped):
+    # A team's head job definition adds NF_TEAM; a capped team's default and priority queues are its own queue.
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/team-core"
+    env = {"NF_TEAM": "genomics-core", **({"NF_JOB_QUEUE": queue, "NF_PRIORITY_QUEUE": queue} if capped else {})}
+    result = run(head, "hello", **env)
+    assert result.returncode == 0, result.stderr
+    e = {**head["env"], **env}
+    written = (head["record"] / "config").read_text()
+    assert written == render_nextflow_config(
+        work_dir=e["NF_WORKDIR"], region=e["NF_AWS_REGION"], default_queue=e["NF_JOB_QUEUE"],
+        priority_queue=e["NF_PRIORITY_QUEUE"], task_role_arn=e["NF_TASK_JOB_ROLE"], run_name="run-1",
+        max_spot_attempts=4, team="genomics-core")
+    assert "shareIdentifier = 'genomics-core'" in written and "'Team': 'genomics-core'" in written
+    assert (f"queue = {{ '{queue}' }}" in written) == capped
+
+
+def test_a_bad_team_name_stops_the_head_before_nextflow(head):
+    result = run(head, "hello", NF_TEAM="Core'; rm -rf /")
+    assert result.returncode == 64 and "NF_TEAM must be a team name" in result.stderr
+    assert not (head["record"] / "args").exists()
+
+
 def recorded_args(head) -> list[str]:
     return (head["record"] / "args").read_text().split("\0")[:-1]
 

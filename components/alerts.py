@@ -88,7 +88,26 @@ def topic_policy(topic_arn: str, account: str) -> dict:
 
 def budget_tag_filter(stack: str) -> dict[str, list[str]]:
     """Budgets filter on one tag key; the Stack tag (set on every resource, instance and volume) names the stack."""
-    return {"TagKeyValue": [f"user:Stack${stack}"]}
+    return tag_cost_filter("Stack", stack)
+
+
+def tag_cost_filter(key: str, value: str) -> dict[str, list[str]]:
+    """A Budgets cost filter on one user tag: `user:<key>$<value>` (AWS Budgets API, CostFilters TagKeyValue)."""
+    return {"TagKeyValue": [f"user:{key}${value}"]}
+
+
+def tag_budget(name: str, *, monthly_usd: float, emails: list[str], tag_key: str, tag_value: str,
+               opts: pulumi.ResourceOptions) -> aws.budgets.Budget:
+    """A monthly cost budget on one tag, emailing at 80 % of the forecast and 100 % of the actual spend."""
+    notifications = [aws.budgets.BudgetNotificationArgs(
+        comparison_operator="GREATER_THAN", threshold=threshold, threshold_type="PERCENTAGE",
+        notification_type=kind, subscriber_email_addresses=list(emails),
+    ) for threshold, kind in ((80, "FORECASTED"), (100, "ACTUAL"))]
+    return aws.budgets.Budget(
+        name, budget_type="COST", limit_amount=f"{monthly_usd:.2f}", limit_unit="USD", time_unit="MONTHLY",
+        cost_filters=[aws.budgets.BudgetCostFilterArgs(name=k, values=v)
+                      for k, v in tag_cost_filter(tag_key, tag_value).items()],
+        notifications=notifications, opts=opts)
 
 
 RUN_LOG_QUERY = """fields @timestamp, @logStream, @message
@@ -213,16 +232,8 @@ class StackAlerts(pulumi.ComponentResource):
             alarm_actions=[topic.arn], opts=child)
 
     def _budget(self, args: StackAlertsArgs) -> None:
-        notifications = [aws.budgets.BudgetNotificationArgs(
-            comparison_operator="GREATER_THAN", threshold=threshold, threshold_type="PERCENTAGE",
-            notification_type=kind, subscriber_email_addresses=list(args.emails),
-        ) for threshold, kind in ((80, "FORECASTED"), (100, "ACTUAL"))]
-        aws.budgets.Budget(
-            f"{self._name}-budget", budget_type="COST", limit_amount=f"{args.budget_monthly_usd:.2f}",
-            limit_unit="USD", time_unit="MONTHLY",
-            cost_filters=[aws.budgets.BudgetCostFilterArgs(name=k, values=v)
-                          for k, v in budget_tag_filter(args.stack).items()],
-            notifications=notifications, opts=self._child)
+        tag_budget(f"{self._name}-budget", monthly_usd=args.budget_monthly_usd, emails=args.emails, tag_key="Stack",
+                   tag_value=args.stack, opts=self._child)
 
     def _queries(self, args: StackAlertsArgs) -> None:
         for suffix, title, query in (("query-run", "a run's head log streams (replace RUN_NAME)", RUN_LOG_QUERY),

@@ -14,9 +14,19 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import FARGATE, GPU, ON_DEMAND, SPOT, STUCK_REASONS
+from components.contract import (
+    FARGATE,
+    GPU,
+    ON_DEMAND,
+    SPOT,
+    STUCK_REASONS,
+    TASK_QUEUES,
+    TEAM_TAG,
+    team_queue_key,
+)
 from components.planning import plan_queues
 from policies.iam import assume_role_policy, s3_access_policy
+from settings.limits import weight_factor
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -46,6 +56,10 @@ class BatchComputeClusterArgs:
     head_priority: int
     priority_priority: int
     default_priority: int
+    share_weight_factors: dict[str, float]  # team -> Batch weightFactor; empty: no teams, FIFO queues as before
+    share_decay_seconds: int
+    compute_reservation: int
+    team_caps: dict[str, int]  # team -> maxVcpus of its own spot environment and queue
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[list[str]],
@@ -66,11 +80,21 @@ class BatchComputeClusterArgs:
             gpu_instance_types=list(c.gpu.instance_types) if c.gpu.enabled else None,
             gpu_max_vcpus=c.gpu.max_vcpus, head_platform=s.head_job.platform,
             head_priority=q.head_priority, priority_priority=q.priority_priority, default_priority=q.default_priority,
+            share_weight_factors={team: weight_factor(t.weight) for team, t in s.teams.items()},
+            share_decay_seconds=q.share_decay_seconds, compute_reservation=q.compute_reservation,
+            team_caps={team: t.max_vcpus for team, t in s.teams.items() if t.max_vcpus is not None},
         )
 
 
+def share_distribution(weight_factors: dict[str, float]) -> list[dict]:
+    """The fair-share policy's shareDistribution: one share identifier (the team's name) per team, sorted so the
+    plan does not change when teams are reordered in the stack file."""
+    return [{"shareIdentifier": team, "weightFactor": factor} for team, factor in sorted(weight_factors.items())]
+
+
 class BatchComputeCluster(pulumi.ComponentResource):
-    """Outputs: queue_names / queue_arns (keys head, default, priority), compute environment ARNs, role ARNs."""
+    """Outputs: queue_names / queue_arns (keys head, default, priority, and gpu and team-<name> when present),
+    compute environment ARNs, role ARNs."""
 
     queue_names: dict[str, pulumi.Output[str]]
     queue_arns: dict[str, pulumi.Output[str]]
@@ -83,8 +107,13 @@ class BatchComputeCluster(pulumi.ComponentResource):
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         profile, instance_ready = self._roles(args)
         environments = self._environments(args, profile, instance_ready)
+        self._scheduling = self._fair_share(args) if args.share_weight_factors else None
         self._queues(args, environments)
+        self._team_queues(args, environments)
         self.compute_environment_arns = {key: env.arn for key, env in environments.items()}
+        # Where task jobs run on spot (the spot-reclaim alarm watches these): the task queues and capped teams' own.
+        self.task_queue_arns = [self.queue_arns[q] for q in TASK_QUEUES] + [
+            self.queue_arns[team_queue_key(team)] for team in sorted(args.team_caps)]
         self.register_outputs({
             "queue_names": self.queue_names, "queue_arns": self.queue_arns,
             "compute_environment_arns": self.compute_environment_arns,
@@ -144,6 +173,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
         }
         update_policy = aws.batch.ComputeEnvironmentUpdatePolicyArgs(
             job_execution_timeout_minutes=args.update_timeout_minutes, terminate_jobs_on_update=False)
+        self._spot_shape = (common, update_policy, ce_opts)  # a capped team's environment is the same spot kind
         spot = aws.batch.ComputeEnvironment(
             f"{self._name}-spot", type="MANAGED", update_policy=update_policy,
             # No service_role: the service-linked role is what allows in-place updates.
@@ -190,11 +220,58 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 type="EC2", allocation_strategy="BEST_FIT_PROGRESSIVE", max_vcpus=args.gpu_max_vcpus, **gpu),
             opts=ce_opts)
 
-    def _queues(self, args: BatchComputeClusterArgs, environments: dict[str, aws.batch.ComputeEnvironment]) -> None:
-        stuck_actions = [aws.batch.JobQueueJobStateTimeLimitActionArgs(
+    def _fair_share(self, args: BatchComputeClusterArgs) -> aws.batch.SchedulingPolicy:
+        """One policy for every queue: a team's share is counted across the stack, not per queue."""
+        return aws.batch.SchedulingPolicy(
+            f"{self._name}-fair-share", fair_share_policy=aws.batch.SchedulingPolicyFairSharePolicyArgs(
+                compute_reservation=args.compute_reservation, share_decay_seconds=args.share_decay_seconds,
+                share_distributions=[aws.batch.SchedulingPolicyFairSharePolicyShareDistributionArgs(
+                    share_identifier=d["shareIdentifier"], weight_factor=d["weightFactor"])
+                    for d in share_distribution(args.share_weight_factors)]),
+            opts=self._child)
+
+    def _queue_options(self) -> dict:
+        """With teams, every queue is fair-share: jobs must then name a share identifier (SubmitJob), so the head
+        queue needs the policy as much as the task queues. AWS turns no FIFO queue into a fair-share one, and the
+        provider refuses to remove a policy (terraform-provider-aws job_queue.go, Update), so adding the first team
+        or removing the last replaces the queues (components/update_rules.py says so in `nfbatch plan --diff`)."""
+        opts = pulumi.ResourceOptions(parent=self, replace_on_changes=["schedulingPolicyArn"])
+        if self._scheduling is None:
+            return {"opts": opts}
+        return {"scheduling_policy_arn": self._scheduling.arn, "opts": opts}
+
+    def _stuck_actions(self, args: BatchComputeClusterArgs) -> list[aws.batch.JobQueueJobStateTimeLimitActionArgs]:
+        return [aws.batch.JobQueueJobStateTimeLimitActionArgs(
             action="CANCEL", state="RUNNABLE", reason=reason, max_time_seconds=args.stuck_job_timeout_seconds,
         ) for reason in STUCK_REASONS]
-        self.queue_names, self.queue_arns = {}, {}
+
+    def _team_queues(self, args: BatchComputeClusterArgs,
+                     environments: dict[str, aws.batch.ComputeEnvironment]) -> None:
+        """A capped team's own spot environment (same launch template, subnets and roles as the shared one, capped
+        at the team's maxVcpus) and its queue: fair share divides capacity but never limits one team's total."""
+        common, update_policy, ce_opts = self._spot_shape
+        for team, cap in sorted(args.team_caps.items()):
+            key = team_queue_key(team)
+            environment = aws.batch.ComputeEnvironment(
+                f"{self._name}-{key}", type="MANAGED", update_policy=update_policy,
+                compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
+                    type="SPOT", allocation_strategy=args.spot_allocation_strategy,
+                    bid_percentage=args.spot_bid_percentage, max_vcpus=cap,
+                    tags={TEAM_TAG: team},  # reaches the instances, so a capped team's whole bill is its own
+                    **common),
+                tags={TEAM_TAG: team}, opts=ce_opts)
+            queue = aws.batch.JobQueue(
+                f"{self._name}-{key}", state="ENABLED", priority=args.default_priority,
+                compute_environment_orders=[aws.batch.JobQueueComputeEnvironmentOrderArgs(
+                    order=1, compute_environment=environment.arn)],
+                job_state_time_limit_actions=self._stuck_actions(args), tags={TEAM_TAG: team},
+                **self._queue_options())
+            self.team_environment_arns[key] = environment.arn
+            self.queue_names[key], self.queue_arns[key] = queue.name, queue.arn
+
+    def _queues(self, args: BatchComputeClusterArgs, environments: dict[str, aws.batch.ComputeEnvironment]) -> None:
+        stuck_actions = self._stuck_actions(args)
+        self.queue_names, self.queue_arns, self.team_environment_arns = {}, {}, {}
         for plan in plan_queues(args.head_priority, args.priority_priority, args.default_priority,
                                 args.spot_fallback_to_on_demand, args.head_platform,
                                 gpu=bool(args.gpu_instance_types)):
@@ -204,7 +281,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
                     order=i + 1, compute_environment=environments[env].arn)
                     for i, env in enumerate(plan.environments)],
                 job_state_time_limit_actions=stuck_actions,
-                opts=self._child,
+                **self._queue_options(),
             )
             self.queue_names[plan.key] = queue.name
             self.queue_arns[plan.key] = queue.arn

@@ -24,6 +24,10 @@ SCRATCH_PREFIXES = (WORK_PREFIX, CACHE_PREFIX)
 HEAD_JOB_NAME_PREFIX = "nfbatch-"
 RUN_TAG = "nfbatch-run"
 PIPELINE_TAG = "nfbatch-pipeline"
+# With teams, every job and every team resource carries the team's name under this tag, so cost reports (split cost
+# allocation data for ECS and Batch) and budgets can split the shared cluster by team; the name is also the job's
+# share identifier on the fair-share queues.
+TEAM_TAG = "Team"
 # Nextflow names the job definitions it registers for task images `nf-<image>` (nf-amazon's AwsBatchTaskHandler).
 NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 
@@ -49,6 +53,16 @@ QUEUES = ("head", "default", "priority")
 GPU_QUEUE = "gpu"  # only with compute.gpu.enabled; Nextflow sends processes with an accelerator directive there
 # Where Nextflow sends task jobs (the head's generated config): every other queue holds only head jobs.
 TASK_QUEUES = ("default", "priority")
+
+
+def team_prefix(prefix: str, team: str) -> str:
+    """A team's own part of a work-bucket prefix: its runs write work/<team>/, results/<team>/ and so on."""
+    return f"{prefix}/{team}"
+
+
+def team_queue_key(team: str) -> str:
+    """The queue key of a team with maxVcpus: its own spot queue."""
+    return f"team-{team}"
 
 
 def queue_capacity(spot_fallback_to_on_demand: bool, head_platform: str = "ec2",
@@ -116,9 +130,11 @@ EXPORTS: tuple[Export, ...] = (
            read_by_nfbatch=False, optional=True),
     Export(compute_environment_export(FARGATE), "the Fargate compute environment of the head queue (only with "
            "headJob.platform fargate)", read_by_nfbatch=False, optional=True),
+    Export("teams", "with teams: per team its share identifier, task queue, head job definition, task and head "
+                     "roles, run policy, cap and budget, and its Seqera Platform values", optional=True),
     Export("alertTopicArn", "the alert topic (only with alerts.emails); `nfbatch doctor` checks its subscriptions",
            read_by_nfbatch=False, optional=True),
 )
 EXPORT_NAMES = tuple(e.name for e in EXPORTS)
 REQUIRED_EXPORT_NAMES = tuple(e.name for e in EXPORTS if not e.optional)
-NFBATCH_REQUIRED_EXPORTS = tuple(e.name for e in EXPORTS if e.read_by_nfbatch)
+NFBATCH_REQUIRED_EXPORTS = tuple(e.name for e in EXPORTS if e.read_by_nfbatch and not e.optional)

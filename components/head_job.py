@@ -21,6 +21,7 @@ from components.contract import (
     RUN_TAG,
     TEAM_TAG,
     WORK_PREFIX,
+    team_prefix,
 )
 from components.launch_template import AWS_CLI_PATH
 from policies.iam import assume_role_policy, head_job_policy
@@ -195,6 +196,7 @@ class NextflowHeadJob(pulumi.ComponentResource):
         self.image = (pulumi.Output.from_input(args.image) if args.image
                       else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}"))
         execution = self._execution_role() if args.platform == "fargate" else None
+        self.execution_role_arn = execution.arn if execution else None  # teams' Fargate heads use it too
         definition = self._definition(args, role, log_group, execution)
         self.job_definition_name = definition.name
         self.job_definition_arn = definition.arn
@@ -262,35 +264,53 @@ class NextflowHeadJob(pulumi.ComponentResource):
 
     def _definition(self, args: NextflowHeadJobArgs, role: aws.iam.Role, log_group: aws.cloudwatch.LogGroup,
                     execution: aws.iam.Role | None) -> aws.batch.JobDefinition:
-        properties = pulumi.Output.all(
-            image=self.image, role_arn=role.arn, bucket=args.bucket_name, log_group=log_group.name,
-            default_queue=args.queue_arns["default"], priority_queue=args.queue_arns["priority"],
-            task_role_arn=args.task_role_arn, gpu_queue=args.queue_arns.get("gpu"),
-            execution_arn=execution.arn if execution else None,
-        ).apply(lambda a: json.dumps(container_properties(
-            image=a["image"], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a["role_arn"],
-            log_group=a["log_group"], region=args.region,
-            fargate=fargate_properties(a["execution_arn"], args.public_ip) if a["execution_arn"] else None,
-            environment=head_environment(
-                work_dir=f"s3://{a['bucket']}/{WORK_PREFIX}", logs_dir=f"s3://{a['bucket']}/{LOGS_PREFIX}",
-                cache_dir=f"s3://{a['bucket']}/{CACHE_PREFIX}", region=args.region,
-                default_queue=a["default_queue"], priority_queue=a["priority_queue"],
-                task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib,
-                max_spot_attempts=args.max_spot_attempts, gpu_queue=a["gpu_queue"]),
-        )))
-        return aws.batch.JobDefinition(
-            f"{self._name}-definition",
-            type="container",
-            platform_capabilities=["FARGATE" if args.platform == "fargate" else "EC2"],
-            container_properties=properties,
-            retry_strategy=aws.batch.JobDefinitionRetryStrategyArgs(
-                attempts=args.attempts,
-                evaluate_on_exits=[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
-                    action=rule["action"], on_status_reason=rule.get("onStatusReason"),
-                    on_reason=rule.get("onReason")) for rule in retry_strategy(args.attempts)["evaluateOnExit"]],
-            ),
-            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
-            # Run tags (from `nfbatch run`) reach the ECS task, so cost reports can split by run.
-            propagate_tags=True,
-            opts=self._child,
-        )
+        return head_definition(
+            f"{self._name}-definition", args, image=self.image, role_arn=role.arn, log_group_name=log_group.name,
+            execution_role_arn=execution.arn if execution else None, default_queue=args.queue_arns["default"],
+            priority_queue=args.queue_arns["priority"], gpu_queue=args.queue_arns.get("gpu"),
+            task_role_arn=args.task_role_arn, opts=self._child)
+
+
+def head_definition(resource_name: str, args: NextflowHeadJobArgs, *, image: pulumi.Input[str],
+                    role_arn: pulumi.Input[str], log_group_name: pulumi.Input[str],
+                    execution_role_arn: pulumi.Input[str] | None, default_queue: pulumi.Input[str],
+                    priority_queue: pulumi.Input[str], gpu_queue: pulumi.Input[str] | None,
+                    task_role_arn: pulumi.Input[str], opts: pulumi.ResourceOptions,
+                    team: str | None = None) -> aws.batch.JobDefinition:
+    """A head job definition: the stack's own, or a team's (its role, its work-bucket prefixes, its Team tag)."""
+    def prefix(name: str) -> str:
+        return team_prefix(name, team) if team else name
+
+    properties = pulumi.Output.all(
+        image=image, role_arn=role_arn, bucket=args.bucket_name, log_group=log_group_name,
+        default_queue=default_queue, priority_queue=priority_queue, task_role_arn=task_role_arn,
+        gpu_queue=gpu_queue, execution_arn=execution_role_arn,
+    ).apply(lambda a: json.dumps(container_properties(
+        image=a["image"], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a["role_arn"],
+        log_group=a["log_group"], region=args.region,
+        fargate=fargate_properties(a["execution_arn"], args.public_ip) if a["execution_arn"] else None,
+        environment=head_environment(
+            work_dir=f"s3://{a['bucket']}/{prefix(WORK_PREFIX)}", logs_dir=f"s3://{a['bucket']}/{prefix(LOGS_PREFIX)}",
+            cache_dir=f"s3://{a['bucket']}/{prefix(CACHE_PREFIX)}", region=args.region,
+            default_queue=a["default_queue"], priority_queue=a["priority_queue"],
+            task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib,
+            max_spot_attempts=args.max_spot_attempts, gpu_queue=a["gpu_queue"], team=team),
+    )))
+    return aws.batch.JobDefinition(
+        resource_name,
+        type="container",
+        platform_capabilities=["FARGATE" if args.platform == "fargate" else "EC2"],
+        container_properties=properties,
+        retry_strategy=aws.batch.JobDefinitionRetryStrategyArgs(
+            attempts=args.attempts,
+            evaluate_on_exits=[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
+                action=rule["action"], on_status_reason=rule.get("onStatusReason"),
+                on_reason=rule.get("onReason")) for rule in retry_strategy(args.attempts)["evaluateOnExit"]],
+        ),
+        timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
+        # Run tags (from `nfbatch run`) and a team's Team tag reach the ECS task, so cost reports (split cost
+        # allocation data) can split by run and by team.
+        propagate_tags=True,
+        **({"tags": {TEAM_TAG: team}} if team else {}),
+        opts=opts,
+    )

@@ -16,20 +16,55 @@ from components.contract import (
     OPTIONAL_CAPACITY,
     QUEUES,
     REQUIRED_EXPORT_NAMES,
+    RESULTS_PREFIX,
     WORK_PREFIX,
     compute_environment_export,
     queue_arn_export,
     queue_name_export,
+    team_prefix,
+    team_queue_key,
 )
 from components.head_job import NextflowHeadJob, render_nextflow_config
 from components.storage import WorkBucket
+from components.teams import BatchTeams
 
 if TYPE_CHECKING:
     from settings import StackSettings
 
 
+def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, teams: BatchTeams) -> dict:
+    """The `teams` export: what a team's members and tools need, per team."""
+    exported = {}
+    for name, team in teams.teams.items():
+        settings = s.teams[name]
+        key = team_queue_key(name) if settings.max_vcpus is not None else "default"
+        retry_key = team_queue_key(name) if settings.max_vcpus is not None else "priority"
+        work_dir = bucket.bucket.apply(lambda b, n=name: f"s3://{b}/{team_prefix(WORK_PREFIX, n)}")
+        config = pulumi.Output.all(
+            work_dir=work_dir, default_queue=cluster.queue_names[key], priority_queue=cluster.queue_names[retry_key],
+            task_role_arn=team["task_role_arn"], gpu_queue=cluster.queue_names.get(GPU_QUEUE),
+        ).apply(lambda a, n=name: render_nextflow_config(
+            region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts, team=n, **a))
+        exported[name] = {
+            "shareIdentifier": name, "weight": settings.weight, "maxVcpus": settings.max_vcpus,
+            "monthlyBudgetUsd": settings.monthly_budget_usd, "taskQueue": key,
+            "taskQueueName": cluster.queue_names[key], "taskQueueArn": cluster.queue_arns[key],
+            "jobDefinitionName": team["job_definition_name"], "jobDefinitionArn": team["job_definition_arn"],
+            "taskJobRoleArn": team["task_role_arn"], "headJobRoleArn": team["head_role_arn"],
+            "runPolicyArn": team["run_policy_arn"], "workDir": work_dir,
+            "resultsDir": bucket.bucket.apply(lambda b, n=name: f"s3://{b}/{team_prefix(RESULTS_PREFIX, n)}"),
+            "nextflowConfig": config,
+            # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
+            # takes nextflowConfig, which carries the share identifier the fair-share queues require.
+            "seqeraPlatform": {"region": s.region, "workDir": work_dir, "headQueue": cluster.queue_names["head"],
+                               "computeQueue": cluster.queue_names[key], "headJobRole": team["head_role_arn"],
+                               "computeJobRole": team["task_role_arn"], "nextflowConfig": config},
+        }
+    return exported
+
+
 def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, head: NextflowHeadJob,
-                  alerts: StackAlerts | None) -> dict[str, Any]:
+                  alerts: StackAlerts | None, teams: BatchTeams | None = None) -> dict[str, Any]:
     region = s.region
     work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
     outputs = {
@@ -69,6 +104,8 @@ def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClu
             outputs[compute_environment_export(capacity)] = cluster.compute_environment_arns[capacity]
     if alerts is not None:
         outputs["alertTopicArn"] = alerts.topic_arn
+    if teams is not None:
+        outputs["teams"] = team_outputs(s, bucket, cluster, teams)
     if not set(REQUIRED_EXPORT_NAMES) <= set(outputs) <= set(EXPORT_NAMES):
         raise AssertionError(f"exports differ from the contract: {sorted(set(outputs) ^ set(EXPORT_NAMES))}")
     return outputs

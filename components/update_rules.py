@@ -11,6 +11,12 @@ from dataclasses import dataclass
 COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
+JOB_QUEUE = "aws:batch/jobQueue:JobQueue"
+# A queue is FIFO or fair-share for life: Batch adds no scheduling policy to a FIFO queue and removes none
+# (UpdateJobQueue: "can be replaced but not removed"; terraform-provider-aws job_queue.go refuses the removal), so the
+# program declares the queues with replaceOnChanges on it, and adding the first team or removing the last replaces
+# them, with the jobs on them.
+QUEUE_KIND = "schedulingPolicyArn"
 
 # terraform-provider-aws (bridged by pulumi-aws), internal/service/batch/compute_environment.go,
 # isUpdatableAllocationStrategy: only these strategies let the provider update a compute environment in place.
@@ -26,7 +32,7 @@ CE_REPLACED_UNLESS_UPDATABLE = tuple(f"computeResources.{key}" for key in (
 # Inputs whose change always replaces the resource (ForceNew in the provider's schema for that type).
 ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {
     COMPUTE_ENVIRONMENT: ("name", "namePrefix", "type", "computeResources.type"),
-    "aws:batch/jobQueue:JobQueue": ("name",),
+    JOB_QUEUE: ("name", QUEUE_KIND),
     "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix"),
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
     "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
@@ -49,7 +55,7 @@ ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {
 HOLDS_DATA_OR_WORK = {
     "aws:s3/bucket:Bucket": "the work bucket's data",
     COMPUTE_ENVIRONMENT: "its instances and every job running on them",
-    "aws:batch/jobQueue:JobQueue": "every job queued or running on it",
+    JOB_QUEUE: "every job queued or running on it",
     "aws:ecr/repository:Repository": "the head images pushed to it",
     "aws:cloudwatch/logGroup:LogGroup": "the head logs it holds",
     "aws:ec2/vpc:Vpc": "every instance (and job) in it",

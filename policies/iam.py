@@ -6,9 +6,19 @@ that AWS offers no resource-level permissions for.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 
-from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX
+from components.contract import (
+    CACHE_PREFIX,
+    LOGS_PREFIX,
+    NEXTFLOW_JOB_DEFINITION_PREFIX,
+    PARAMS_PREFIX,
+    RESULTS_PREFIX,
+    TEAM_TAG,
+    WORK_PREFIX,
+    team_prefix,
+)
 
 VERSION = "2012-10-17"
 
@@ -80,8 +90,10 @@ def head_job_policy(
     task_role_arn: str,
     read_write_buckets: Sequence[str],
     read_only_buckets: Sequence[str] = (),
+    s3_statements: list[dict] | None = None,
 ) -> dict:
-    """What the Nextflow head job may do: submit tasks to this stack's queues and nothing wider."""
+    """What the Nextflow head job may do: submit tasks to this stack's queues and nothing wider. A team's head passes
+    its own `s3_statements` (team_s3_statements) in place of whole-bucket access."""
     batch = f"arn:{partition}:batch:{region}:{account_id}"
     scope = f"{region}:{account_id}"
     nf_definitions = f"{batch}:job-definition/{NEXTFLOW_JOB_DEFINITION_PREFIX}*"
@@ -143,9 +155,139 @@ def head_job_policy(
                 "Action": "iam:PassRole",
                 "Resource": task_role_arn,
             },
-            *s3_access_statements(read_write_buckets, read_only_buckets),
+            *(s3_statements if s3_statements is not None else
+              s3_access_statements(read_write_buckets, read_only_buckets)),
         ],
     }
+
+
+# The work-bucket prefixes a team's runs write under their own name (work/<team>/, results/<team>/, ...), and the
+# one its members only upload to and its jobs only read (params/<team>/).
+TEAM_WRITE_PREFIXES = (WORK_PREFIX, CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX)
+TEAM_READ_PREFIXES = (PARAMS_PREFIX,)
+
+
+def team_s3_statements(work_bucket_arn: str, team: str, read_write: Sequence[str] = (),
+                       read_only: Sequence[str] = ()) -> list[dict]:
+    """A team's jobs in the shared work bucket: only their own prefixes, listing included; plus the team's (and the
+    stack's) extra buckets whole."""
+    own = [team_prefix(p, team) for p in (*TEAM_WRITE_PREFIXES, *TEAM_READ_PREFIXES)]
+    statements = [{
+        "Sid": "LocateWorkBucket",
+        "Effect": "Allow",
+        "Action": ["s3:GetBucketLocation"],
+        "Resource": [work_bucket_arn],
+    }, {
+        # Listing is scoped by the s3:prefix condition key (Amazon S3 condition keys), so one team cannot even see
+        # the names of another team's objects.
+        "Sid": "ListOwnPrefixes",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [work_bucket_arn],
+        "Condition": {"StringLike": {"s3:prefix": [x for p in own for x in (p, f"{p}/*")]}},
+    }, {
+        "Sid": "ReadWriteOwnPrefixes",
+        "Effect": "Allow",
+        "Action": S3_READ + S3_WRITE,
+        "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_WRITE_PREFIXES],
+    }, {
+        "Sid": "ReadOwnParams",
+        "Effect": "Allow",
+        "Action": S3_READ,
+        "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_READ_PREFIXES],
+    }]
+    if read_write or read_only:
+        statements.append({"Sid": "ListTeamBuckets", "Effect": "Allow", "Action": S3_BUCKET_READ,
+                           "Resource": sorted({*read_write, *read_only})})
+    if read_write:
+        statements.append({"Sid": "ReadWriteTeamBuckets", "Effect": "Allow", "Action": S3_READ + S3_WRITE,
+                           "Resource": [f"{arn}/*" for arn in read_write]})
+    if read_only:
+        statements.append({"Sid": "ReadOnlyTeamBuckets", "Effect": "Allow", "Action": S3_READ,
+                           "Resource": [f"{arn}/*" for arn in read_only]})
+    return statements
+
+
+def team_run_policy(*, partition: str, region: str, account_id: str, team: str, head_queue_arn: str,
+                    job_definition_name: str, bucket_arn: str, log_group_name: str) -> dict:
+    """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
+    batch = f"arn:{partition}:batch:{region}:{account_id}"
+    definition = f"{batch}:job-definition/{job_definition_name}"
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                # SubmitJob is authorised on the queue and the job definition; batch:ShareIdentifier is the share
+                # the job asks for (AWS Batch user guide, "Resource: Use the batch:ShareIdentifier condition key").
+                "Sid": "SubmitAsTeam",
+                "Effect": "Allow",
+                "Action": ["batch:SubmitJob"],
+                "Resource": [head_queue_arn, definition, f"{definition}:*", f"{batch}:job/*"],
+                "Condition": {"StringEquals": {"batch:ShareIdentifier": team}},
+            },
+            {
+                # Tags given at submission are authorised as batch:TagResource on the new job: only with the
+                # team's own Team tag, so its runs are always billed to it.
+                "Sid": "TagRunsAsTeam",
+                "Effect": "Allow",
+                "Action": ["batch:TagResource"],
+                "Resource": [f"{batch}:job/*"],
+                "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
+            },
+            {
+                "Sid": "StopOwnRuns",
+                "Effect": "Allow",
+                "Action": ["batch:TerminateJob", "batch:CancelJob"],
+                "Resource": [f"{batch}:job/*"],
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": team}},
+            },
+            {
+                # nfbatch status, logs, teams and doctor: read-only calls without resource-level permissions.
+                "Sid": "ReadStack",
+                "Effect": "Allow",
+                "Action": [*BATCH_DESCRIBE, "batch:DescribeSchedulingPolicies"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadHeadLogs",
+                "Effect": "Allow",
+                "Action": ["logs:GetLogEvents"],
+                "Resource": [f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*"],
+            },
+            {
+                "Sid": "UploadParams",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket_arn}/{team_prefix(PARAMS_PREFIX, team)}/*"],
+            },
+            {
+                "Sid": "ReadOwnResults",
+                "Effect": "Allow",
+                "Action": S3_READ,
+                "Resource": [f"{bucket_arn}/{team_prefix(p, team)}/*" for p in (RESULTS_PREFIX, LOGS_PREFIX)],
+            },
+        ],
+    }
+
+
+def object_patterns(document: dict, actions_prefix: str = "s3:") -> list[str]:
+    """The object ARN patterns an Allow statement grants any S3 object action on."""
+    patterns = []
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if statement["Effect"] == "Allow" and any(a.startswith(actions_prefix) for a in actions):
+            patterns += [r for r in resources if "/" in r.split(":::", 1)[-1] or r == "*"]
+    return patterns
+
+
+def reaches_other_results(document: dict, bucket_arn: str, team: str) -> list[str]:
+    """Grants in `document` that reach another team's results/ in the work bucket (an empty list passes)."""
+    own = f"{bucket_arn}/{team_prefix(RESULTS_PREFIX, team)}/"
+    probe = f"{bucket_arn}/{RESULTS_PREFIX}/not_a_team/x"  # '_' is never in a team name: nobody's prefix
+    return [p for p in object_patterns(document)
+            if fnmatch.fnmatchcase(probe, p) or (p.startswith(f"{bucket_arn}/{RESULTS_PREFIX}/")
+                                                 and not p.startswith(own))]
 
 
 def write_actions_on_any_resource(document: dict) -> list[str]:

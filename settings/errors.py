@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from components.contract import PROJECT
 
@@ -53,22 +54,41 @@ def unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _field_at(model: type, loc: tuple) -> Any:
-    """The pydantic FieldInfo that an error location (in aliases) points at, or None."""
-    field = None
-    current: Any = model
+def inner_type(annotation: Any) -> Any:
+    """The type under Annotated, Optional and RootModel wrappers (a dict or list type stays as it is)."""
+    while True:
+        if isinstance(annotation, type) and issubclass(annotation, RootModel):
+            annotation = annotation.model_fields["root"].annotation
+        elif get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
+def _walk(model: type, loc: tuple) -> tuple[Any, Any]:
+    """The pydantic FieldInfo an error location (in aliases) points at, or None, and the type found there."""
+    field, current = None, inner_type(model)
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            continue
-        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return None
-        current = unwrap(field.annotation)
-    return field
+        if get_origin(current) is dict:  # a key of a mapping, such as a team's name
+            current = inner_type(get_args(current)[1])
+        elif get_origin(current) is list:
+            current = inner_type(get_args(current)[0])
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return None, None
+            current = inner_type(field.annotation)
+    return field, current
+
+
+def _field_at(model: type, loc: tuple) -> Any:
+    return _walk(model, loc)[0]
 
 
 def _unknown_key(model: type, loc: tuple) -> str:
-    parent = unwrap(_field_at(model, loc[:-1]).annotation) if len(loc) > 1 else model
+    parent = _walk(model, loc[:-1])[1]
     known = sorted(f.alias or n for n, f in parent.model_fields.items())
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -181,3 +181,31 @@ FARGATE_MEMORY = {1: (2048, 8192, 1024), 2: (4096, 16384, 1024), 4: (8192, 30720
 def fargate_memory_choices(vcpus: int) -> list[int]:
     low, high, step = FARGATE_MEMORY.get(vcpus, (0, -1, 1))
     return list(range(low, high + 1, step))
+
+
+# --- teams ----------------------------------------------------------------------------------------------------------
+
+# A team name is its share identifier, its tag value and part of its resource names and bucket prefix: 2-32
+# lowercase letters, digits and '-', starting with a letter (the form the issue of teams asks for; IAM role names and
+# queue names of this length keep their 64- and 128-character limits).
+TEAM_NAME = re.compile(r"[a-z][a-z0-9-]{1,31}")
+# An IAM role or user ARN (IAM identifiers, "IAM ARNs"): any partition, a 12-digit account, an optional path.
+PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+# ShareAttributes.weightFactor (botocore's Batch model): 0.0001 to 999.9999, and a lower factor is a larger share.
+WEIGHT_FACTOR = (0.0001, 999.9999)
+# AWS Batch user guide, "AWS Batch service quotas" (not adjustable, per region): job queues and compute environments
+# per account. ShareAttributes (Batch API reference): at most 500 share identifiers active in a job queue.
+JOB_QUEUES_PER_ACCOUNT = 50
+COMPUTE_ENVIRONMENTS_PER_ACCOUNT = 50
+SHARE_IDENTIFIERS_PER_QUEUE = 500
+# IAM quotas: a managed policy holds at most 6,144 characters, whitespace not counted.
+MANAGED_POLICY_CHARS = 6144
+# FairsharePolicy (Batch API reference): shareDecaySeconds up to one week, computeReservation 0-99.
+SHARE_DECAY_SECONDS = (0, 604800)
+COMPUTE_RESERVATION = (0, 99)
+
+
+def weight_factor(weight: float) -> float:
+    """Batch's weightFactor for a team's weight. Batch reads the factor inversely (a smaller factor is a larger
+    share: 0.125 gets 8 times the capacity of 1.0), while the stack file's weight reads naturally (2 is twice 1)."""
+    return round(min(max(1 / weight, WEIGHT_FACTOR[0]), WEIGHT_FACTOR[1]), 4)

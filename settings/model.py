@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 from pydantic.alias_generators import to_camel
 
 from components.contract import COST_TAG_KEYS, PROJECT
+from policies.iam import bucket_arn
 from settings.limits import (
     EMAIL,
     GP3_IOPS,
@@ -23,8 +24,12 @@ from settings.limits import (
     JOB_STATE_TIME_LIMIT_SECONDS,
     KEY_NAME,
     LOG_RETENTION_DAYS,
+    PRINCIPAL_ARN,
+    SHARE_DECAY_SECONDS,
+    TEAM_NAME,
     UPDATE_TIMEOUT_MINUTES,
     bucket_name_problem,
+    partition_for,
 )
 
 
@@ -255,6 +260,14 @@ class QueueSettings(_Model):
     priority_priority: Int = setting(
         50, "retried tasks outrank fresh tasks where both want the same spot capacity", ge=0, le=1000)
     default_priority: Int = setting(10, "fresh tasks go last", ge=0, le=1000)
+    share_decay_seconds: Int = setting(
+        3600, "with teams: a team's use over the last hour counts against its share, so a burst is paid back within "
+              "the hour rather than for days (0 means Batch's 600 s minimum)",
+        ge=SHARE_DECAY_SECONDS[0], le=SHARE_DECAY_SECONDS[1])
+    compute_reservation: Int = setting(
+        10, "with teams: holds (10 %)^active-teams of the queues' vCPUs for a team that is not running yet, so a "
+            "newcomer starts within minutes instead of waiting for another team's jobs to end (10 % with one active "
+            "team, 1 % with two)", ge=0, le=99)
 
 
 class HeadJobSettings(_Model):
@@ -298,6 +311,59 @@ class BudgetSettings(_Model):
     monthly_usd: float | None = setting(
         None, "no budget unless asked; a budget on the stack's Stack tag alerts alerts.emails at 80 % forecast and "
               "100 % actual", gt=0, le=10_000_000, allowed="US dollars a month, more than 0")
+    activate_team_cost_tag: bool = setting(
+        False, "with teams: activates Team as a cost allocation tag (aws.costexplorer.CostAllocationTag). The tag is "
+               "account-wide, so only one stack per account should own it, deployed with the payer account")
+
+
+def _check_principal(value: Any) -> Any:
+    if isinstance(value, str) and not PRINCIPAL_ARN.fullmatch(value):
+        raise ValueError("not an IAM role or user ARN such as arn:aws:iam::123456789012:role/GenomicsCoreRunner (a "
+                         "12-digit account, role/ or user/, then the name)")
+    return value
+
+
+PrincipalArn = Annotated[str, BeforeValidator(_check_principal)]
+
+
+class TeamSettings(_Model):
+    weight: float = setting(
+        1, "every team an equal share of the shared queues; 2 gets twice the vCPUs of 1 when both have work waiting",
+        ge=0.001, le=10000,
+        allowed="a number from 0.001 to 10000 (Batch weight factors 999.9999 to 0.0001)")
+    max_vcpus: Int | None = setting(
+        None, "none: the team shares the stack's spot capacity by weight; a number gives it its own spot compute "
+              "environment and queue capped there (fair share alone cannot cap a team)",
+        ge=1, le=100000, allowed="1 to compute.spot.maxVcpus")
+    monthly_budget_usd: float | None = setting(
+        None, "no budget unless asked; one on the team's Team tag alerts budgetEmails at 80 % forecast and 100 % "
+              "actual", gt=0, le=10_000_000, allowed="US dollars a month, more than 0")
+    budget_emails: list[EmailAddress] = setting(default_factory=list, why="where the team's budget alerts go",
+                                                allowed="email addresses; required with monthlyBudgetUsd")
+    read_only_buckets: list[BucketName] = setting(
+        default_factory=list, why="extra buckets this team's tasks may read", allowed="S3 bucket names")
+    read_write_buckets: list[BucketName] = setting(
+        default_factory=list, why="extra buckets this team's tasks may write; no other team may list them as "
+                                  "read-write", allowed="S3 bucket names")
+    principals: list[PrincipalArn] = setting(
+        default_factory=list, why="none: nobody is given the team's run policy; each listed role or user gets it "
+                                  "attached", allowed="IAM role or user ARNs of the stack's account")
+
+
+def _check_team_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        bad = [k for k in value if not (isinstance(k, str) and TEAM_NAME.fullmatch(k))]
+        if bad:
+            raise ValueError(f"team name {bad[0]!r} is not allowed: 2-32 lowercase letters, digits or '-', starting "
+                             "with a letter (such as genomics-core)")
+    return value
+
+
+Teams = Annotated[dict[str, TeamSettings], BeforeValidator(_check_team_names)]
+
+
+class TeamsSection(RootModel[Teams]):
+    """The `teams` section: team names to their settings (validated as one section, like the others)."""
 
 
 # The top-level keys of a stack file, each `genomics-batch:<key>`.
@@ -310,6 +376,7 @@ TOP_LEVEL: dict[str, type] = {
     "headJob": HeadJobSettings,
     "alerts": AlertSettings,
     "budget": BudgetSettings,
+    "teams": TeamsSection,
     "tags": dict,
 }
 
@@ -326,6 +393,10 @@ class StackSettings(_Model):
     head_job: HeadJobSettings = Field(default_factory=HeadJobSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    teams: Teams = setting(
+        default_factory=dict, why="none: one tenant, no fair share, no per-team roles (the stack as before)",
+        allowed="team names (2-32 lowercase letters, digits, '-') to their settings, below",
+        schema={"propertyNames": {"pattern": f"^{TEAM_NAME.pattern}$"}})
     tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
                                    allowed="tag names to string values")
 
@@ -348,6 +419,13 @@ class StackSettings(_Model):
     def update_timeout_minutes(self) -> int:
         """How long an infrastructure update lets running jobs finish: the setting, or the head job's timeout."""
         return self.compute.update_timeout_minutes or self.head_job.timeout_hours * 60
+
+    @property
+    def extra_bucket_arns(self) -> dict[str, list[str]]:
+        """The stack-wide extra buckets as ARNs, under the names the components take them by."""
+        partition = partition_for(self.region)
+        return {"read_only_bucket_arns": [bucket_arn(b, partition) for b in self.bucket.read_only_buckets],
+                "read_write_bucket_arns": [bucket_arn(b, partition) for b in self.bucket.read_write_buckets]}
 
     @property
     def cost_tags(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from components.contract import EXPORTS, PROJECT
-from settings.errors import unwrap
+from settings.errors import inner_type, unwrap
 from settings.limits import REGION_NAME
 from settings.model import TOP_LEVEL, StackSettings
 
@@ -69,7 +69,12 @@ def config_rows(model: type[BaseModel] = StackSettings, prefix: str = "") -> lis
             continue  # the stack's name, not a setting
         key = "aws:region" if model is StackSettings and name == "region" else prefix + (field.alias or name)
         annotation = unwrap(field.annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        mapped = inner_type(field.annotation)
+        if get_origin(mapped) is dict and issubclass(inner_type(get_args(mapped)[1]), BaseModel):
+            # A map of named entries (teams): the entry itself, then each of its settings under <name>.
+            rows.append((key, _default(field), _allowed(field, annotation), field.description or ""))
+            rows += config_rows(inner_type(get_args(mapped)[1]), f"{key}.<name>.")
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows += config_rows(annotation, f"{key}.")
         else:
             rows.append((key, _default(field), _allowed(field, annotation), field.description or ""))

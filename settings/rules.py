@@ -10,21 +10,25 @@ import json
 import math
 from typing import Any
 
-from components.contract import COST_TAG_KEYS, NEXTFLOW_SUBMIT_RATE_PER_SECOND
+from components.contract import COST_TAG_KEYS, NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
-from policies.iam import bucket_arn, head_job_policy, s3_access_policy
+from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
 from settings.errors import MISSING
 from settings.limits import (
     AZ_ID,
+    COMPUTE_ENVIRONMENTS_PER_ACCOUNT,
     DOCKER_BRIDGE,
     FARGATE_MEMORY,
     GP3_MAX_IOPS_PER_GIB,
     GP3_MAX_MIBPS_PER_IOPS,
+    JOB_QUEUES_PER_ACCOUNT,
     LOG_RETENTION_DAYS,
+    MANAGED_POLICY_CHARS,
     MAX_TAGS,
     PROGRAM_TAGS,
     ROLE_INLINE_POLICY_CHARS,
     ROUTE_TABLE_ID,
+    SHARE_IDENTIFIERS_PER_QUEUE,
     SUBNET_ID,
     TAG_KEY,
     TAG_VALUE,
@@ -251,11 +255,11 @@ def _head_job(s: StackSettings) -> list[Problem]:
 
 
 def _tags(s: StackSettings) -> list[Problem]:
-    problems = []
-    if len(s.tags) + len(PROGRAM_TAGS) > MAX_TAGS:
-        problems.append(("tags", f"{len(s.tags)} tags", f"at most {MAX_TAGS - len(PROGRAM_TAGS)}: AWS resources take "
+    problems, program = [], PROGRAM_TAGS + ((TEAM_TAG,) if s.teams else ())
+    if len(s.tags) + len(program) > MAX_TAGS:
+        problems.append(("tags", f"{len(s.tags)} tags", f"at most {MAX_TAGS - len(program)}: AWS resources take "
                                                        f"{MAX_TAGS} tags and the program adds "
-                                                       f"{', '.join(PROGRAM_TAGS)}"))
+                                                       f"{', '.join(program)}"))
     lowered: dict[str, str] = {t.lower(): t for t in PROGRAM_TAGS if t not in COST_TAG_KEYS}
     for key in s.tags:
         if key.lower() in lowered and lowered[key.lower()] != key:
@@ -308,7 +312,105 @@ def _alerts(s: StackSettings) -> list[Problem]:
     return problems
 
 
-RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies, _alerts)
+def _team_budget(name: str, team) -> list[Problem]:
+    key = f"teams.{name}"
+    if team.monthly_budget_usd is not None and not team.budget_emails:
+        return [(f"{key}.budgetEmails", MISSING, "is required with monthlyBudgetUsd: a budget alerts by email")]
+    if team.budget_emails and team.monthly_budget_usd is None:
+        return [(f"{key}.budgetEmails", team.budget_emails, "only used with monthlyBudgetUsd; set a budget or remove "
+                                                            "the addresses")]
+    if len({e.lower() for e in team.budget_emails}) != len(team.budget_emails):
+        return [(f"{key}.budgetEmails", team.budget_emails, "lists an address more than once")]
+    return []
+
+
+def _team_buckets(s: StackSettings) -> list[Problem]:
+    """A bucket a team writes is that team's: no other team, and not the stack as a whole, may list it too."""
+    problems, stack_wide = [], set(s.bucket.read_only_buckets) | set(s.bucket.read_write_buckets)
+    for name, team in s.teams.items():
+        key = f"teams.{name}"
+        for field, listed in (("readOnlyBuckets", team.read_only_buckets), ("readWriteBuckets",
+                                                                            team.read_write_buckets)):
+            repeated = sorted({b for b in listed if listed.count(b) > 1})
+            if repeated:
+                problems.append((f"{key}.{field}", repeated, "lists a bucket more than once"))
+            shared = sorted((set(listed) & stack_wide) | ({s.bucket.name} & set(listed)))
+            if shared:
+                problems.append((f"{key}.{field}", shared, "every team already reaches it (bucket.name, "
+                                                           "bucket.readOnlyBuckets or bucket.readWriteBuckets)"))
+        both = sorted(set(team.read_only_buckets) & set(team.read_write_buckets))
+        if both:
+            problems.append((f"{key}.readOnlyBuckets", both, "a bucket cannot be both read-only and read-write"))
+        for other, theirs in s.teams.items():
+            taken = sorted(set(team.read_only_buckets + team.read_write_buckets) & set(theirs.read_write_buckets))
+            if other != name and taken:
+                problems.append((f"{key}.readWriteBuckets" if set(taken) & set(team.read_write_buckets)
+                                 else f"{key}.readOnlyBuckets", taken,
+                                 f"teams.{other} writes it (readWriteBuckets); a team's read-write bucket is its own"))
+    return problems
+
+
+def _team_quotas(s: StackSettings) -> list[Problem]:
+    """AWS Batch quotas per account and region (AWS Batch user guide, "AWS Batch service quotas"), counting only
+    this stack: other stacks in the account use the same quotas."""
+    capped = [n for n, t in s.teams.items() if t.max_vcpus is not None]
+    queues = 3 + s.compute.gpu.enabled + len(capped)
+    environments = 2 + s.compute.gpu.enabled + (s.head_job.platform == "fargate") + len(capped)
+    problems = []
+    if len(s.teams) > SHARE_IDENTIFIERS_PER_QUEUE:
+        problems.append(("teams", f"{len(s.teams)} teams", f"at most {SHARE_IDENTIFIERS_PER_QUEUE}: a job queue has "
+                                                           "at most that many active share identifiers"))
+    if queues > JOB_QUEUES_PER_ACCOUNT or environments > COMPUTE_ENVIRONMENTS_PER_ACCOUNT:
+        problems.append(("teams", f"{len(capped)} teams with maxVcpus",
+                         f"give this stack {queues} job queues and {environments} compute environments; AWS Batch "
+                         f"allows {JOB_QUEUES_PER_ACCOUNT} of each per account and region: cap fewer teams (the "
+                         "others share by weight)"))
+    return problems
+
+
+def _team_policies(s: StackSettings) -> list[Problem]:
+    """Each team's role policies and run policy must fit IAM's quotas; the longest names make the worst case."""
+    work, account, queue = bucket_arn(s.bucket.name or "w" * 63), "123456789012", "q" * 40
+    batch = f"arn:aws:batch:{s.region}:{account}"
+    problems = []
+    for name, team in s.teams.items():
+        read_write = [bucket_arn(b) for b in [*s.bucket.read_write_buckets, *team.read_write_buckets]]
+        read_only = [bucket_arn(b) for b in [*s.bucket.read_only_buckets, *team.read_only_buckets]]
+        s3 = team_s3_statements(work, name, read_write, read_only)
+        head = head_job_policy(partition="aws", region=s.region, account_id=account,
+                               queue_arns=[f"{batch}:job-queue/{queue}"] * 4, read_write_buckets=[],
+                               task_role_arn=f"arn:aws:iam::{account}:role/" + "r" * 60, s3_statements=s3)
+        run = team_run_policy(partition="aws", region=s.region, account_id=account, team=name,
+                              head_queue_arn=f"{batch}:job-queue/{queue}", job_definition_name="d" * 60,
+                              bucket_arn=work, log_group_name="l" * 40)
+        sizes = {"task role's inline policy": (_policy_chars({"Statement": s3}), ROLE_INLINE_POLICY_CHARS),
+                 "head role's inline policy": (_policy_chars(head), ROLE_INLINE_POLICY_CHARS),
+                 "run policy": (_policy_chars(run), MANAGED_POLICY_CHARS)}
+        problems += [(f"teams.{name}.readOnlyBuckets", f"{len(read_only)} read-only and {len(read_write)} read-write "
+                      "buckets", f"make the team's {what} {size} characters; IAM allows {limit}: list fewer buckets")
+                     for what, (size, limit) in sizes.items() if size > limit][:1]
+    return problems
+
+
+def _teams(s: StackSettings) -> list[Problem]:
+    if not s.teams:
+        return []
+    problems = _team_buckets(s) + _team_quotas(s) + _team_policies(s)
+    for name, team in s.teams.items():
+        problems += _team_budget(name, team)
+        if team.max_vcpus is not None and team.max_vcpus > s.compute.spot.max_vcpus:
+            problems.append((f"teams.{name}.maxVcpus", team.max_vcpus,
+                             f"must be at most compute.spot.maxVcpus ({s.compute.spot.max_vcpus}): a team's cap is "
+                             "a part of the stack's spot capacity"))
+        if len(set(team.principals)) != len(team.principals):
+            problems.append((f"teams.{name}.principals", team.principals, "lists a principal more than once"))
+    if TEAM_TAG in s.tags or TEAM_TAG.lower() in {k.lower() for k in s.tags}:
+        problems.append((f"tags.{TEAM_TAG}", s.tags.get(TEAM_TAG, ""), "is set by the program on every team's "
+                                                                       "resources and jobs when teams are defined"))
+    return problems
+
+
+RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies, _alerts, _teams)
 
 
 def cross_key_problems(s: StackSettings) -> list[Problem]:

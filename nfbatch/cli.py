@@ -64,12 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--params-file", type=Path, help="local params file, uploaded to the work bucket")
     run.add_argument("--name", help="run name (default: pipeline plus a timestamp); reuse it with --resume")
     run.add_argument("--resume", action="store_true", help="resume the run with this --name from its cache")
+    run.add_argument("--team", help="on a stack shared by teams: the team to run as (required there)")
     run.add_argument("--watch", action="store_true", help="follow the run until it ends")
     run.add_argument("--interval", type=float, default=15.0, help=argparse.SUPPRESS)
 
     status = verb("status", "recent runs, or one run's detail with its task counts")
     status.add_argument("run", nargs="?", help="run name or head job id")
     status.add_argument("--limit", type=int, default=20, help="how many recent runs (default 20)")
+    status.add_argument("--team", help="only this team's runs")
+
+    verb("teams", "each team's running vCPUs and active jobs by state and queue (stacks shared by teams)")
 
     logs = verb("logs", "a run's head log, or its task failures")
     logs.add_argument("run", help="run name or head job id")
@@ -127,7 +131,7 @@ class Cli:
             if args.resume and not args.name:
                 raise NfbatchError("--resume needs --name: the run name selects the cache to resume from")
             self.request = runs.RunRequest(args.pipeline, name, self.nextflow_args, args.revision, args.profile,
-                                           args.params_file, args.resume)
+                                           args.params_file, args.resume, args.team)
             runs.validate_request(self.request)
         elif self.nextflow_args:
             raise NfbatchError("arguments after `--` are only for `nfbatch run`")
@@ -135,6 +139,9 @@ class Cli:
             raise NfbatchError(f"--older-than {args.older_than}: must be at least 1 day")
         if args.verb == "status" and args.limit < 1:
             raise NfbatchError(f"--limit {args.limit}: must be at least 1")
+        if args.verb == "status" and args.team is not None and args.run:
+            raise NfbatchError("--team filters the list of recent runs; a named run is shown whoever ran it",
+                               f"drop --team, or drop the run name: nfbatch status --team {args.team}")
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
         if args.verb == "config" and args.what != "nextflow":  # offline, from the settings model
@@ -207,14 +214,14 @@ class Cli:
             table.add_row("tasks", ", ".join(f"{s.lower()} {n}" for s, n in detail["tasks"].items()))
             self.console.print(table)
             return 0
-        recent = runs.recent_runs(self.aws, outputs, self.args.limit)
+        recent = runs.recent_runs(self.aws, outputs, self.args.limit, self.args.team)
         if self.args.json:
             self.emit_json(recent)
             return 0
         # Readable at 80 columns and when piped: run names fold rather than vanish, the state, start and duration
         # never wrap, and the 36-character head job id shows only on wide terminals (`--json` always has it).
         wide = self.console.width >= 120
-        table = Table(title="recent runs")
+        table = Table(title=f"recent runs of team {self.args.team}" if self.args.team else "recent runs")
         table.add_column("run", overflow="fold", ratio=3)
         table.add_column("pipeline", overflow="ellipsis", max_width=28, ratio=2)
         for column in ("state", "started", "duration"):
@@ -227,7 +234,31 @@ class Cli:
             started = (r["startedAt"] or "-")[:16].replace("T", " ")
             row = [r["run"], r["pipeline"], r["state"], started, duration] + ([r["headJobId"]] if wide else [])
             table.add_row(*row)
-        self.console.print(table if recent else "no runs on this stack's head queue")
+        self.console.print(table if recent else "no runs on this stack's head queue"
+                           + (f" for team {self.args.team}" if self.args.team else ""))
+        return 0
+
+    def do_teams(self, outputs) -> int:
+        from nfbatch.teams import HOLDING_VCPUS, team_usage
+
+        if not outputs.teams:
+            raise NfbatchError("this stack has no teams", "add teams under genomics-batch:teams (README, Add a team)")
+        usage = team_usage(self.aws, outputs)
+        if self.args.json:
+            self.emit_json(usage)
+            return 0
+        table = Table(title="teams")
+        for column in ("team", "weight", "cap", "running vCPUs", "active jobs (queue: state count)"):
+            table.add_column(column, overflow="fold")
+        for name, u in usage.items():
+            jobs = "; ".join(f"{queue}: " + ", ".join(f"{s.lower()} {n}" for s, n in states.items())
+                             for queue, states in u["jobs"].items())
+            table.add_row(name, "-" if u["weight"] is None else f"{u['weight']:g}",
+                          "-" if u["maxVcpus"] is None else str(u["maxVcpus"]), f"{u['runningVcpus']:g}",
+                          jobs or "none")
+        self.console.print(table)
+        self.console.print(f"running vCPUs: jobs {' or '.join(s.lower() for s in HOLDING_VCPUS)} on an instance",
+                           style="dim")
         return 0
 
     def do_logs(self, outputs) -> int:

@@ -19,10 +19,11 @@ import yaml
 from botocore.exceptions import ClientError
 
 from components.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
-from components.contract import PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG
+from components.contract import PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG, TEAM_TAG, team_prefix
 from nfbatch.aws import Aws
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs
+from settings.limits import TEAM_NAME
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 # A pipeline Nextflow can fetch: a name (hello, nf-core/rnaseq) or an https:// repository, no shell characters.
@@ -54,6 +55,7 @@ class RunRequest:
     profile: str | None = None
     params_file: Path | None = None
     resume: bool = False
+    team: str | None = None  # on a stack with teams: who runs it (share identifier, job definition, Team tag)
 
 
 def check_params_file(path: Path) -> None:
@@ -88,6 +90,9 @@ def validate_request(request: RunRequest) -> None:
                            "letters, digits, '.', '_', '-' and '/', no spaces or shell characters")
     if request.params_file is not None:
         check_params_file(request.params_file)
+    if request.team is not None and not TEAM_NAME.fullmatch(request.team):
+        raise NfbatchError(f"--team {request.team!r} is not a team name",
+                           "team names are 2-32 lowercase letters, digits or '-', starting with a letter")
 
 
 def nextflow_command(request: RunRequest, params_uri: str | None) -> list[str]:
@@ -137,25 +142,33 @@ def name_must_be_new(aws: Aws, outputs: StackOutputs, request: RunRequest) -> No
 
 def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitted:
     validate_request(request)
+    team = outputs.team(request.team)  # before any AWS call: a team stack needs --team, others refuse it
     head_queue_must_accept_jobs(aws, outputs)
     if not request.resume:
         name_must_be_new(aws, outputs, request)
     params_uri = None
     if request.params_file is not None:
-        key = f"{PARAMS_PREFIX}/{request.run_name}/{request.params_file.name}"
+        # A team's members may upload only under params/<team>/ (its run policy), and its jobs read only there.
+        prefix = team_prefix(PARAMS_PREFIX, request.team) if team else PARAMS_PREFIX
+        key = f"{prefix}/{request.run_name}/{request.params_file.name}"
         aws.client("s3").upload_file(str(request.params_file), outputs["bucketName"], key)
         params_uri = f"s3://{outputs['bucketName']}/{key}"
     job_name = f"{JOB_PREFIX}{request.run_name}"
+    tags = {RUN_TAG: request.run_name, PIPELINE_TAG: request.pipeline[:256]}
+    # Fair-share queues require a share identifier on every job, and the team's run policy requires it to be the
+    # team's own, with its Team tag (policies/iam.py, team_run_policy).
+    as_team = {"shareIdentifier": team["shareIdentifier"]} if team else {}
     response = aws.client("batch").submit_job(
         jobName=job_name,
         jobQueue=outputs["headQueueArn"],
-        jobDefinition=outputs["jobDefinitionArn"],
+        jobDefinition=team["jobDefinitionArn"] if team else outputs["jobDefinitionArn"],
         containerOverrides={
             "command": nextflow_command(request, params_uri),
             "environment": [{"name": "NF_RUN_NAME", "value": request.run_name}],
         },
-        tags={RUN_TAG: request.run_name, PIPELINE_TAG: request.pipeline[:256]},
+        tags={**tags, TEAM_TAG: request.team} if team else tags,
         propagateTags=True,
+        **as_team,
     )
     return Submitted(request.run_name, response["jobId"], job_name, params_uri)
 
@@ -186,6 +199,7 @@ def run_summary(job: dict) -> dict:
     end = stopped or (int(time.time() * 1000) if started else None)
     return {
         "run": tags.get(RUN_TAG) or job["jobName"].removeprefix(JOB_PREFIX),
+        "team": job_team(job),
         "pipeline": tags.get(PIPELINE_TAG) or (job.get("container", {}).get("command") or ["?"])[0],
         "state": job["status"],
         "reason": job.get("statusReason"),
@@ -203,13 +217,28 @@ def _iso(millis: int | None) -> str | None:
     return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
 
 
-def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20) -> list[dict]:
+def job_team(job: dict) -> str | None:
+    """The team a job runs as: its share identifier (DescribeJobs), else its Team tag."""
+    return job.get("shareIdentifier") or job.get("tags", {}).get(TEAM_TAG)
+
+
+def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20, team: str | None = None) -> list[dict]:
+    """The newest runs, or the newest of one team's (ListJobs has no tags, so the newest heads are described a
+    hundred at a time until `limit` of the team's are found)."""
+    if team is not None:
+        outputs.team(team)  # an unknown team is refused before any AWS call
     summaries = list(list_job_summaries(aws, outputs["headQueueArn"],
                                         [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}*"]}]))
     summaries.sort(key=lambda s: s.get("createdAt", 0), reverse=True)
-    jobs = describe_jobs(aws, [s["jobId"] for s in summaries[:limit]])
-    jobs.sort(key=lambda j: j.get("createdAt", 0), reverse=True)
-    return [run_summary(j) for j in jobs]
+    found: list[dict] = []
+    step = limit if team is None else DESCRIBE_BATCH
+    for start in range(0, len(summaries), step):
+        jobs = describe_jobs(aws, [s["jobId"] for s in summaries[start:start + step]])
+        found += [j for j in jobs if team is None or job_team(j) == team]
+        if team is None or len(found) >= limit:
+            break
+    found.sort(key=lambda j: j.get("createdAt", 0), reverse=True)
+    return [run_summary(j) for j in found[:limit]]
 
 
 def find_head_summary(aws: Aws, outputs: StackOutputs, run: str) -> dict:

@@ -23,6 +23,9 @@ from components.contract import (
 from nfbatch.errors import NfbatchError
 from settings.limits import aws_regions
 
+# What nfbatch reads of each entry of the `teams` export.
+TEAM_KEYS = ("shareIdentifier", "jobDefinitionArn", "taskQueueArn")
+
 
 @dataclass(frozen=True)
 class StackOutputs:
@@ -40,12 +43,39 @@ class StackOutputs:
         return "fargate" if compute_environment_export(FARGATE) in self.values else "ec2"
 
     @property
+    def teams(self) -> dict[str, dict]:
+        """The stack's teams (the `teams` export), or none for a single-tenant stack."""
+        return self.values.get("teams") or {}
+
+    def team(self, name: str | None) -> dict | None:
+        """The team a command acts as: required on a stack with teams, refused on one without."""
+        teams = self.teams
+        if name is None:
+            if teams:
+                raise NfbatchError(f"this stack is shared by teams ({', '.join(sorted(teams))}): say which one you "
+                                   "run as", f"add --team {sorted(teams)[0]}")
+            return None
+        if not teams:
+            raise NfbatchError(f"--team {name}: this stack has no teams",
+                               "leave out --team, or add the team to the stack's genomics-batch:teams and `pulumi up`")
+        if name not in teams:
+            raise NfbatchError(f"--team {name}: no such team on this stack; its teams are {', '.join(sorted(teams))}",
+                               "pick one of those, or add the team to genomics-batch:teams and `pulumi up`")
+        return teams[name]
+
+    @property
+    def team_queue_arns(self) -> list[str]:
+        """Capped teams' own queues (their tasks run there, not on the shared task queues)."""
+        return sorted({t["taskQueueArn"] for t in self.teams.values()} - set(self.queue_arns.values()))
+
+    @property
     def queue_arns(self) -> dict[str, str]:
         return {q: self.values[queue_arn_export(q)] for q in (*QUEUES, *([GPU_QUEUE] if self.has_gpu else []))}
 
     @property
     def task_queue_arns(self) -> list[str]:
-        return [self.values[queue_arn_export(q)] for q in (*TASK_QUEUES, *([GPU_QUEUE] if self.has_gpu else []))]
+        return [self.values[queue_arn_export(q)] for q in (*TASK_QUEUES, *([GPU_QUEUE] if self.has_gpu else []))] \
+            + self.team_queue_arns
 
     @property
     def compute_environment_arns(self) -> dict[str, str]:
@@ -70,6 +100,12 @@ def parse_outputs(text: str, source: str) -> StackOutputs:
         key = wrong[0]
         raise NfbatchError(f"stack outputs from {source}: {key} = {json.dumps(values[key])}: must be a non-empty "
                            "string", "write the file again with `pulumi stack output --json`")
+    teams = values.get("teams")
+    if teams is not None and (not isinstance(teams, dict) or not all(
+            isinstance(t, dict) and all(isinstance(t.get(k), str) and t[k] for k in TEAM_KEYS)
+            for t in teams.values())):
+        raise NfbatchError(f"stack outputs from {source}: teams must map each team to its {', '.join(TEAM_KEYS)}",
+                           "write the file again with `pulumi stack output --json`")
     if values["region"] not in aws_regions():
         raise NfbatchError(f"stack outputs from {source}: region = {values['region']}: not an AWS region",
                            "write the file again with `pulumi stack output --json`")

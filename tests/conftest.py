@@ -225,7 +225,10 @@ class FakeStack:
     outputs_file: Path
 
 
-def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
+def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path,
+                         teams: dict[str, int | None] | None = None) -> FakeStack:
+    """The stack's AWS side; with `teams` (name -> maxVcpus or None), fair-share queues, capped teams' own queues
+    and a head job definition per team, as the program declares them."""
     import urllib.request
 
     # Jobs must not start Docker containers: moto's simple Batch marks them finished at once.
@@ -256,11 +259,15 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
             computeResources={"type": kind, "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m6i"],
                               "subnets": [subnet], "securityGroupIds": [sg], "instanceRole": profile},
         )["computeEnvironmentArn"]
+    fair_share = {"schedulingPolicyArn": batch.create_scheduling_policy(
+        name=f"fair-share-{suffix}", fairsharePolicy={"shareDecaySeconds": 3600, "computeReservation": 10,
+                                                      "shareDistribution": [{"shareIdentifier": n, "weightFactor": 1}
+                                                                            for n in teams]})["arn"]} if teams else {}
     queues = {}
     for key, capacity in queue_capacity(spot_fallback_to_on_demand=False).items():
         envs = [ces[c] for c in capacity]
         queues[key] = batch.create_job_queue(
-            jobQueueName=f"{key}-{suffix}", state="ENABLED", priority=10,
+            jobQueueName=f"{key}-{suffix}", state="ENABLED", priority=10, **fair_share,
             computeEnvironmentOrder=[{"order": i + 1, "computeEnvironment": a} for i, a in enumerate(envs)],
         )["jobQueueArn"]
     bucket = f"work-{suffix}"
@@ -288,9 +295,34 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path) -> FakeStack:
         "headLogGroupName": log_group, "headJobRoleArn": head_role, "taskJobRoleArn": task_role,
         "instanceRoleArn": instance_role, "nextflowConfig": "workDir = 's3://x/work'\n",
     }
+    if teams:
+        outputs["teams"] = _teams_in_moto(endpoint, suffix, teams, ces, queues, fair_share, head_role)
     outputs_file = directory / "outputs.json"
     outputs_file.write_text(json.dumps(outputs))
     return FakeStack(endpoint, outputs, outputs_file)
+
+
+def _teams_in_moto(endpoint: MotoEndpoint, suffix: str, teams: dict[str, int | None], ces: dict, queues: dict,
+                   fair_share: dict, head_role: str) -> dict:
+    """Each team's head job definition (tagged Team) and, for a capped team, its own queue; the `teams` export."""
+    batch = endpoint.client("batch")
+    exported = {}
+    for name, cap in teams.items():
+        queue = queues["default"]
+        if cap is not None:
+            queue = batch.create_job_queue(
+                jobQueueName=f"team-{name}-{suffix}", state="ENABLED", priority=10, **fair_share,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ces[SPOT]}])["jobQueueArn"]
+        definition = batch.register_job_definition(
+            jobDefinitionName=f"team-{name}-{suffix}", type="container", tags={"Team": name}, propagateTags=True,
+            containerProperties={"image": "nextflow:25.04.6", "jobRoleArn": head_role,
+                                 "resourceRequirements": [{"type": "VCPU", "value": "2"},
+                                                          {"type": "MEMORY", "value": "4096"}]})
+        exported[name] = {"shareIdentifier": name, "weight": 1, "maxVcpus": cap,
+                          "jobDefinitionArn": definition["jobDefinitionArn"],
+                          "jobDefinitionName": definition["jobDefinitionName"], "taskQueueArn": queue,
+                          "taskQueueName": queue.rsplit("/", 1)[-1]}
+    return exported
 
 
 @pytest.fixture(scope="session")
@@ -310,7 +342,49 @@ def shared_stack(aws_env, tmp_path_factory) -> FakeStack:
     return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("shared-stack"))
 
 
+@pytest.fixture(scope="module")
+def team_stack(aws_env, tmp_path_factory) -> FakeStack:
+    """A stack shared by two teams: genomics-core capped at 8 vCPUs on its own queue, rna-lab on the shared ones."""
+    return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("team-stack"),
+                                teams={"genomics-core": 8, "rna-lab": None})
+
+
 @pytest.fixture
 def fake_stack(aws_env, tmp_path) -> FakeStack:
     """A fresh stack for a test that breaks or reshapes it."""
     return _build_stack_in_moto(aws_env, tmp_path)
+
+
+# --- botocore hooks on nfbatch's own sessions ---------------------------------------------------------------------
+
+class Hooks:
+    """botocore event handlers that every nfbatch session gets; `calls` counts API operations."""
+
+    def __init__(self):
+        self.handlers: list[tuple[str, object]] = []
+        self.calls: dict[str, int] = {}
+
+    def on(self, event: str, handler) -> None:
+        self.handlers.append((event, handler))
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    import boto3
+
+    from nfbatch import aws as nfbatch_aws
+
+    registry = Hooks()
+
+    def counter(model, **_):
+        registry.calls[model.name] = registry.calls.get(model.name, 0) + 1
+
+    class HookedSession(boto3.Session):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.events.register("before-call", counter)
+            for event, handler in registry.handlers:
+                self.events.register(event, handler)
+
+    monkeypatch.setattr(nfbatch_aws.boto3, "Session", HookedSession)
+    return registry

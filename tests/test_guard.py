@@ -119,7 +119,8 @@ def test_pack_declares_the_mandatory_and_advisory_rules():
     levels = {p.name: p.enforcement_level for p in POLICIES}
     assert {n for n, level in levels.items() if level == EnforcementLevel.MANDATORY} == {
         "launch-template-imdsv2", "block-devices-encrypted", "no-open-ingress", "no-full-access-policies",
-        "no-write-on-any-resource", "s3-buckets-locked-down", "sns-topic-encrypted", "sns-topic-not-public"}
+        "no-write-on-any-resource", "s3-buckets-locked-down", "sns-topic-encrypted", "sns-topic-not-public",
+        "teams-keep-to-their-results"}
     assert {n for n, level in levels.items() if level == EnforcementLevel.ADVISORY} == {
         "compute-environment-scales-to-zero", "spot-with-on-demand-head-queue", "cost-tags",
         "compute-environment-updatable-in-place"}
@@ -132,7 +133,7 @@ def violations_for(run) -> dict[str, list[str]]:
     default_tags = json.loads(provider.inputs["defaultTags"])["tags"]
     by_urn = {}
     for r in registrations:
-        props = dict(r.inputs)
+        props = {**r.outputs, **r.inputs}  # as CrossGuard sees a deployed resource: its outputs too
         if "tags" in props or r.typ in {"aws:s3/bucket:Bucket", "aws:iam/role:Role"}:
             props["tagsAll"] = {**default_tags, **(props.get("tags") or {})}  # what the provider adds
         by_urn[r.urn] = PolicyResource(r.typ, props, r.urn, r.name, None, None, None, [], {})

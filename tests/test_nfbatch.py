@@ -10,7 +10,6 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from conftest import ACCOUNT, REGION
@@ -19,35 +18,6 @@ from rich.console import Console
 from nfbatch import aws as nfbatch_aws
 from nfbatch import runs
 from nfbatch.cli import main
-
-
-class Hooks:
-    """botocore event handlers that every nfbatch session gets; `calls` counts API operations."""
-
-    def __init__(self):
-        self.handlers: list[tuple[str, object]] = []
-        self.calls: dict[str, int] = {}
-
-    def on(self, event: str, handler) -> None:
-        self.handlers.append((event, handler))
-
-
-@pytest.fixture
-def hooks(monkeypatch):
-    registry = Hooks()
-
-    def counter(model, **_):
-        registry.calls[model.name] = registry.calls.get(model.name, 0) + 1
-
-    class HookedSession(boto3.Session):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.events.register("before-call", counter)
-            for event, handler in registry.handlers:
-                self.events.register(event, handler)
-
-    monkeypatch.setattr(nfbatch_aws.boto3, "Session", HookedSession)
-    return registry
 
 
 def nfbatch(stack, *argv):
@@ -205,8 +175,9 @@ def test_status_lists_recent_runs_newest_first(shared_stack, hooks):
     code, out = nfbatch(shared_stack, "status", "--limit", "2", "--json")
     listed = as_json(out)
     assert code == 0 and [r["run"] for r in listed] == ["second", "first"]
-    assert set(listed[0]) == {"run", "pipeline", "state", "reason", "createdAt", "startedAt", "stoppedAt",
+    assert set(listed[0]) == {"run", "team", "pipeline", "state", "reason", "createdAt", "startedAt", "stoppedAt",
                               "durationSeconds", "headJobId", "exitCode", "logStream"}
+    assert listed[0]["team"] is None  # a stack without teams
     code, table = nfbatch(shared_stack, "status")
     assert code == 0 and "recent runs" in table and "second" in table and "SUCCEEDED" in table
 

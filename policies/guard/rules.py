@@ -20,8 +20,9 @@ from pulumi_policy import (
 )
 
 from components.contract import COST_TAG_KEYS as REQUIRED_COST_TAGS
+from components.contract import TEAM_TAG
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
-from policies.iam import write_actions_on_any_resource
+from policies.iam import reaches_other_results, write_actions_on_any_resource
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -206,6 +207,34 @@ def check_spot_has_on_demand_head_queue(resources: Iterable[Any]) -> list[tuple[
     return []
 
 
+def _team_documents(resources: list[Any]) -> Iterable[tuple[Any, str, dict]]:
+    """(resource, team, policy document) for every known policy of a team: its roles' inline policies (found by
+    the role they name) and its run policy (tagged with the team)."""
+    roles = {r.urn: (r.props.get("tags") or {}).get(TEAM_TAG) for r in resources
+             if r.resource_type == "aws:iam/role:Role"}
+    for r in resources:
+        team = None
+        if r.resource_type == "aws:iam/rolePolicy:RolePolicy":
+            team = next((roles[d.urn] for d in (r.property_dependencies or {}).get("role", []) if roles.get(d.urn)),
+                        None)
+        elif r.resource_type == "aws:iam/policy:Policy":
+            team = (r.props.get("tags") or {}).get(TEAM_TAG)
+        if team and isinstance(r.props.get("policy"), str):
+            yield r, team, json.loads(r.props["policy"])
+
+
+def check_teams_keep_to_their_results(resources: Iterable[Any]) -> list[tuple[str, str]]:
+    """No team's role or run policy reaches another team's results/ prefix in the stack's work bucket."""
+    resources = list(resources)
+    buckets = [b.props["arn"] for b in resources if b.resource_type == BUCKET and isinstance(b.props.get("arn"), str)]
+    found = []
+    for resource, team, document in _team_documents(resources):
+        for bucket in buckets:
+            found += [(resource.urn, f"team {team}'s policy grants {grant}, which reaches other teams' results/")
+                      for grant in reaches_other_results(document, bucket, team)]
+    return found
+
+
 # --- the pack ----------------------------------------------------------------------------------------------------
 
 def _resource_policy(name: str, description: str, check, level: EnforcementLevel) -> ResourceValidationPolicy:
@@ -236,6 +265,8 @@ POLICIES = [
     _resource_policy("sns-topic-encrypted", "SNS topics are encrypted with KMS.", check_topic_encrypted, MANDATORY),
     _resource_policy("sns-topic-not-public", "No SNS topic policy allows everyone.", check_topic_not_public,
                      MANDATORY),
+    _stack_policy("teams-keep-to-their-results", "No team's role or run policy reaches another team's results/.",
+                  check_teams_keep_to_their_results, MANDATORY),
     _stack_policy("s3-buckets-locked-down", "Buckets block public access, encrypt by default and deny plain HTTP.",
                   check_buckets_locked_down, MANDATORY),
     _resource_policy("compute-environment-scales-to-zero", "Compute environments keep minVcpus at 0.",

@@ -1,0 +1,319 @@
+"""Teams: one shared cluster, fair share, capped teams, per-team roles and run policies, budgets, and nfbatch.
+
+The program runs under the mocks with one, three (one capped) and fifty teams; each team's policies are evaluated
+with tests/iam_eval.py like the head role's; nfbatch's team verbs run against a moto stack with fair-share queues.
+"""
+
+import json
+
+import pytest
+from conftest import ACCOUNT, REGION, run_program
+from iam_eval import decision
+
+from components.compute_cluster import share_distribution
+from components.contract import TEAM_TAG
+from components.teams import principal_kind_and_name
+from components.update_rules import JOB_QUEUE, action_for
+from policies.guard import rules
+from policies.iam import reaches_other_results, team_run_policy, team_s3_statements
+from settings import SettingsError, load_settings
+from settings.limits import weight_factor
+
+BATCH = f"arn:aws:batch:{REGION}:{ACCOUNT}"
+CORE = {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],
+        "readOnlyBuckets": ["1000genomes"], "readWriteBuckets": ["core-results"],
+        "principals": [f"arn:aws:iam::{ACCOUNT}:role/lab/GenomicsCoreRunner"]}
+THREE = {"genomics-core": CORE, "rna-lab": {"principals": [f"arn:aws:iam::{ACCOUNT}:user/alice"]}, "imaging": {}}
+
+
+@pytest.fixture(scope="module")
+def three():
+    return run_program("dev", {"genomics-batch:teams": THREE})
+
+
+@pytest.fixture(scope="module")
+def one():
+    return run_program("dev", {"genomics-batch:teams": {"rna-lab": {}}})
+
+
+DEFINITION = "aws:batch/jobDefinition:JobDefinition"
+
+
+def policy_of(run, name: str) -> dict:
+    """A role's inline policy (named like the role)."""
+    return json.loads(run.mocks.named(name, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+
+
+def queue(run, name: str):
+    return run.mocks.named(name, JOB_QUEUE)
+
+
+def environment_of(run, definition: str) -> dict[str, str]:
+    properties = json.loads(run.mocks.named(definition, DEFINITION).inputs["containerProperties"])
+    return {e["name"]: e["value"] for e in properties["environment"]}
+
+
+# --- the shared cluster ---------------------------------------------------------------------------------------
+
+def test_without_teams_nothing_of_teams_is_declared(dev_run):
+    assert not dev_run.mocks.of_type("aws:batch/schedulingPolicy:SchedulingPolicy")
+    assert not dev_run.mocks.of_type("genomics:teams:BatchTeams")
+    assert all("schedulingPolicyArn" not in q.inputs for q in dev_run.mocks.of_type(JOB_QUEUE))
+    assert "teams" not in dev_run.outputs
+
+
+def test_weights_become_batch_weight_factors_where_smaller_is_a_larger_share():
+    # Batch: a weightFactor of 0.125 gets 8 times the capacity of 1 (ShareAttributes); a weight of 8 says the same.
+    assert weight_factor(8) == 0.125 and weight_factor(1) == 1 and weight_factor(3) == 0.3333
+    assert weight_factor(0.001) == 999.9999 and weight_factor(10000) == 0.0001  # Batch's range, never beyond
+    assert share_distribution({"b": 1.0, "a": 0.5}) == [{"shareIdentifier": "a", "weightFactor": 0.5},
+                                                         {"shareIdentifier": "b", "weightFactor": 1.0}]
+
+
+def test_one_team_gets_a_fair_share_policy_on_every_queue(one):
+    [policy] = one.mocks.of_type("aws:batch/schedulingPolicy:SchedulingPolicy")
+    fair = policy.inputs["fairSharePolicy"]
+    assert fair["shareDistributions"] == [{"shareIdentifier": "rna-lab", "weightFactor": 1}]
+    assert (fair["shareDecaySeconds"], fair["computeReservation"]) == (3600, 10)
+    arn = policy.outputs["arn"]
+    # Fair-share queues require a share identifier on every job, so heads too run on a fair-share queue.
+    assert {q.name: q.inputs.get("schedulingPolicyArn") for q in one.mocks.of_type(JOB_QUEUE)} == {
+        "batch-head": arn, "batch-default": arn, "batch-priority": arn}
+    [team] = one.outputs["teams"].values()
+    assert team["shareIdentifier"] == "rna-lab" and team["taskQueueArn"] == one.outputs["defaultQueueArn"]
+
+
+def test_three_teams_share_by_weight_and_the_capped_one_gets_its_own_spot_capacity(three):
+    [policy] = three.mocks.of_type("aws:batch/schedulingPolicy:SchedulingPolicy")
+    assert policy.inputs["fairSharePolicy"]["shareDistributions"] == [
+        {"shareIdentifier": "genomics-core", "weightFactor": 0.5}, {"shareIdentifier": "imaging", "weightFactor": 1},
+        {"shareIdentifier": "rna-lab", "weightFactor": 1}]
+    spot = three.mocks.named("batch-spot").inputs["computeResources"]
+    capped = three.mocks.named("batch-team-genomics-core", "aws:batch/computeEnvironment:ComputeEnvironment")
+    resources = capped.inputs["computeResources"]
+    assert (resources["type"], resources["maxVcpus"], resources["tags"]) == ("SPOT", 32, {TEAM_TAG: "genomics-core"})
+    for same in ("launchTemplate", "subnets", "securityGroupIds", "instanceRole", "instanceTypes",
+                 "allocationStrategy"):
+        assert resources[same] == spot[same], same
+    own = queue(three, "batch-team-genomics-core")
+    assert [o["computeEnvironment"] for o in own.inputs["computeEnvironmentOrders"]] == [capped.outputs["arn"]]
+    assert own.inputs["schedulingPolicyArn"] == policy.outputs["arn"]
+    assert len(three.mocks.of_type(JOB_QUEUE)) == 4  # no queue for the teams that share
+
+
+def test_each_team_head_runs_as_its_team(three):
+    core, rna = environment_of(three, "teams-genomics-core-head"), environment_of(three, "teams-rna-lab-head")
+    own = queue(three, "batch-team-genomics-core").outputs["arn"]
+    assert core["NF_JOB_QUEUE"] == core["NF_PRIORITY_QUEUE"] == own  # retries too stay under the cap
+    assert (rna["NF_JOB_QUEUE"], rna["NF_PRIORITY_QUEUE"]) == (three.outputs["defaultQueueArn"],
+                                                               three.outputs["priorityQueueArn"])
+    bucket = three.outputs["bucketName"]
+    assert (rna["NF_TEAM"], rna["NF_WORKDIR"], rna["NF_CACHEDIR"]) == (
+        "rna-lab", f"s3://{bucket}/work/rna-lab", f"s3://{bucket}/cache/rna-lab")
+    assert rna["NF_TASK_JOB_ROLE"] == three.mocks.named("teams-rna-lab-task", "aws:iam/role:Role").outputs["arn"]
+    definition = three.mocks.named("teams-rna-lab-head", DEFINITION)
+    assert definition.inputs["tags"] == {TEAM_TAG: "rna-lab"} and definition.inputs["propagateTags"] is True
+    config = three.outputs["teams"]["rna-lab"]["nextflowConfig"]
+    assert "shareIdentifier = 'rna-lab'" in config and "'Team': 'rna-lab'" in config
+
+
+def test_the_teams_export_has_what_runs_and_seqera_need(three):
+    core = three.outputs["teams"]["genomics-core"]
+    assert core["taskQueueArn"] == queue(three, "batch-team-genomics-core").outputs["arn"]
+    assert core["jobDefinitionArn"] == three.mocks.named("teams-genomics-core-head", DEFINITION).outputs["arn"]
+    assert (core["weight"], core["maxVcpus"], core["monthlyBudgetUsd"]) == (2, 32, 1500)
+    assert core["resultsDir"] == f"s3://{three.outputs['bucketName']}/results/genomics-core"
+    seqera = core["seqeraPlatform"]
+    assert seqera["computeQueue"] == core["taskQueueName"] and seqera["headQueue"] == three.outputs["headQueueName"]
+    assert seqera["computeJobRole"] == core["taskJobRoleArn"] and "shareIdentifier" in seqera["nextflowConfig"]
+
+
+def test_fifty_teams_plan_within_quotas():
+    teams = {f"team-{i:02d}": ({"maxVcpus": 8} if i < 10 else {"weight": 1 + i % 3}) for i in range(50)}
+    run = run_program("dev", {"genomics-batch:teams": teams})
+    [policy] = run.mocks.of_type("aws:batch/schedulingPolicy:SchedulingPolicy")
+    assert len(policy.inputs["fairSharePolicy"]["shareDistributions"]) == 50
+    assert len(run.mocks.of_type(JOB_QUEUE)) == 13 and len(run.outputs["teams"]) == 50
+    assert len(run.mocks.of_type("aws:batch/jobDefinition:JobDefinition")) == 51
+
+
+def test_adding_the_first_team_replaces_the_queues_in_the_plan_diff():
+    # A FIFO queue cannot become fair-share in place; the plan says so before `pulumi up` does it.
+    action = action_for(JOB_QUEUE, ["schedulingPolicyArn"], {})
+    assert action.kind == "replace" and action.because == ("schedulingPolicyArn",)
+    assert action_for(JOB_QUEUE, ["priority"], {}).kind == "update"
+
+
+# --- what each role and principal can reach ---------------------------------------------------------------------
+
+def test_a_team_task_role_reaches_its_prefixes_and_buckets_only(three):
+    bucket = f"arn:aws:s3:::{three.outputs['bucketName']}"
+    task = [policy_of(three, "teams-genomics-core-task")]
+    allowed = [("s3:PutObject", f"{bucket}/work/genomics-core/ab/cd/.command.out", {}),
+               ("s3:PutObject", f"{bucket}/results/genomics-core/run-1/multiqc.html", {}),
+               ("s3:GetObject", f"{bucket}/params/genomics-core/run-1/params.yaml", {}),
+               ("s3:ListBucket", bucket, {"s3:prefix": "work/genomics-core/ab/"}),
+               ("s3:PutObject", "arn:aws:s3:::core-results/cohort/x.vcf", {}),
+               ("s3:GetObject", "arn:aws:s3:::1000genomes/phase3/x.bam", {})]
+    denied = [("s3:GetObject", f"{bucket}/results/rna-lab/run-9/counts.tsv", {}),
+              ("s3:PutObject", f"{bucket}/work/rna-lab/ab/cd/.command.sh", {}),
+              ("s3:ListBucket", bucket, {"s3:prefix": "results/rna-lab/"}),
+              ("s3:ListBucket", bucket, {}),
+              ("s3:PutObject", f"{bucket}/params/genomics-core/x", {}),
+              ("s3:PutObject", "arn:aws:s3:::1000genomes/x", {})]
+    assert [decision(task, a, r, c) for a, r, c in allowed] == ["Allow"] * len(allowed)
+    assert [decision(task, a, r, c) for a, r, c in denied] == ["ImplicitDeny"] * len(denied)
+    rna = [policy_of(three, "teams-rna-lab-task")]
+    assert decision(rna, "s3:PutObject", "arn:aws:s3:::core-results/x") == "ImplicitDeny"
+
+
+def test_a_team_head_submits_to_its_queues_and_passes_only_its_task_role(three):
+    head = [policy_of(three, "teams-genomics-core-head")]
+    own_queue = queue(three, "batch-team-genomics-core").outputs["arn"]
+    task_role = three.mocks.named("teams-genomics-core-task", "aws:iam/role:Role").outputs["arn"]
+    assert decision(head, "batch:SubmitJob", own_queue) == "Allow"
+    assert decision(head, "iam:PassRole", task_role) == "Allow"
+    assert decision(head, "s3:PutObject",
+                    f"arn:aws:s3:::{three.outputs['bucketName']}/work/genomics-core/x/.command.run") == "Allow"
+    others = [("iam:PassRole", three.mocks.named("teams-rna-lab-task", "aws:iam/role:Role").outputs["arn"]),
+              ("iam:PassRole", three.outputs["taskJobRoleArn"]),
+              ("s3:GetObject", f"arn:aws:s3:::{three.outputs['bucketName']}/results/rna-lab/x")]
+    assert [decision(head, a, r) for a, r in others] == ["ImplicitDeny"] * 3
+    rna_head = [policy_of(three, "teams-rna-lab-head")]
+    assert decision(rna_head, "batch:SubmitJob", own_queue) == "ImplicitDeny"  # another team's capped queue
+    assert decision(rna_head, "batch:SubmitJob", three.outputs["defaultQueueArn"]) == "Allow"
+
+
+RUN = team_run_policy(partition="aws", region=REGION, account_id=ACCOUNT, team="genomics-core",
+                      head_queue_arn=f"{BATCH}:job-queue/batch-head-1a2b", job_definition_name="teams-core-head-9f",
+                      bucket_arn="arn:aws:s3:::lab-work", log_group_name="nextflow-logs-3c")
+
+
+@pytest.mark.parametrize(("action", "resource", "context", "expected"), [
+    ("batch:SubmitJob", f"{BATCH}:job-queue/batch-head-1a2b", {"batch:ShareIdentifier": "genomics-core"}, "Allow"),
+    ("batch:SubmitJob", f"{BATCH}:job-definition/teams-core-head-9f:4", {"batch:ShareIdentifier": "genomics-core"},
+     "Allow"),
+    ("batch:SubmitJob", f"{BATCH}:job-queue/batch-head-1a2b", {"batch:ShareIdentifier": "rna-lab"}, "ImplicitDeny"),
+    ("batch:SubmitJob", f"{BATCH}:job-queue/batch-head-1a2b", {}, "ImplicitDeny"),
+    ("batch:SubmitJob", f"{BATCH}:job-queue/batch-default-5e", {"batch:ShareIdentifier": "genomics-core"},
+     "ImplicitDeny"),
+    ("batch:SubmitJob", f"{BATCH}:job-definition/teams-rna-head-7a:1", {"batch:ShareIdentifier": "genomics-core"},
+     "ImplicitDeny"),
+    ("batch:TagResource", f"{BATCH}:job/0a1b", {f"aws:RequestTag/{TEAM_TAG}": "genomics-core"}, "Allow"),
+    ("batch:TagResource", f"{BATCH}:job/0a1b", {f"aws:RequestTag/{TEAM_TAG}": "rna-lab"}, "ImplicitDeny"),
+    ("batch:TerminateJob", f"{BATCH}:job/0a1b", {f"aws:ResourceTag/{TEAM_TAG}": "genomics-core"}, "Allow"),
+    ("batch:TerminateJob", f"{BATCH}:job/0a1b", {f"aws:ResourceTag/{TEAM_TAG}": "rna-lab"}, "ImplicitDeny"),
+    ("batch:DescribeJobs", "*", {}, "Allow"),
+    ("logs:GetLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:nextflow-logs-3c:log-stream:head/x", {},
+     "Allow"),
+    ("s3:PutObject", "arn:aws:s3:::lab-work/params/genomics-core/run-1/p.yaml", {}, "Allow"),
+    ("s3:PutObject", "arn:aws:s3:::lab-work/params/rna-lab/run-1/p.yaml", {}, "ImplicitDeny"),
+    ("s3:GetObject", "arn:aws:s3:::lab-work/results/genomics-core/run-1/x", {}, "Allow"),
+    ("s3:GetObject", "arn:aws:s3:::lab-work/results/rna-lab/run-1/x", {}, "ImplicitDeny"),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/anything", {}, "ImplicitDeny"),
+])
+def test_the_run_policy_lets_principals_run_only_as_their_team(action, resource, context, expected):
+    assert decision([RUN], action, resource, context) == expected
+
+
+def test_principals_get_the_run_policy_attached_by_name(three):
+    [role] = three.mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")[-1:]
+    assert role.inputs["role"] == "GenomicsCoreRunner"  # the path is not part of the name
+    [user] = three.mocks.of_type("aws:iam/userPolicyAttachment:UserPolicyAttachment")
+    assert user.inputs["user"] == "alice"
+    assert user.inputs["policyArn"] == three.mocks.named("teams-rna-lab-run").outputs["arn"]
+    assert principal_kind_and_name(f"arn:aws-cn:iam::{ACCOUNT}:user/ops/bob") == ("user", "bob")
+
+
+def test_a_team_budget_filters_on_its_team_tag(three):
+    [budget] = three.mocks.of_type("aws:budgets/budget:Budget")
+    assert budget.name == "teams-genomics-core-budget"
+    assert budget.inputs["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Team$genomics-core"]}]
+    assert budget.inputs["limitAmount"] == "1500.00"
+    assert sorted((n["threshold"], n["notificationType"], tuple(n["subscriberEmailAddresses"]))
+                  for n in budget.inputs["notifications"]) == [(80, "FORECASTED", ("lead@lab.org",)),
+                                                               (100, "ACTUAL", ("lead@lab.org",))]
+
+
+def test_the_team_cost_tag_is_activated_only_when_asked(three):
+    assert not three.mocks.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
+    run = run_program("dev", {"genomics-batch:teams": {"imaging": {}},
+                              "genomics-batch:budget": {"activateTeamCostTag": True}})
+    [tag] = run.mocks.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
+    assert (tag.inputs["tagKey"], tag.inputs["status"]) == (TEAM_TAG, "Active")
+
+
+def test_no_team_policy_reaches_another_teams_results(three):
+    from test_guard import violations_for
+
+    assert violations_for(three) == {}
+    work = "arn:aws:s3:::lab-work"
+    widened = {"Statement": [*team_s3_statements(work, "imaging"), {
+        "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{work}/results/*"}]}
+    assert reaches_other_results(widened, work, "imaging") == [f"{work}/results/*"]
+    assert reaches_other_results({"Statement": team_s3_statements(work, "imaging")}, work, "imaging") == []
+    assert reaches_other_results({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}, work,
+                                 "imaging") == ["*"]
+
+
+def test_the_guard_rule_flags_a_widened_team_role(three):
+    from test_guard import violations_for
+
+    weakened = run_program("dev", {"genomics-batch:teams": THREE})
+    task = weakened.mocks.named("teams-imaging-task", "aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(task.inputs["policy"])
+    bucket = f"arn:aws:s3:::{weakened.outputs['bucketName']}"
+    document["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject",
+                                  "Resource": f"{bucket}/results/genomics-core/*"})
+    task.inputs["policy"] = json.dumps(document)
+    found = violations_for(weakened)
+    assert list(found) == ["teams-keep-to-their-results"]
+    assert "team imaging's policy grants" in found["teams-keep-to-their-results"][0]
+    assert rules.check_teams_keep_to_their_results([]) == []
+
+
+# --- bad team settings --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("teams", "extra", "message"), [
+    ({"Genomics": {}}, {}, "team name 'Genomics' is not allowed"),
+    ({"g": {}}, {}, "team name 'g' is not allowed"),
+    ({"a" * 33: {}}, {}, "is not allowed: 2-32 lowercase"),
+    ({"core": {"weight": 0}}, {}, "teams.core.weight = 0: must be between 0.001 and 10000"),
+    ({"core": {"maxVcpus": 512}}, {}, "teams.core.maxVcpus = 512: must be at most compute.spot.maxVcpus (64)"),
+    ({"core": {"monthlyBudgetUsd": 0, "budgetEmails": ["a@lab.org"]}}, {}, "teams.core.monthlyBudgetUsd = 0"),
+    ({"core": {"monthlyBudgetUsd": -5, "budgetEmails": ["a@lab.org"]}}, {}, "teams.core.monthlyBudgetUsd = -5"),
+    ({"core": {"monthlyBudgetUsd": 100}}, {}, "teams.core.budgetEmails: is required with monthlyBudgetUsd"),
+    ({"core": {"budgetEmails": ["a@lab.org"]}}, {}, "only used with monthlyBudgetUsd"),
+    ({"core": {"principals": ["arn:aws:iam::12345:role/x"]}}, {}, "not an IAM role or user ARN"),
+    ({"core": {"principals": [f"arn:aws:iam::{ACCOUNT}:group/devs"]}}, {}, "not an IAM role or user ARN"),
+    ({"core": {"principals": ["alice"]}}, {}, "not an IAM role or user ARN"),
+    ({"core": {"principals": [f"arn:aws:iam::{ACCOUNT}:user/a"] * 2}}, {}, "lists a principal more than once"),
+    ({"core": {"readWriteBuckets": ["shared"]}, "rna": {"readWriteBuckets": ["shared"]}}, {},
+     "teams.core.readWriteBuckets = [\"shared\"]: teams.rna writes it"),
+    ({"core": {"readWriteBuckets": ["shared"]}, "rna": {"readOnlyBuckets": ["shared"]}}, {},
+     "teams.rna.readOnlyBuckets = [\"shared\"]: teams.core writes it"),
+    ({"core": {"readWriteBuckets": ["ref"]}}, {"genomics-batch:bucket": {"readOnlyBuckets": ["ref"]}},
+     "every team already reaches it"),
+    ({"core": {"readOnlyBuckets": ["xlab"], "readWriteBuckets": ["xlab"]}}, {}, "both read-only and read-write"),
+    ({"core": {"wieght": 2}}, {}, "unknown key (did you mean 'weight'?)"),
+    ({"core": []}, {}, "teams.core = []"),
+    ({f"t{i:02d}": {"maxVcpus": 1} for i in range(48)}, {}, "AWS Batch allows 50 of each per account"),
+    ({"core": {}}, {"genomics-batch:tags": {"Team": "x"}}, "tags.Team = x: is set by the program"),
+])
+def test_bad_team_settings_are_refused_with_the_key_and_what_is_allowed(teams, extra, message):
+    raw = {"aws:region": REGION, "genomics-batch:compute": json.dumps({"spot": {"maxVcpus": 64}}),
+           "genomics-batch:teams": json.dumps(teams), **{k: json.dumps(v) for k, v in extra.items()}}
+    with pytest.raises(SettingsError) as error:
+        load_settings(raw, "dev")
+    assert message in str(error.value)
+    assert "fix:" in str(error.value)
+
+
+def test_more_teams_than_share_identifiers_are_refused():
+    from settings.model import TeamSettings
+    from settings.rules import _team_quotas
+
+    many = {f"t{i}": TeamSettings() for i in range(501)}
+    s = load_settings({"aws:region": REGION}, "dev").model_copy(update={"teams": many})
+    assert _team_quotas(s) == [("teams", "501 teams", "at most 500: a job queue has at most that many active share "
+                                                      "identifiers")]

@@ -43,6 +43,15 @@ def root_volume_month(size_gib: int, iops: int, throughput_mibps: int) -> float:
             + max(0, throughput_mibps - 125) * PRICES["gp3_mibps_month_above_125"])
 
 
+def team_costs(settings: StackSettings) -> dict:
+    """Per team: its share of the shared task queues when every team sharing them has work waiting (weights are
+    relative; a capped team's tasks run on its own queue instead), its cap, and its monthly budget."""
+    total = sum(t.weight for t in settings.teams.values() if t.max_vcpus is None)
+    return {name: {"sharePercent": None if t.max_vcpus else round(100 * t.weight / total, 1),
+                   "maxVcpus": t.max_vcpus, "monthlyBudgetUsd": t.monthly_budget_usd}
+            for name, t in sorted(settings.teams.items())}
+
+
 def _option_costs(settings: StackSettings) -> dict:
     """Figures for the compute options, present only when they are on (the plans of stacks without them keep
     their shape)."""
@@ -53,6 +62,8 @@ def _option_costs(settings: StackSettings) -> dict:
         if family in GPU_INSTANCE_HOUR:
             name, price = GPU_INSTANCE_HOUR[family]
             extra["gpuInstanceHour"] = {"instanceType": name, "usd": price}
+    if settings.teams:
+        extra["teams"] = team_costs(settings)
     head = settings.head_job
     if head.platform == "fargate":
         hour = head.vcpus * PRICES["fargate_vcpu_hour"] + head.memory_mib / 1024 * PRICES["fargate_gb_hour"]

@@ -209,7 +209,8 @@ class Cli:
                 self.emit_json(detail)
                 return 0
             table = Table(title=f"run {detail['run']}", show_header=False)
-            for key in ("pipeline", "state", "reason", "startedAt", "stoppedAt", "durationSeconds", "headJobId"):
+            for key in ("team", "pipeline", "state", "reason", "startedAt", "stoppedAt", "durationSeconds",
+                        "headJobId")[0 if detail["team"] else 1:]:
                 table.add_row(key, str(detail[key] if detail[key] is not None else "-"))
             table.add_row("tasks", ", ".join(f"{s.lower()} {n}" for s, n in detail["tasks"].items()))
             self.console.print(table)

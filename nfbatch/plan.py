@@ -181,6 +181,11 @@ def _cost_lines(costs: dict) -> list[str]:
         *([f"GPU queue: ${costs['gpuInstanceHour']['usd']:.3f} per hour of a "
            f"{costs['gpuInstanceHour']['instanceType']}"] if "gpuInstanceHour" in costs else []),
         *([f"Fargate head: ${costs['fargateHeadHour']:.4f} per hour of a run"] if "fargateHeadHour" in costs else []),
+        *(f"team {name}: "
+          + (f"capped at {t['maxVcpus']} vCPUs on its own spot queue" if t["maxVcpus"] else
+             f"{t['sharePercent']:g} % of the shared task queues when every team there has work, no cap")
+          + (f"; budget ${t['monthlyBudgetUsd']:,.2f} a month" if t["monthlyBudgetUsd"] else "; no budget")
+          for name, t in costs.get("teams", {}).items()),
         f"({costs['assumptions']})",
     ]
 

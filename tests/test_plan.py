@@ -270,3 +270,30 @@ def test_the_plan_shows_alert_patterns_the_budget_and_the_key_cost(project):
     assert by_name[("Budget", "alerts-budget")]["inputs"]["limitAmount"] == "750.00"
     assert planned["costs"]["idleMonthly"]["alertTopicKey"] == 1.0
     assert "alertTopicKey" not in build_plan("dev", project)["costs"]["idleMonthly"]
+
+
+def test_adding_a_team_shows_its_resources_and_replaces_the_shared_queues(project):
+    # The README's "Add a team": what the reviewer sees in the plan diff of the stack-file edit.
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    team = {"genomics-core": {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],
+                              "principals": ["arn:aws:iam::123456789012:role/GenomicsCoreRunner"]}}
+    _variant(project, "teams", teams=team)
+    changes = _changes(project, "dev", "teams")
+    for q in ("batch-head", "batch-default", "batch-priority"):
+        assert changes[q]["action"] == "replace" and changes[q]["because"] == ["schedulingPolicyArn"], changes[q]
+        assert changes[q]["loses"]
+    created = {name for name, c in changes.items() if c["action"] == "create"}
+    assert {"batch-fair-share", "batch-team-genomics-core", "teams-genomics-core-head", "teams-genomics-core-task",
+            "teams-genomics-core-run", "teams-genomics-core-budget"} <= created
+    assert changes["batch-spot"]["action"] == "update"  # the shared capacity itself stays
+    text = build_plan("teams", project)
+    assert "team genomics-core: capped at 32 vCPUs on its own spot queue; budget $1,500.00 a month" in \
+        render(text, "text")
+
+
+def test_a_second_team_changes_the_share_in_place_and_replaces_no_queue(project):
+    _variant(project, "one", teams={"rna-lab": {}})
+    _variant(project, "two", teams={"rna-lab": {}, "imaging": {"weight": 3}})
+    changes = _changes(project, "one", "two")
+    assert changes["batch-fair-share"]["action"] == "update"
+    assert not any(c["action"] == "replace" for c in changes.values()), changes

@@ -1,7 +1,8 @@
 """Benchmark: how long `nfbatch plan` takes for the dev stack and for a large stack, offline.
 
 Run: venv/bin/python bench/plan_benchmark.py [--repeat 5]. The large stack has 6 AZs with a NAT gateway each,
-100 extra buckets and 40 instance types, so every policy and subnet list is long. Prints timings; asserts nothing.
+100 extra buckets and 40 instance types, so every policy and subnet list is long; the team stacks are dev with 1 and
+with 50 teams (README, Performance). Prints timings; asserts nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,11 +42,38 @@ def large_project() -> Path:
     return directory
 
 
+def teams_project(counts: tuple[int, ...]) -> Path:
+    """The dev stack with N teams (every fifth capped, every third with a budget), one stack file per N."""
+    directory = Path(tempfile.mkdtemp())
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(ROOT / name, directory / name)
+    dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    for count in counts:
+        teams = {f"team-{i:02d}": {
+            "weight": 1 + i % 3, **({"maxVcpus": 8} if i % 5 == 4 else {}),
+            **({"monthlyBudgetUsd": 500, "budgetEmails": [f"lead-{i}@lab.org"]} if i % 3 == 0 else {}),
+            "principals": [f"arn:aws:iam::123456789012:role/team-{i:02d}-runner"]} for i in range(count)}
+        config = {**dev["config"], "genomics-batch:teams": teams}
+        (directory / f"Pulumi.teams{count}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return directory
+
+
 def timed(stack: str, directory: Path, repeat: int) -> list[float]:
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
         render(build_plan(stack, directory), "markdown")
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def cold(stack: str, directory: Path, repeat: int) -> list[float]:
+    """Wall time of a whole `nfbatch plan` process: interpreter start, imports, the plan and its markdown."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nfbatch", "plan", "--project-dir", str(directory), "--stack", stack,
+                        "--format", "markdown"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         timings.append(time.perf_counter() - started)
     return timings
 
@@ -60,6 +89,14 @@ if __name__ == "__main__":
     repeat = parser.parse_args().repeat
     started = time.perf_counter()
     build_plan("dev", ROOT)
-    print(f"nfbatch plan, {repeat} runs each (first run, with imports: {time.perf_counter() - started:.3f} s):")
+    first = time.perf_counter() - started
+    print(f"nfbatch plan, {repeat} runs each (first run, with imports: {first:.3f} s):")
     report("dev stack", timed("dev", ROOT, repeat))
     report("large stack", timed("large", large_project(), repeat))
+    # Teams: a stack with 50 teams must plan in under 1.5x the time of the same stack with 1 team, import floor
+    # included, so both are timed as a user runs them: a fresh `nfbatch plan` process each.
+    teams = teams_project((1, 50))
+    one, fifty = cold("teams1", teams, repeat), cold("teams50", teams, repeat)
+    report("1 team, fresh process", one)
+    report("50 teams, fresh process", fifty)
+    print(f"  50 teams / 1 team: {statistics.median(fifty) / statistics.median(one):.2f}x (goal: under 1.5x)")

@@ -264,28 +264,27 @@ class NextflowHeadJob(pulumi.ComponentResource):
 
     def _definition(self, args: NextflowHeadJobArgs, role: aws.iam.Role, log_group: aws.cloudwatch.LogGroup,
                     execution: aws.iam.Role | None) -> aws.batch.JobDefinition:
-        return head_definition(
-            f"{self._name}-definition", args, image=self.image, role_arn=role.arn, log_group_name=log_group.name,
-            execution_role_arn=execution.arn if execution else None, default_queue=args.queue_arns["default"],
-            priority_queue=args.queue_arns["priority"], gpu_queue=args.queue_arns.get("gpu"),
-            task_role_arn=args.task_role_arn, opts=self._child)
+        values = pulumi.Output.all(
+            image=self.image, role_arn=role.arn, bucket=args.bucket_name, log_group=log_group.name,
+            default_queue=args.queue_arns["default"], priority_queue=args.queue_arns["priority"],
+            task_role_arn=args.task_role_arn, gpu_queue=args.queue_arns.get("gpu"),
+            execution_arn=execution.arn if execution else None)
+        return head_definition(f"{self._name}-definition", args, values, opts=self._child)
 
 
-def head_definition(resource_name: str, args: NextflowHeadJobArgs, *, image: pulumi.Input[str],
-                    role_arn: pulumi.Input[str], log_group_name: pulumi.Input[str],
-                    execution_role_arn: pulumi.Input[str] | None, default_queue: pulumi.Input[str],
-                    priority_queue: pulumi.Input[str], gpu_queue: pulumi.Input[str] | None,
-                    task_role_arn: pulumi.Input[str], opts: pulumi.ResourceOptions,
-                    team: str | None = None) -> aws.batch.JobDefinition:
-    """A head job definition: the stack's own, or a team's (its role, its work-bucket prefixes, its Team tag)."""
+# What a head job definition is made of, known only at deploy time (HEAD_VALUES keys, one Output of them all).
+HEAD_VALUES = ("image", "role_arn", "bucket", "log_group", "default_queue", "priority_queue", "task_role_arn",
+               "gpu_queue", "execution_arn")
+
+
+def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulumi.Output[dict],
+                    opts: pulumi.ResourceOptions, team: str | None = None) -> aws.batch.JobDefinition:
+    """A head job definition: the stack's own, or a team's (its role, its work-bucket prefixes, its Team tag).
+    `values` holds HEAD_VALUES (gpu_queue and execution_arn may be None)."""
     def prefix(name: str) -> str:
         return team_prefix(name, team) if team else name
 
-    properties = pulumi.Output.all(
-        image=image, role_arn=role_arn, bucket=args.bucket_name, log_group=log_group_name,
-        default_queue=default_queue, priority_queue=priority_queue, task_role_arn=task_role_arn,
-        gpu_queue=gpu_queue, execution_arn=execution_role_arn,
-    ).apply(lambda a: json.dumps(container_properties(
+    properties = values.apply(lambda a: json.dumps(container_properties(
         image=a["image"], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a["role_arn"],
         log_group=a["log_group"], region=args.region,
         fargate=fargate_properties(a["execution_arn"], args.public_ip) if a["execution_arn"] else None,

@@ -33,33 +33,39 @@ if TYPE_CHECKING:
 
 
 def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, teams: BatchTeams) -> dict:
-    """The `teams` export: what a team's members and tools need, per team."""
-    exported = {}
-    for name, team in teams.teams.items():
+    """The `teams` export: what a team's members and tools need, per team (one Output per team: fifty teams' worth
+    of nested Outputs would cost the plan more than the resources they describe)."""
+    def entry(name: str, a: dict) -> dict:
         settings = s.teams[name]
-        key = team_queue_key(name) if settings.max_vcpus is not None else "default"
-        retry_key = team_queue_key(name) if settings.max_vcpus is not None else "priority"
-        work_dir = bucket.bucket.apply(lambda b, n=name: f"s3://{b}/{team_prefix(WORK_PREFIX, n)}")
-        config = pulumi.Output.all(
-            work_dir=work_dir, default_queue=cluster.queue_names[key], priority_queue=cluster.queue_names[retry_key],
-            task_role_arn=team["task_role_arn"], gpu_queue=cluster.queue_names.get(GPU_QUEUE),
-        ).apply(lambda a, n=name: render_nextflow_config(
-            region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts, team=n, **a))
-        exported[name] = {
+        work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
+        config = render_nextflow_config(
+            work_dir=work_dir, region=s.region, default_queue=a["queue_name"], priority_queue=a["retry_queue_name"],
+            task_role_arn=a["task_role_arn"], gpu_queue=a["gpu_queue"],
+            max_spot_attempts=s.compute.spot.max_spot_attempts, team=name)
+        return {
             "shareIdentifier": name, "weight": settings.weight, "maxVcpus": settings.max_vcpus,
-            "monthlyBudgetUsd": settings.monthly_budget_usd, "taskQueue": key,
-            "taskQueueName": cluster.queue_names[key], "taskQueueArn": cluster.queue_arns[key],
-            "jobDefinitionName": team["job_definition_name"], "jobDefinitionArn": team["job_definition_arn"],
-            "taskJobRoleArn": team["task_role_arn"], "headJobRoleArn": team["head_role_arn"],
-            "runPolicyArn": team["run_policy_arn"], "workDir": work_dir,
-            "resultsDir": bucket.bucket.apply(lambda b, n=name: f"s3://{b}/{team_prefix(RESULTS_PREFIX, n)}"),
-            "nextflowConfig": config,
+            "monthlyBudgetUsd": settings.monthly_budget_usd, "taskQueue": a["queue_key"],
+            "taskQueueName": a["queue_name"], "taskQueueArn": a["queue_arn"],
+            "jobDefinitionName": a["job_definition_name"], "jobDefinitionArn": a["job_definition_arn"],
+            "taskJobRoleArn": a["task_role_arn"], "headJobRoleArn": a["head_role_arn"],
+            "runPolicyArn": a["run_policy_arn"], "workDir": work_dir,
+            "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}", "nextflowConfig": config,
             # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
             # takes nextflowConfig, which carries the share identifier the fair-share queues require.
-            "seqeraPlatform": {"region": s.region, "workDir": work_dir, "headQueue": cluster.queue_names["head"],
-                               "computeQueue": cluster.queue_names[key], "headJobRole": team["head_role_arn"],
-                               "computeJobRole": team["task_role_arn"], "nextflowConfig": config},
+            "seqeraPlatform": {"region": s.region, "workDir": work_dir, "headQueue": a["head_queue_name"],
+                               "computeQueue": a["queue_name"], "headJobRole": a["head_role_arn"],
+                               "computeJobRole": a["task_role_arn"], "nextflowConfig": config},
         }
+
+    exported = {}
+    for name, team in teams.teams.items():
+        capped = s.teams[name].max_vcpus is not None
+        key = team_queue_key(name) if capped else "default"
+        exported[name] = pulumi.Output.all(
+            bucket=bucket.bucket, queue_key=key, queue_name=cluster.queue_names[key], queue_arn=cluster.queue_arns[key],
+            retry_queue_name=cluster.queue_names[key if capped else "priority"],
+            head_queue_name=cluster.queue_names["head"], gpu_queue=cluster.queue_names.get(GPU_QUEUE), **team,
+        ).apply(lambda a, name=name: entry(name, a))
     return exported
 
 

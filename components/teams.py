@@ -8,7 +8,6 @@ are pure functions in policies/iam.py, so tests evaluate what each role and prin
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -74,11 +73,6 @@ def principal_kind_and_name(arn: str) -> tuple[str, str]:
     return match.group(2), match.group(3)
 
 
-def _suffix(text: str) -> str:
-    # Stable per principal, so reordering the list renames (and replaces) nothing.
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
 class BatchTeams(pulumi.ComponentResource):
     """Outputs: `teams`, per team: job_definition_name/arn, task_role_arn, head_role_arn, run_policy_arn."""
 
@@ -86,8 +80,13 @@ class BatchTeams(pulumi.ComponentResource):
         super().__init__("genomics:teams:BatchTeams", name, None, opts)
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._account = aws.get_caller_identity_output(opts=invoke).account_id
-        self._partition = aws.get_partition_output(opts=invoke).partition
+        # Everything the teams share, resolved once: each team then waits on one Output and its own two roles,
+        # which keeps a fifty-team plan close to a one-team plan (bench/plan_benchmark.py).
+        self._shared = pulumi.Output.all(
+            partition=aws.get_partition_output(opts=invoke).partition,
+            account=aws.get_caller_identity_output(opts=invoke).account_id,
+            bucket_arn=args.head.bucket_arn, bucket=args.head.bucket_name, queues=args.head.queue_arns,
+            image=args.image, log_group=args.log_group_name, execution_arn=args.execution_role_arn)
         self.teams = {team.name: self._team(args, team) for team in args.teams}
         if args.activate_cost_tag:
             # Cost Explorer then splits costs by Team; the tag must have appeared on a resource first.
@@ -96,26 +95,27 @@ class BatchTeams(pulumi.ComponentResource):
         self.register_outputs({"teams": self.teams})
 
     def _team(self, args: BatchTeamsArgs, team: Team) -> dict[str, pulumi.Output]:
-        prefix, queues = f"{self._name}-{team.name}", args.head.queue_arns
+        prefix, region = f"{self._name}-{team.name}", args.head.region
         task_queue = team_queue_key(team.name) if team.capped else "default"
         retry_queue = team_queue_key(team.name) if team.capped else "priority"
-        s3 = pulumi.Output.from_input(args.head.bucket_arn).apply(lambda work: team_s3_statements(
-            work, team.name, team.read_write_bucket_arns, team.read_only_bucket_arns))
-        task_role = self._role(f"{prefix}-task", team, s3.apply(lambda st: {"Version": "2012-10-17",
-                                                                              "Statement": st}))
-        reach = ["head", task_queue, retry_queue, *([GPU_QUEUE] if GPU_QUEUE in queues else [])]
-        head_policy = pulumi.Output.all(
-            partition=self._partition, account=self._account, task_role=task_role.arn, s3=s3,
-            queue_arns=[queues[q] for q in dict.fromkeys(reach)],
-        ).apply(lambda a: head_job_policy(
-            partition=a["partition"], region=args.head.region, account_id=a["account"], queue_arns=a["queue_arns"],
-            task_role_arn=a["task_role"], read_write_buckets=[], s3_statements=a["s3"]))
-        head_role = self._role(f"{prefix}-head", team, head_policy)
-        definition = head_definition(
-            f"{prefix}-head", args.head, image=args.image, role_arn=head_role.arn,
-            log_group_name=args.log_group_name, execution_role_arn=args.execution_role_arn,
-            default_queue=queues[task_queue], priority_queue=queues[retry_queue], gpu_queue=queues.get(GPU_QUEUE),
-            task_role_arn=task_role.arn, team=team.name, opts=self._child)
+        reach = list(dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE]))
+
+        def s3(a: dict) -> list[dict]:
+            return team_s3_statements(a["bucket_arn"], team.name, team.read_write_bucket_arns,
+                                      team.read_only_bucket_arns)
+
+        task_role = self._role(f"{prefix}-task", team, self._shared.apply(
+            lambda a: {"Version": "2012-10-17", "Statement": s3(a)}))
+        head_role = self._role(f"{prefix}-head", team, pulumi.Output.all(self._shared, task_role.arn).apply(
+            lambda x: head_job_policy(
+                partition=x[0]["partition"], region=region, account_id=x[0]["account"],
+                queue_arns=[x[0]["queues"][q] for q in reach if q in x[0]["queues"]], task_role_arn=x[1],
+                read_write_buckets=[], s3_statements=s3(x[0]))))
+        values = pulumi.Output.all(self._shared, task_role.arn, head_role.arn).apply(lambda x: {
+            "image": x[0]["image"], "role_arn": x[2], "bucket": x[0]["bucket"], "log_group": x[0]["log_group"],
+            "default_queue": x[0]["queues"][task_queue], "priority_queue": x[0]["queues"][retry_queue],
+            "task_role_arn": x[1], "gpu_queue": x[0]["queues"].get(GPU_QUEUE), "execution_arn": x[0]["execution_arn"]})
+        definition = head_definition(f"{prefix}-head", args.head, values, opts=self._child, team=team.name)
         run_policy = self._run_policy(prefix, args, team, definition)
         if team.monthly_budget_usd is not None:
             tag_budget(f"{prefix}-budget", monthly_usd=team.monthly_budget_usd, emails=team.budget_emails,
@@ -124,26 +124,26 @@ class BatchTeams(pulumi.ComponentResource):
                 "task_role_arn": task_role.arn, "head_role_arn": head_role.arn, "run_policy_arn": run_policy.arn}
 
     def _role(self, name: str, team: Team, policy: pulumi.Output[dict]) -> aws.iam.Role:
-        role = aws.iam.Role(name, assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
+        # The policy inline in the role (one resource, not two): fifty teams plan in a fraction of the time.
+        return aws.iam.Role(name, assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
+                            inline_policies=[aws.iam.RoleInlinePolicyArgs(name="genomics-batch",
+                                                                          policy=policy.apply(json.dumps))],
                             tags={TEAM_TAG: team.name}, opts=self._child)
-        aws.iam.RolePolicy(name, role=role.id, policy=policy.apply(json.dumps), opts=self._child)
-        return role
 
     def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team,
                     definition: aws.batch.JobDefinition) -> aws.iam.Policy:
         """The team's run policy, attached to each of its principals (roles and users of this account)."""
-        document = pulumi.Output.all(
-            partition=self._partition, account=self._account, head_queue=args.head.queue_arns["head"],
-            definition=definition.name, bucket=args.head.bucket_arn, log_group=args.log_group_name,
-        ).apply(lambda a: json.dumps(team_run_policy(
-            partition=a["partition"], region=args.head.region, account_id=a["account"], team=team.name,
-            head_queue_arn=a["head_queue"], job_definition_name=a["definition"], bucket_arn=a["bucket"],
-            log_group_name=a["log_group"])))
+        document = pulumi.Output.all(self._shared, definition.name).apply(lambda x: json.dumps(team_run_policy(
+            partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
+            head_queue_arn=x[0]["queues"]["head"], job_definition_name=x[1], bucket_arn=x[0]["bucket_arn"],
+            log_group_name=x[0]["log_group"])))
         policy = aws.iam.Policy(f"{prefix}-run", description=f"genomics-batch: run pipelines as team {team.name}",
                                 policy=document, tags={TEAM_TAG: team.name}, opts=self._child)
-        for principal in team.principals:
-            kind, principal_name = principal_kind_and_name(principal)
-            attachment = aws.iam.RolePolicyAttachment if kind == "role" else aws.iam.UserPolicyAttachment
-            attachment(f"{prefix}-run-{_suffix(principal)}", policy_arn=policy.arn,
-                       **{kind: principal_name}, opts=self._child)
+        if team.principals:
+            # One exclusive attachment per team: the run policy is the team's, so it reaches exactly the principals
+            # the stack file lists, and one attached by hand elsewhere is taken off again at the next `pulumi up`.
+            kinds = [principal_kind_and_name(p) for p in team.principals]
+            aws.iam.PolicyAttachment(
+                f"{prefix}-run", policy_arn=policy.arn, roles=[n for k, n in kinds if k == "role"] or None,
+                users=[n for k, n in kinds if k == "user"] or None, opts=self._child)
         return policy

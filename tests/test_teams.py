@@ -39,9 +39,10 @@ def one():
 DEFINITION = "aws:batch/jobDefinition:JobDefinition"
 
 
-def policy_of(run, name: str) -> dict:
-    """A role's inline policy (named like the role)."""
-    return json.loads(run.mocks.named(name, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+def policy_of(run, role: str) -> dict:
+    """A team role's policy, inline in the role."""
+    [inline] = run.mocks.named(role, "aws:iam/role:Role").inputs["inlinePolicies"]
+    return json.loads(inline["policy"])
 
 
 def queue(run, name: str):
@@ -217,11 +218,12 @@ def test_the_run_policy_lets_principals_run_only_as_their_team(action, resource,
 
 
 def test_principals_get_the_run_policy_attached_by_name(three):
-    [role] = three.mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")[-1:]
-    assert role.inputs["role"] == "GenomicsCoreRunner"  # the path is not part of the name
-    [user] = three.mocks.of_type("aws:iam/userPolicyAttachment:UserPolicyAttachment")
-    assert user.inputs["user"] == "alice"
-    assert user.inputs["policyArn"] == three.mocks.named("teams-rna-lab-run").outputs["arn"]
+    attachments = {a.name: a.inputs for a in three.mocks.of_type("aws:iam/policyAttachment:PolicyAttachment")}
+    assert set(attachments) == {"teams-genomics-core-run", "teams-rna-lab-run"}  # imaging lists no principals
+    assert attachments["teams-genomics-core-run"]["roles"] == ["GenomicsCoreRunner"]  # the path is not in the name
+    assert attachments["teams-rna-lab-run"]["users"] == ["alice"]
+    policy = three.mocks.named("teams-rna-lab-run", "aws:iam/policy:Policy")
+    assert attachments["teams-rna-lab-run"]["policyArn"] == policy.outputs["arn"]
     assert principal_kind_and_name(f"arn:aws-cn:iam::{ACCOUNT}:user/ops/bob") == ("user", "bob")
 
 
@@ -260,12 +262,12 @@ def test_the_guard_rule_flags_a_widened_team_role(three):
     from test_guard import violations_for
 
     weakened = run_program("dev", {"genomics-batch:teams": THREE})
-    task = weakened.mocks.named("teams-imaging-task", "aws:iam/rolePolicy:RolePolicy")
-    document = json.loads(task.inputs["policy"])
+    [inline] = weakened.mocks.named("teams-imaging-task", "aws:iam/role:Role").inputs["inlinePolicies"]
+    document = json.loads(inline["policy"])
     bucket = f"arn:aws:s3:::{weakened.outputs['bucketName']}"
     document["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject",
                                   "Resource": f"{bucket}/results/genomics-core/*"})
-    task.inputs["policy"] = json.dumps(document)
+    inline["policy"] = json.dumps(document)
     found = violations_for(weakened)
     assert list(found) == ["teams-keep-to-their-results"]
     assert "team imaging's policy grants" in found["teams-keep-to-their-results"][0]
@@ -317,3 +319,27 @@ def test_more_teams_than_share_identifiers_are_refused():
     s = load_settings({"aws:region": REGION}, "dev").model_copy(update={"teams": many})
     assert _team_quotas(s) == [("teams", "501 teams", "at most 500: a job queue has at most that many active share "
                                                       "identifiers")]
+
+
+def test_parliament_finds_nothing_above_low_in_any_team_policy(three):
+    from parliament import analyze_policy_string
+    from test_program import severity
+
+    documents = [(r.name, p["policy"]) for r in three.mocks.of_type("aws:iam/role:Role")
+                 for p in r.inputs.get("inlinePolicies") or []]
+    documents += [(r.name, r.inputs["policy"]) for r in three.mocks.of_type("aws:iam/policy:Policy")]
+    assert len(documents) == 9  # a task role, a head role and a run policy for each of the three teams
+    for name, document in documents:
+        serious = [(f.issue, f.detail) for f in analyze_policy_string(document).findings if severity(f) != "LOW"]
+        assert serious == [], name
+
+
+def test_a_team_named_twice_in_the_stack_file_is_refused(tmp_path):
+    from settings.stack_file import StackFileError, read_stack_file
+
+    stack = tmp_path / "Pulumi.dup.yaml"
+    stack.write_text("config:\n  aws:region: us-east-1\n  genomics-batch:teams:\n    imaging: {}\n"
+                     "    rna-lab: {}\n    imaging:\n      weight: 2\n")
+    with pytest.raises(StackFileError) as error:
+        read_stack_file(stack)
+    assert "key 'imaging' is given twice (first on line 4)" in str(error.value)

@@ -208,19 +208,24 @@ def check_spot_has_on_demand_head_queue(resources: Iterable[Any]) -> list[tuple[
 
 
 def _team_documents(resources: list[Any]) -> Iterable[tuple[Any, str, dict]]:
-    """(resource, team, policy document) for every known policy of a team: its roles' inline policies (found by
-    the role they name) and its run policy (tagged with the team)."""
-    roles = {r.urn: (r.props.get("tags") or {}).get(TEAM_TAG) for r in resources
-             if r.resource_type == "aws:iam/role:Role"}
+    """(resource, team, policy document) for every known policy of a team: its roles' policies (inline in a role
+    tagged with the team, or a role policy naming such a role) and its run policy (a policy tagged with it)."""
+    def team_of(resource: Any) -> str | None:
+        return (resource.props.get("tags") or {}).get(TEAM_TAG)
+
+    roles = {r.urn: team_of(r) for r in resources if r.resource_type == "aws:iam/role:Role"}
     for r in resources:
-        team = None
-        if r.resource_type == "aws:iam/rolePolicy:RolePolicy":
+        documents, team = [r.props.get("policy")], None
+        if r.resource_type == "aws:iam/role:Role":
+            documents, team = [p.get("policy") for p in r.props.get("inlinePolicies") or []], team_of(r)
+        elif r.resource_type == "aws:iam/rolePolicy:RolePolicy":
             team = next((roles[d.urn] for d in (r.property_dependencies or {}).get("role", []) if roles.get(d.urn)),
                         None)
         elif r.resource_type == "aws:iam/policy:Policy":
-            team = (r.props.get("tags") or {}).get(TEAM_TAG)
-        if team and isinstance(r.props.get("policy"), str):
-            yield r, team, json.loads(r.props["policy"])
+            team = team_of(r)
+        for document in documents:
+            if team and isinstance(document, str):
+                yield r, team, json.loads(document)
 
 
 def check_teams_keep_to_their_results(resources: Iterable[Any]) -> list[tuple[str, str]]:

@@ -343,3 +343,16 @@ def test_a_team_named_twice_in_the_stack_file_is_refused(tmp_path):
     with pytest.raises(StackFileError) as error:
         read_stack_file(stack)
     assert "key 'imaging' is given twice (first on line 4)" in str(error.value)
+
+
+def test_teams_with_fargate_heads_and_a_gpu_queue_reach_both():
+    run = run_program("dev", {"genomics-batch:teams": {"imaging": {"maxVcpus": 16}, "rna-lab": {}},
+                              "genomics-batch:headJob": {"platform": "fargate", "vcpus": 2, "memoryMib": 4096},
+                              "genomics-batch:compute": {"spot": {"maxVcpus": 64}, "gpu": {"enabled": True}}})
+    properties = json.loads(run.mocks.named("teams-imaging-head", DEFINITION).inputs["containerProperties"])
+    assert properties["executionRoleArn"] == run.mocks.named("nextflow-execution", "aws:iam/role:Role").outputs["arn"]
+    environment = {e["name"]: e["value"] for e in properties["environment"]}
+    assert environment["NF_GPU_QUEUE"] == run.outputs["gpuQueueArn"]
+    head = [policy_of(run, "teams-imaging-head")]
+    assert decision(head, "batch:SubmitJob", run.outputs["gpuQueueArn"]) == "Allow"
+    assert "task.accelerator" in run.outputs["teams"]["imaging"]["nextflowConfig"]

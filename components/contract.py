@@ -65,6 +65,12 @@ def team_queue_key(team: str) -> str:
     return f"team-{team}"
 
 
+def team_task_queues(team: str, capped: bool) -> tuple[str, str]:
+    """(first attempts, retries): the shared default and priority queues, or a capped team's own queue for both,
+    so its retries stay under its cap too."""
+    return (team_queue_key(team),) * 2 if capped else ("default", "priority")
+
+
 def queue_capacity(spot_fallback_to_on_demand: bool, head_platform: str = "ec2",
                    gpu: bool = False) -> dict[str, tuple[str, ...]]:
     """Which compute environments each queue uses, in order of preference."""

@@ -22,7 +22,7 @@ from components.contract import (
     queue_arn_export,
     queue_name_export,
     team_prefix,
-    team_queue_key,
+    team_task_queues,
 )
 from components.head_job import NextflowHeadJob, render_nextflow_config
 from components.storage import WorkBucket
@@ -59,11 +59,10 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
 
     exported = {}
     for name, team in teams.teams.items():
-        capped = s.teams[name].max_vcpus is not None
-        key = team_queue_key(name) if capped else "default"
+        key, retry_key = team_task_queues(name, capped=s.teams[name].max_vcpus is not None)
         exported[name] = pulumi.Output.all(
             bucket=bucket.bucket, queue_key=key, queue_name=cluster.queue_names[key], queue_arn=cluster.queue_arns[key],
-            retry_queue_name=cluster.queue_names[key if capped else "priority"],
+            retry_queue_name=cluster.queue_names[retry_key],
             head_queue_name=cluster.queue_names["head"], gpu_queue=cluster.queue_names.get(GPU_QUEUE), **team,
         ).apply(lambda a, name=name: entry(name, a))
     return exported

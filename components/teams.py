@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alerts import tag_budget
-from components.contract import GPU_QUEUE, TEAM_TAG, team_queue_key
+from components.contract import GPU_QUEUE, TEAM_TAG, team_task_queues
 from components.head_job import NextflowHeadJobArgs, head_definition
 from policies.iam import assume_role_policy, bucket_arn, head_job_policy, team_run_policy, team_s3_statements
 from settings.limits import PRINCIPAL_ARN, partition_for
@@ -96,8 +96,7 @@ class BatchTeams(pulumi.ComponentResource):
 
     def _team(self, args: BatchTeamsArgs, team: Team) -> dict[str, pulumi.Output]:
         prefix, region = f"{self._name}-{team.name}", args.head.region
-        task_queue = team_queue_key(team.name) if team.capped else "default"
-        retry_queue = team_queue_key(team.name) if team.capped else "priority"
+        task_queue, retry_queue = team_task_queues(team.name, team.capped)
         reach = list(dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE]))
 
         def s3(a: dict) -> list[dict]:

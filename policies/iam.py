@@ -235,6 +235,8 @@ def team_run_policy(*, partition: str, region: str, account_id: str, team: str, 
                 "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
             },
             {
+                # Tag-based access to jobs: the Service Authorization Reference lists aws:ResourceTag for Batch's
+                # job resource type (not found in the stored docs here; the README and note say so).
                 "Sid": "StopOwnRuns",
                 "Effect": "Allow",
                 "Action": ["batch:TerminateJob", "batch:CancelJob"],
@@ -270,13 +272,13 @@ def team_run_policy(*, partition: str, region: str, account_id: str, team: str, 
     }
 
 
-def object_patterns(document: dict, actions_prefix: str = "s3:") -> list[str]:
+def object_patterns(document: dict) -> list[str]:
     """The object ARN patterns an Allow statement grants any S3 object action on."""
     patterns = []
     for statement in document["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        if statement["Effect"] == "Allow" and any(a.startswith(actions_prefix) for a in actions):
+        if statement["Effect"] == "Allow" and any(a.startswith(("s3:", "*")) for a in actions):
             patterns += [r for r in resources if "/" in r.split(":::", 1)[-1] or r == "*"]
     return patterns
 

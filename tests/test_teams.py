@@ -129,6 +129,18 @@ def test_the_teams_export_has_what_runs_and_seqera_need(three):
     assert seqera["computeJobRole"] == core["taskJobRoleArn"] and "shareIdentifier" in seqera["nextflowConfig"]
 
 
+def test_the_cost_estimate_splits_the_shared_queues_among_uncapped_teams_only():
+    from components.costs import estimate
+
+    s = load_settings({"aws:region": REGION, "genomics-batch:teams": json.dumps(THREE)}, "dev")
+    teams = estimate(s)["teams"]
+    # genomics-core (weight 2) is capped, so rna-lab and imaging (weight 1 each) share the task queues.
+    assert teams == {"genomics-core": {"sharePercent": None, "maxVcpus": 32, "monthlyBudgetUsd": 1500},
+                     "imaging": {"sharePercent": 50.0, "maxVcpus": None, "monthlyBudgetUsd": None},
+                     "rna-lab": {"sharePercent": 50.0, "maxVcpus": None, "monthlyBudgetUsd": None}}
+    assert "teams" not in estimate(load_settings({"aws:region": REGION}, "dev"))
+
+
 def test_fifty_teams_plan_within_quotas():
     teams = {f"team-{i:02d}": ({"maxVcpus": 8} if i < 10 else {"weight": 1 + i % 3}) for i in range(50)}
     run = run_program("dev", {"genomics-batch:teams": teams})
@@ -256,6 +268,8 @@ def test_no_team_policy_reaches_another_teams_results(three):
     assert reaches_other_results({"Statement": team_s3_statements(work, "imaging")}, work, "imaging") == []
     assert reaches_other_results({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}, work,
                                  "imaging") == ["*"]
+    assert reaches_other_results({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": f"{work}/*"}]}, work,
+                                 "imaging") == [f"{work}/*"]
 
 
 def test_the_guard_rule_flags_a_widened_team_role(three):

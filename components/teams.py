@@ -80,12 +80,12 @@ class BatchTeams(pulumi.ComponentResource):
         super().__init__("genomics:teams:BatchTeams", name, None, opts)
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        # Everything the teams share, resolved once: each team then waits on one Output and its own two roles,
-        # which keeps a fifty-team plan close to a one-team plan (bench/plan_benchmark.py).
+        # What every team needs, resolved once; each team then also waits on its own queues and roles only, so
+        # team-00's roles do not wait for team-49's queue and fifty teams plan close to one (bench/plan_benchmark.py).
         self._shared = pulumi.Output.all(
             partition=aws.get_partition_output(opts=invoke).partition,
             account=aws.get_caller_identity_output(opts=invoke).account_id,
-            bucket_arn=args.head.bucket_arn, bucket=args.head.bucket_name, queues=args.head.queue_arns,
+            bucket_arn=args.head.bucket_arn, bucket=args.head.bucket_name,
             image=args.image, log_group=args.log_group_name, execution_arn=args.execution_role_arn)
         self.teams = {team.name: self._team(args, team) for team in args.teams}
         if args.activate_cost_tag:
@@ -97,23 +97,23 @@ class BatchTeams(pulumi.ComponentResource):
     def _team(self, args: BatchTeamsArgs, team: Team) -> dict[str, pulumi.Output]:
         prefix, region = f"{self._name}-{team.name}", args.head.region
         task_queue, retry_queue = team_task_queues(team.name, team.capped)
-        reach = list(dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE]))
+        queues = {q: args.head.queue_arns[q] for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE])
+                  if q in args.head.queue_arns}
 
-        def s3(a: dict) -> list[dict]:
-            return team_s3_statements(a["bucket_arn"], team.name, team.read_write_bucket_arns,
-                                      team.read_only_bucket_arns)
+        def s3(bucket_arn: str) -> list[dict]:
+            return team_s3_statements(bucket_arn, team.name, team.read_write_bucket_arns, team.read_only_bucket_arns)
 
-        task_role = self._role(f"{prefix}-task", team, self._shared.apply(
-            lambda a: {"Version": "2012-10-17", "Statement": s3(a)}))
-        head_role = self._role(f"{prefix}-head", team, pulumi.Output.all(self._shared, task_role.arn).apply(
-            lambda x: head_job_policy(
+        task_role = self._role(f"{prefix}-task", team, pulumi.Output.from_input(args.head.bucket_arn).apply(
+            lambda b: json.dumps({"Version": "2012-10-17", "Statement": s3(b)})))
+        head_role = self._role(f"{prefix}-head", team, pulumi.Output.all(self._shared, queues, task_role.arn).apply(
+            lambda x: json.dumps(head_job_policy(
                 partition=x[0]["partition"], region=region, account_id=x[0]["account"],
-                queue_arns=[x[0]["queues"][q] for q in reach if q in x[0]["queues"]], task_role_arn=x[1],
-                read_write_buckets=[], s3_statements=s3(x[0]))))
-        values = pulumi.Output.all(self._shared, task_role.arn, head_role.arn).apply(lambda x: {
-            "image": x[0]["image"], "role_arn": x[2], "bucket": x[0]["bucket"], "log_group": x[0]["log_group"],
-            "default_queue": x[0]["queues"][task_queue], "priority_queue": x[0]["queues"][retry_queue],
-            "task_role_arn": x[1], "gpu_queue": x[0]["queues"].get(GPU_QUEUE), "execution_arn": x[0]["execution_arn"]})
+                queue_arns=list(x[1].values()), task_role_arn=x[2], read_write_buckets=[],
+                s3_statements=s3(x[0]["bucket_arn"])))))
+        values = pulumi.Output.all(self._shared, queues, task_role.arn, head_role.arn).apply(lambda x: {
+            "image": x[0]["image"], "role_arn": x[3], "bucket": x[0]["bucket"], "log_group": x[0]["log_group"],
+            "default_queue": x[1][task_queue], "priority_queue": x[1][retry_queue], "task_role_arn": x[2],
+            "gpu_queue": x[1].get(GPU_QUEUE), "execution_arn": x[0]["execution_arn"]})
         definition = head_definition(f"{prefix}-head", args.head, values, opts=self._child, team=team.name)
         run_policy = self._run_policy(prefix, args, team, definition)
         if team.monthly_budget_usd is not None:
@@ -122,20 +122,21 @@ class BatchTeams(pulumi.ComponentResource):
         return {"job_definition_name": definition.name, "job_definition_arn": definition.arn,
                 "task_role_arn": task_role.arn, "head_role_arn": head_role.arn, "run_policy_arn": run_policy.arn}
 
-    def _role(self, name: str, team: Team, policy: pulumi.Output[dict]) -> aws.iam.Role:
+    def _role(self, name: str, team: Team, policy: pulumi.Output[str]) -> aws.iam.Role:
         # The policy inline in the role (one resource, not two): fifty teams plan in a fraction of the time.
         return aws.iam.Role(name, assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
                             inline_policies=[aws.iam.RoleInlinePolicyArgs(name="genomics-batch",
-                                                                          policy=policy.apply(json.dumps))],
+                                                                          policy=policy)],
                             tags={TEAM_TAG: team.name}, opts=self._child)
 
     def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team,
                     definition: aws.batch.JobDefinition) -> aws.iam.Policy:
         """The team's run policy, attached to each of its principals (roles and users of this account)."""
-        document = pulumi.Output.all(self._shared, definition.name).apply(lambda x: json.dumps(team_run_policy(
-            partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
-            head_queue_arn=x[0]["queues"]["head"], job_definition_name=x[1], bucket_arn=x[0]["bucket_arn"],
-            log_group_name=x[0]["log_group"])))
+        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name).apply(
+            lambda x: json.dumps(team_run_policy(
+                partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
+                head_queue_arn=x[1], job_definition_name=x[2], bucket_arn=x[0]["bucket_arn"],
+                log_group_name=x[0]["log_group"])))
         policy = aws.iam.Policy(f"{prefix}-run", description=f"genomics-batch: run pipelines as team {team.name}",
                                 policy=document, tags={TEAM_TAG: team.name}, opts=self._child)
         if team.principals:

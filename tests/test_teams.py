@@ -118,6 +118,19 @@ def test_each_team_head_runs_as_its_team(three):
     assert "shareIdentifier = 'rna-lab'" in config and "'Team': 'rna-lab'" in config
 
 
+def test_a_team_waits_only_on_its_own_queues_and_roles(three):
+    # Dependencies order `pulumi up`: an uncapped team's roles and definition must not wait for (or be deleted
+    # after) a capped team's queue, and its task role needs nothing but the bucket.
+    capped_queue = queue(three, "batch-team-genomics-core").urn
+    rna = {r.typ.rsplit(":", 1)[-1]: r for r in three.mocks.registrations if r.name.startswith("teams-rna-lab-")}
+    assert all(capped_queue not in r.dependencies for r in rna.values())
+    names = {r.urn: r.name for r in three.mocks.registrations}
+    assert [names[u] for u in three.mocks.named("teams-rna-lab-task", "aws:iam/role:Role").dependencies] == [
+        "work-bucket"]
+    core_head = three.mocks.named("teams-genomics-core-head", "aws:iam/role:Role")
+    assert capped_queue in core_head.dependencies  # and a capped team's own head does wait for it
+
+
 def test_the_teams_export_has_what_runs_and_seqera_need(three):
     core = three.outputs["teams"]["genomics-core"]
     assert core["taskQueueArn"] == queue(three, "batch-team-genomics-core").outputs["arn"]

@@ -21,7 +21,9 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from components.contract import PROJECT
@@ -136,6 +138,14 @@ def resolve(value: Any) -> Any:
     return _sync_await(pulumi.Output.from_input(value).future())
 
 
+def close_idle_event_loops() -> None:
+    """Close every event loop that is not running: the ones Pulumi's sync helper left behind (see below)."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running() \
+                and not candidate.is_closed():
+            candidate.close()
+
+
 @cache
 def _close_event_loops_at_exit() -> None:
     """Pulumi's sync helper (pulumi.runtime.sync_await._ensure_event_loop) makes an event loop in each mock-monitor
@@ -143,31 +153,42 @@ def _close_event_loops_at_exit() -> None:
     self-pipe can be finalized before the loop, whose __del__ then prints 'Exception ignored in
     BaseEventLoop.__del__ ... Invalid file descriptor' (seen in about 1 plan in 20). Closing every idle loop at
     exit, while their sockets still exist, prevents it; not sooner, because later mock runs reuse them."""
-    def close() -> None:
-        for candidate in gc.get_objects():
-            if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running() \
-                    and not candidate.is_closed():
-                candidate.close()
-
-    atexit.register(close)
+    atexit.register(close_idle_event_loops)
 
 
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
     """The mock runtime makes tens of thousands of short-lived objects per hundred resources while everything
     imported stays alive, so the cyclic collector would rescan that heap again and again: half of a 50-team plan's
-    time (bench/plan_benchmark.py). It is paused for the run, a few seconds at most, and the imported heap is frozen
-    out of the collection that follows (gc.freeze, Python's gc module documentation); reference counting still frees
-    almost everything as it goes."""
+    time (bench/plan_benchmark.py). It is paused for the run, a few seconds at most, with the imported heap frozen
+    out of it (gc.freeze, Python's gc module documentation); reference counting still frees almost everything as it
+    goes. At the end what the run left is moved straight into the oldest generation (freeze, then unfreeze) rather
+    than scanned at once by the next young collection, which took a quarter of a 50-team plan; a later full
+    collection frees its cycles."""
     was_enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
-        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def without_stack_traces() -> Iterator[None]:
+    """Pulumi extracts the Python stack of every resource it registers (pulumi/runtime/resource.py
+    `_get_stack_trace`) for the engine's diagnostics; the mock monitor never reads it (MockMonitor.RegisterResource
+    in pulumi/runtime/mocks.py), and extracting it was a third of each registration. During a mock run it is an
+    empty trace, the value the SDK itself sends when it finds no user frame."""
+    saved = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = saved
 
 
 def run_program(main: Path, mocks: RecordingMocks, stack: str, config: dict[str, str],
@@ -182,7 +203,7 @@ def run_program(main: Path, mocks: RecordingMocks, stack: str, config: dict[str,
     def program():
         runpy.run_path(str(main), run_name="__main__")
 
-    with fewer_collections():
+    with fewer_collections(), without_stack_traces():
         program()
         _close_event_loops_at_exit()
         outputs = pulumi_settings.get_root_resource().outputs

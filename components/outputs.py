@@ -44,7 +44,8 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
             max_spot_attempts=s.compute.spot.max_spot_attempts, team=name)
         return {
             "shareIdentifier": name, "weight": settings.weight, "maxVcpus": settings.max_vcpus,
-            "monthlyBudgetUsd": settings.monthly_budget_usd, "taskQueue": a["queue_key"],
+            "monthlyBudgetUsd": settings.monthly_budget_usd, "budgetName": a["budget_name"],
+            "taskQueue": a["queue_key"],
             "taskQueueName": a["queue_name"], "taskQueueArn": a["queue_arn"],
             "jobDefinitionName": a["job_definition_name"], "jobDefinitionArn": a["job_definition_arn"],
             "taskJobRoleArn": a["task_role_arn"], "headJobRoleArn": a["head_role_arn"],

@@ -74,7 +74,8 @@ def principal_kind_and_name(arn: str) -> tuple[str, str]:
 
 
 class BatchTeams(pulumi.ComponentResource):
-    """Outputs: `teams`, per team: job_definition_name/arn, task_role_arn, head_role_arn, run_policy_arn."""
+    """Outputs: `teams`, per team: job_definition_name/arn, task_role_arn, head_role_arn, run_policy_arn,
+    budget_name (None without a budget)."""
 
     def __init__(self, name: str, args: BatchTeamsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:teams:BatchTeams", name, None, opts)
@@ -115,12 +116,15 @@ class BatchTeams(pulumi.ComponentResource):
             "default_queue": x[1][task_queue], "priority_queue": x[1][retry_queue], "task_role_arn": x[2],
             "gpu_queue": x[1].get(GPU_QUEUE), "execution_arn": x[0]["execution_arn"]})
         definition = head_definition(f"{prefix}-head", args.head, values, opts=self._child, team=team.name)
-        run_policy = self._run_policy(prefix, args, team, definition)
+        budget_name = None
         if team.monthly_budget_usd is not None:
-            tag_budget(f"{prefix}-budget", monthly_usd=team.monthly_budget_usd, emails=team.budget_emails,
-                       tag_key=TEAM_TAG, tag_value=team.name, opts=self._child)
+            budget_name = tag_budget(f"{prefix}-budget", monthly_usd=team.monthly_budget_usd,
+                                     emails=team.budget_emails, tag_key=TEAM_TAG, tag_value=team.name,
+                                     opts=self._child).name
+        run_policy = self._run_policy(prefix, args, team, definition, budget_name)
         return {"job_definition_name": definition.name, "job_definition_arn": definition.arn,
-                "task_role_arn": task_role.arn, "head_role_arn": head_role.arn, "run_policy_arn": run_policy.arn}
+                "task_role_arn": task_role.arn, "head_role_arn": head_role.arn, "run_policy_arn": run_policy.arn,
+                "budget_name": budget_name}
 
     def _role(self, name: str, team: Team, policy: pulumi.Output[str]) -> aws.iam.Role:
         # The policy inline in the role (one resource, not two): fifty teams plan in a fraction of the time.
@@ -129,14 +133,14 @@ class BatchTeams(pulumi.ComponentResource):
                                                                           policy=policy)],
                             tags={TEAM_TAG: team.name}, opts=self._child)
 
-    def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team,
-                    definition: aws.batch.JobDefinition) -> aws.iam.Policy:
+    def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team, definition: aws.batch.JobDefinition,
+                    budget_name: pulumi.Output[str] | None) -> aws.iam.Policy:
         """The team's run policy, attached to each of its principals (roles and users of this account)."""
-        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name).apply(
+        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name, budget_name).apply(
             lambda x: json.dumps(team_run_policy(
                 partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
                 head_queue_arn=x[1], job_definition_name=x[2], bucket_arn=x[0]["bucket_arn"],
-                log_group_name=x[0]["log_group"])))
+                log_group_name=x[0]["log_group"], budget_name=x[3])))
         policy = aws.iam.Policy(f"{prefix}-run", description=f"genomics-batch: run pipelines as team {team.name}",
                                 policy=document, tags={TEAM_TAG: team.name}, opts=self._child)
         if team.principals:

@@ -209,67 +209,71 @@ def team_s3_statements(work_bucket_arn: str, team: str, read_write: Sequence[str
 
 
 def team_run_policy(*, partition: str, region: str, account_id: str, team: str, head_queue_arn: str,
-                    job_definition_name: str, bucket_arn: str, log_group_name: str) -> dict:
+                    job_definition_name: str, bucket_arn: str, log_group_name: str,
+                    budget_name: str | None = None) -> dict:
     """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
     batch = f"arn:{partition}:batch:{region}:{account_id}"
     definition = f"{batch}:job-definition/{job_definition_name}"
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                # SubmitJob is authorised on the queue and the job definition; batch:ShareIdentifier is the share
-                # the job asks for (AWS Batch user guide, "Resource: Use the batch:ShareIdentifier condition key").
-                "Sid": "SubmitAsTeam",
-                "Effect": "Allow",
-                "Action": ["batch:SubmitJob"],
-                "Resource": [head_queue_arn, definition, f"{definition}:*", f"{batch}:job/*"],
-                "Condition": {"StringEquals": {"batch:ShareIdentifier": team}},
-            },
-            {
-                # Tags given at submission are authorised as batch:TagResource on the new job: only with the
-                # team's own Team tag, so its runs are always billed to it.
-                "Sid": "TagRunsAsTeam",
-                "Effect": "Allow",
-                "Action": ["batch:TagResource"],
-                "Resource": [f"{batch}:job/*"],
-                "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
-            },
-            {
-                # Tag-based access to jobs: the Service Authorization Reference lists aws:ResourceTag for Batch's
-                # job resource type (not found in the stored docs here; the README and note say so).
-                "Sid": "StopOwnRuns",
-                "Effect": "Allow",
-                "Action": ["batch:TerminateJob", "batch:CancelJob"],
-                "Resource": [f"{batch}:job/*"],
-                "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": team}},
-            },
-            {
-                # nfbatch status, logs, teams and doctor: read-only calls without resource-level permissions.
-                "Sid": "ReadStack",
-                "Effect": "Allow",
-                "Action": [*BATCH_DESCRIBE, "batch:DescribeSchedulingPolicies"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "ReadHeadLogs",
-                "Effect": "Allow",
-                "Action": ["logs:GetLogEvents"],
-                "Resource": [f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*"],
-            },
-            {
-                "Sid": "UploadParams",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": [f"{bucket_arn}/{team_prefix(PARAMS_PREFIX, team)}/*"],
-            },
-            {
-                "Sid": "ReadOwnResults",
-                "Effect": "Allow",
-                "Action": S3_READ,
-                "Resource": [f"{bucket_arn}/{team_prefix(p, team)}/*" for p in (RESULTS_PREFIX, LOGS_PREFIX)],
-            },
-        ],
-    }
+    statements = [
+        {
+            # SubmitJob is authorised on the queue and the job definition; batch:ShareIdentifier is the share
+            # the job asks for (AWS Batch user guide, "Resource: Use the batch:ShareIdentifier condition key").
+            "Sid": "SubmitAsTeam",
+            "Effect": "Allow",
+            "Action": ["batch:SubmitJob"],
+            "Resource": [head_queue_arn, definition, f"{definition}:*", f"{batch}:job/*"],
+            "Condition": {"StringEquals": {"batch:ShareIdentifier": team}},
+        },
+        {
+            # Tags given at submission are authorised as batch:TagResource on the new job: only with the
+            # team's own Team tag, so its runs are always billed to it.
+            "Sid": "TagRunsAsTeam",
+            "Effect": "Allow",
+            "Action": ["batch:TagResource"],
+            "Resource": [f"{batch}:job/*"],
+            "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": team}},
+        },
+        {
+            # TerminateJob and CancelJob act on the job resource type, which takes aws:ResourceTag conditions
+            # (Service Authorization Reference, "Actions, resources, and condition keys for AWS Batch").
+            "Sid": "StopOwnRuns",
+            "Effect": "Allow",
+            "Action": ["batch:TerminateJob", "batch:CancelJob"],
+            "Resource": [f"{batch}:job/*"],
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": team}},
+        },
+        {
+            # nfbatch status, logs, teams and doctor: read-only calls without resource-level permissions.
+            "Sid": "ReadStack",
+            "Effect": "Allow",
+            "Action": [*BATCH_DESCRIBE, "batch:DescribeSchedulingPolicies"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ReadHeadLogs",
+            "Effect": "Allow",
+            "Action": ["logs:GetLogEvents"],
+            "Resource": [f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*"],
+        },
+        {
+            "Sid": "UploadParams",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{bucket_arn}/{team_prefix(PARAMS_PREFIX, team)}/*"],
+        },
+        {
+            "Sid": "ReadOwnResults",
+            "Effect": "Allow",
+            "Action": S3_READ,
+            "Resource": [f"{bucket_arn}/{team_prefix(p, team)}/*" for p in (RESULTS_PREFIX, LOGS_PREFIX)],
+        },
+    ]
+    if budget_name:
+        # `nfbatch teams` shows the team's spend: DescribeBudget is budgets:ViewBudget on the budget, whose ARN has
+        # no region (Service Authorization Reference, "Actions, resources, and condition keys for AWS Budget Service").
+        statements.append({"Sid": "ReadOwnBudget", "Effect": "Allow", "Action": ["budgets:ViewBudget"],
+                           "Resource": [f"arn:{partition}:budgets::{account_id}:budget/{budget_name}"]})
+    return {"Version": VERSION, "Statement": statements}
 
 
 def object_patterns(document: dict) -> list[str]:

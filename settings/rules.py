@@ -382,7 +382,8 @@ def _team_policies(s: StackSettings) -> list[Problem]:
                                task_role_arn=f"arn:aws:iam::{account}:role/" + "r" * 60, s3_statements=s3)
         run = team_run_policy(partition="aws", region=s.region, account_id=account, team=name,
                               head_queue_arn=f"{batch}:job-queue/{queue}", job_definition_name="d" * 60,
-                              bucket_arn=work, log_group_name="l" * 40)
+                              bucket_arn=work, log_group_name="l" * 40,
+                              budget_name="b" * 60 if team.monthly_budget_usd is not None else None)
         sizes = {"task role's inline policy": (_policy_chars({"Statement": s3}), ROLE_INLINE_POLICY_CHARS),
                  "head role's inline policy": (_policy_chars(head), ROLE_INLINE_POLICY_CHARS),
                  "run policy": (_policy_chars(run), MANAGED_POLICY_CHARS)}

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=20, help="how many recent runs (default 20)")
     status.add_argument("--team", help="only this team's runs")
 
-    verb("teams", "each team's running vCPUs and active jobs by state and queue (stacks shared by teams)")
+    verb("teams", "each team's running vCPUs, active jobs by state and queue, and spend against its budget (stacks "
+                  "shared by teams)")
 
     logs = verb("logs", "a run's head log, or its task failures")
     logs.add_argument("run", help="run name or head job id")
@@ -243,26 +244,29 @@ class Cli:
         return 0
 
     def do_teams(self, outputs) -> int:
-        from nfbatch.teams import HOLDING_VCPUS, team_usage
+        from nfbatch.teams import HOLDING_VCPUS, team_budgets, team_usage
 
         if not outputs.teams:
             raise NfbatchError("this stack has no teams", "add teams under genomics-batch:teams (README, Add a team)")
-        usage = team_usage(self.aws, outputs)
+        usage, budgets = team_usage(self.aws, outputs), team_budgets(self.aws, outputs)
+        for name, budget in budgets.items():
+            usage[name]["budget"] = budget
         if self.args.json:
             self.emit_json(usage)
             return 0
         table = Table(title="teams")
-        for column in ("team", "weight", "cap", "running vCPUs", "active jobs (queue: state count)"):
+        for column in ("team", "weight", "cap", "running vCPUs", "active jobs (queue: state count)",
+                       "budget this month"):
             table.add_column(column, overflow="fold")
         for name, u in usage.items():
             jobs = "; ".join(f"{queue}: " + ", ".join(f"{s.lower()} {n}" for s, n in states.items())
                              for queue, states in u["jobs"].items())
             table.add_row(name, "-" if u["weight"] is None else f"{u['weight']:g}",
                           "-" if u["maxVcpus"] is None else str(u["maxVcpus"]), f"{u['runningVcpus']:g}",
-                          jobs or "none")
+                          jobs or "none", budget_cell(u.get("budget")))
         self.console.print(table)
-        self.console.print(f"running vCPUs: jobs {' or '.join(s.lower() for s in HOLDING_VCPUS)} on an instance",
-                           style="dim")
+        self.console.print(f"running vCPUs: jobs {' or '.join(s.lower() for s in HOLDING_VCPUS)} on an instance; "
+                           "spend: AWS Budgets, updated several times a day", style="dim")
         return 0
 
     def do_logs(self, outputs) -> int:
@@ -328,6 +332,17 @@ class Cli:
         for d in stale:
             self.console.print(f"  {d['name']}:{d['revision']}", markup=False)
         return 0
+
+
+def budget_cell(budget: dict | None) -> str:
+    """A team's spend against its budget, e.g. "$1,230 of $1,500 (82 %), forecast $1,700"."""
+    if budget is None:
+        return "-"
+    if "error" in budget:
+        return f"cannot read {budget['budgetName']}: {budget['error']}"
+    share = f" ({budget['actualUsd'] / budget['limitUsd']:.0%})" if budget["limitUsd"] else ""
+    return (f"${budget['actualUsd']:,.0f} of ${budget['limitUsd']:,.0f}{share.replace('%', ' %')}, "
+            f"forecast ${budget['forecastUsd']:,.0f}")
 
 
 @cache

@@ -1,12 +1,15 @@
 """`nfbatch teams`: what each team of a shared stack has on the cluster right now, from the AWS APIs.
 
-Per team: its weight and cap, the vCPUs its running jobs hold, and its active jobs by state and queue. A job's team
-is its share identifier (DescribeJobs), or its Team tag; jobs that have neither are counted as "(no team)".
+Per team: its weight and cap, the vCPUs its running jobs hold, its active jobs by state and queue, and this month's
+spend against its budget. A job's team is its share identifier (DescribeJobs), or its Team tag; jobs that have neither
+are counted as "(no team)".
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+
+from botocore.exceptions import ClientError
 
 from nfbatch.aws import Aws
 from nfbatch.runs import describe_jobs, job_team
@@ -55,3 +58,24 @@ def team_usage(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
     for team, by_queue in counts.items():
         usage[team]["jobs"] = {queue: dict(states) for queue, states in sorted(by_queue.items())}
     return usage
+
+
+def team_budgets(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
+    """This month's spend of each team that has a budget, as AWS Budgets computes it (DescribeBudget): the limit,
+    the actual and the forecast spend in USD, or the error code when the budget cannot be read."""
+    found: dict[str, dict] = {}
+    for name, team in sorted(outputs.teams.items()):
+        budget_name = team.get("budgetName")
+        if not isinstance(budget_name, str) or not budget_name:
+            continue
+        account = team["jobDefinitionArn"].split(":")[4]  # budgets live in the stack's account
+        try:
+            budget = aws.client("budgets").describe_budget(AccountId=account, BudgetName=budget_name)["Budget"]
+        except ClientError as error:  # e.g. a run policy from before budgets:ViewBudget was granted
+            found[name] = {"budgetName": budget_name, "error": error.response.get("Error", {}).get("Code", "error")}
+            continue
+        spend = budget.get("CalculatedSpend", {})
+        found[name] = {"budgetName": budget_name, "limitUsd": float(budget["BudgetLimit"]["Amount"]),
+                       "actualUsd": float(spend.get("ActualSpend", {}).get("Amount", 0)),
+                       "forecastUsd": float(spend.get("ForecastedSpend", {}).get("Amount", 0))}
+    return found

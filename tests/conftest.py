@@ -21,7 +21,7 @@ import pulumi
 import pytest
 
 from components.contract import ON_DEMAND, SPOT, compute_environment_export, queue_capacity
-from nfbatch.mockrun import RecordingMocks, read_stack_file, start
+from nfbatch.mockrun import RecordingMocks, Registration, read_stack_file, start
 from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
 from nfbatch.mockrun import run_program as execute
 from settings import StackSettings, load_settings
@@ -92,6 +92,9 @@ class RealisticMocks(RecordingMocks):
             kind = typ.split("/")[1].split(":")[0]
             resource_id = f"{prefix.get(kind, kind)}-{_hash(typ, name, length=17)}"
             state["arn"] = arn_base.format("ec2") + f":{kind}/{resource_id}"
+        elif typ == "aws:budgets/budget:Budget":  # the provider's id is <account>:<name>; the ARN has no region
+            state.update(name=physical, accountId=ACCOUNT, arn=f"arn:aws:budgets::{ACCOUNT}:budget/{physical}")
+            resource_id = f"{ACCOUNT}:{physical}"
         elif typ.startswith("pulumi:providers:"):
             resource_id = f"provider-{_hash(name)}"
         else:
@@ -225,10 +228,38 @@ class FakeStack:
     outputs_file: Path
 
 
-def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path,
-                         teams: dict[str, int | None] | None = None) -> FakeStack:
+def provider_budget_calls(declared: Registration, suffix: str = "") -> tuple[dict, list[dict]]:
+    """The CreateBudget and CreateNotification requests the provider makes for a declared aws.budgets.Budget
+    (terraform-provider-aws internal/service/budgets/budget.go: expandBudgetUnmarshal builds the Budget, cost
+    filters as a map of name to values; createBudgetNotifications sends one CreateNotification per notification)."""
+    inputs, name = declared.inputs, declared.outputs["name"] + suffix  # budgets are per account: one per stack
+    budget = {"BudgetName": name, "BudgetType": inputs["budgetType"], "TimeUnit": inputs["timeUnit"],
+              "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
+              "CostFilters": {f["name"]: f["values"] for f in inputs.get("costFilters", [])}}
+    notifications = [{
+        "AccountId": ACCOUNT, "BudgetName": name,
+        "Notification": {"NotificationType": n["notificationType"], "ComparisonOperator": n["comparisonOperator"],
+                         "Threshold": float(n["threshold"]), "ThresholdType": n["thresholdType"]},
+        "Subscribers": [{"SubscriptionType": "EMAIL", "Address": a} for a in n["subscriberEmailAddresses"]],
+    } for n in inputs.get("notifications", [])]
+    return {"AccountId": ACCOUNT, "Budget": budget}, notifications
+
+
+def create_budget_in_moto(endpoint: MotoEndpoint, declared: Registration, suffix: str = "") -> str:
+    """The declared budget, created the way the provider creates it (botocore checks each request's shape)."""
+    budgets = endpoint.client("budgets")
+    create, notifications = provider_budget_calls(declared, suffix)
+    budgets.create_budget(**create)
+    for notification in notifications:
+        budgets.create_notification(**notification)
+    return create["Budget"]["BudgetName"]
+
+
+def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path, teams: dict[str, int | None] | None = None,
+                         budgets: dict[str, Registration] | None = None) -> FakeStack:
     """The stack's AWS side; with `teams` (name -> maxVcpus or None), fair-share queues, capped teams' own queues
-    and a head job definition per team, as the program declares them."""
+    and a head job definition per team, and with `budgets` (team -> its declared Budget) those budgets, as the
+    program declares them."""
     import urllib.request
 
     # Jobs must not start Docker containers: moto's simple Batch marks them finished at once.
@@ -297,6 +328,8 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path,
     }
     if teams:
         outputs["teams"] = _teams_in_moto(endpoint, suffix, teams, ces, queues, fair_share, head_role)
+        for team, declared in (budgets or {}).items():
+            outputs["teams"][team]["budgetName"] = create_budget_in_moto(endpoint, declared, f"-{suffix}")
     outputs_file = directory / "outputs.json"
     outputs_file.write_text(json.dumps(outputs))
     return FakeStack(endpoint, outputs, outputs_file)
@@ -344,9 +377,13 @@ def shared_stack(aws_env, tmp_path_factory) -> FakeStack:
 
 @pytest.fixture(scope="module")
 def team_stack(aws_env, tmp_path_factory) -> FakeStack:
-    """A stack shared by two teams: genomics-core capped at 8 vCPUs on its own queue, rna-lab on the shared ones."""
+    """A stack shared by two teams: genomics-core capped at 8 vCPUs on its own queue with a $1,500 budget, rna-lab
+    on the shared ones without one."""
+    declared = run_program("dev", {"genomics-batch:teams": {
+        "genomics-core": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"]},
+        "rna-lab": {}}}).mocks.named("teams-genomics-core-budget", "aws:budgets/budget:Budget")
     return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("team-stack"),
-                                teams={"genomics-core": 8, "rna-lab": None})
+                                teams={"genomics-core": 8, "rna-lab": None}, budgets={"genomics-core": declared})
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """nfbatch on a stack shared by teams, against moto: fair-share queues (moto supports scheduling policies), a capped
-team's own queue, a head job definition per team. SubmitJob's requests are checked as botocore sends them."""
+team's own queue, a head job definition per team, and a team budget created as the provider creates it. SubmitJob's
+requests are checked as botocore sends them."""
 
 import pytest
 from conftest import ACCOUNT, REGION
@@ -101,6 +102,45 @@ def test_teams_shows_each_teams_running_vcpus_and_jobs_by_state_and_queue(team_s
     assert usage["(no team)"]["runningVcpus"] == 4
     code, out = nfbatch(team_stack, "teams")
     assert code == 0 and "genomics-core" in out and "running 2" in out
+
+
+def spend(stack, team: str, actual: str, forecast: str) -> None:
+    """What AWS Budgets computes from the bill, set in the in-process backend: moto keeps a budget's CalculatedSpend
+    at zero and has no API to change it."""
+    from moto.budgets.models import budgets_backends
+
+    name = stack.outputs["teams"][team]["budgetName"]
+    budget = budgets_backends[ACCOUNT]["aws"].budgets[ACCOUNT][name].budget
+    budget["CalculatedSpend"] = {"ActualSpend": {"Amount": actual, "Unit": "USD"},
+                                 "ForecastedSpend": {"Amount": forecast, "Unit": "USD"}}
+
+
+def test_teams_shows_each_budgeted_teams_spend_this_month(team_stack, hooks):
+    spend(team_stack, "genomics-core", actual="1230.4", forecast="1710.9")
+    code, out = nfbatch(team_stack, "teams", "--json")
+    usage = as_json(out)
+    assert code == 0 and hooks.calls["DescribeBudget"] == 1  # rna-lab has no budget to read
+    assert usage["genomics-core"]["budget"] == {
+        "budgetName": team_stack.outputs["teams"]["genomics-core"]["budgetName"],
+        "limitUsd": 1500.0, "actualUsd": 1230.4, "forecastUsd": 1710.9}
+    assert "budget" not in usage["rna-lab"]
+    code, out = nfbatch(team_stack, "teams")
+    assert code == 0 and "$1,230 of $1,500 (82 %), forecast $1,711" in " ".join(out.split())
+
+
+def test_a_budget_that_cannot_be_read_is_shown_as_such(team_stack, tmp_path):
+    import json
+
+    from nfbatch.cli import main
+
+    gone = json.loads(team_stack.outputs_file.read_text())
+    gone["teams"]["rna-lab"]["budgetName"] = "teams-rna-lab-budget-deleted"
+    (tmp_path / "outputs.json").write_text(json.dumps(gone))
+    from rich.console import Console
+
+    console = Console(record=True, width=300)
+    assert main(["--outputs", str(tmp_path / "outputs.json"), "teams"], console=console) == 0
+    assert "cannot read teams-rna-lab-budget-deleted: NotFoundException" in console.export_text()
 
 
 def test_outputs_with_a_malformed_teams_map_are_refused(team_stack, tmp_path, capsys):

@@ -212,7 +212,8 @@ def test_a_team_head_submits_to_its_queues_and_passes_only_its_task_role(three):
 
 RUN = team_run_policy(partition="aws", region=REGION, account_id=ACCOUNT, team="genomics-core",
                       head_queue_arn=f"{BATCH}:job-queue/batch-head-1a2b", job_definition_name="teams-core-head-9f",
-                      bucket_arn="arn:aws:s3:::lab-work", log_group_name="nextflow-logs-3c")
+                      bucket_arn="arn:aws:s3:::lab-work", log_group_name="nextflow-logs-3c",
+                      budget_name="teams-core-budget-1f")
 
 
 @pytest.mark.parametrize(("action", "resource", "context", "expected"), [
@@ -237,6 +238,8 @@ RUN = team_run_policy(partition="aws", region=REGION, account_id=ACCOUNT, team="
     ("s3:GetObject", "arn:aws:s3:::lab-work/results/genomics-core/run-1/x", {}, "Allow"),
     ("s3:GetObject", "arn:aws:s3:::lab-work/results/rna-lab/run-1/x", {}, "ImplicitDeny"),
     ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/anything", {}, "ImplicitDeny"),
+    ("budgets:ViewBudget", f"arn:aws:budgets::{ACCOUNT}:budget/teams-core-budget-1f", {}, "Allow"),
+    ("budgets:ViewBudget", f"arn:aws:budgets::{ACCOUNT}:budget/teams-rna-budget-2a", {}, "ImplicitDeny"),
 ])
 def test_the_run_policy_lets_principals_run_only_as_their_team(action, resource, context, expected):
     assert decision([RUN], action, resource, context) == expected
@@ -250,6 +253,39 @@ def test_principals_get_the_run_policy_attached_by_name(three):
     policy = three.mocks.named("teams-rna-lab-run", "aws:iam/policy:Policy")
     assert attachments["teams-rna-lab-run"]["policyArn"] == policy.outputs["arn"]
     assert principal_kind_and_name(f"arn:aws-cn:iam::{ACCOUNT}:user/ops/bob") == ("user", "bob")
+
+
+def test_the_declared_budget_is_created_as_the_provider_sends_it_and_filters_on_the_team_tag(three, aws_env):
+    from conftest import create_budget_in_moto
+
+    declared = three.mocks.named("teams-genomics-core-budget", "aws:budgets/budget:Budget")
+    name = create_budget_in_moto(aws_env, declared)  # botocore checks every request against the Budgets model
+    budgets = aws_env.client("budgets")
+    budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]
+    assert budget["CostFilters"] == {"TagKeyValue": ["user:Team$genomics-core"]}
+    assert (budget["BudgetLimit"], budget["TimeUnit"]) == ({"Amount": "1500.00", "Unit": "USD"}, "MONTHLY")
+    notifications = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=name)["Notifications"]
+    assert sorted((n["Threshold"], n["NotificationType"]) for n in notifications) == [(80, "FORECASTED"),
+                                                                                      (100, "ACTUAL")]
+    # Its members may read it (nfbatch teams), by the name the stack exports; rna-lab has no budget to read.
+    core, rna = (json.loads(three.mocks.named(f"teams-{t}-run", "aws:iam/policy:Policy").inputs["policy"])
+                 for t in ("genomics-core", "rna-lab"))
+    assert decision([core], "budgets:ViewBudget", declared.outputs["arn"]) == "Allow"
+    assert three.outputs["teams"]["genomics-core"]["budgetName"] == name
+    assert three.outputs["teams"]["rna-lab"]["budgetName"] is None
+    assert "ReadOwnBudget" not in [st["Sid"] for st in rna["Statement"]]
+
+
+def test_parliament_knows_which_condition_keys_each_batch_action_takes():
+    from parliament import analyze_policy_string
+
+    # The run policy's conditions are checked against the Service Authorization Reference (parliament's copy):
+    # a key the action does not take, as batch:ShareIdentifier on TerminateJob, is a finding.
+    stop = next(st for st in RUN["Statement"] if st["Sid"] == "StopOwnRuns")
+    assert not analyze_policy_string(json.dumps({**RUN, "Statement": [stop]})).findings
+    wrong = {**stop, "Condition": {"StringEquals": {"batch:ShareIdentifier": "genomics-core"}}}
+    assert {f.issue for f in analyze_policy_string(json.dumps({**RUN, "Statement": [wrong]})).findings} == {
+        "UNKNOWN_CONDITION_FOR_ACTION"}
 
 
 def test_a_team_budget_filters_on_its_team_tag(three):

@@ -37,8 +37,8 @@ REDEPLOY = "run `pulumi up` for this stack"
 def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
     """Every check of a deployed stack, in the order a person would fix them."""
     return [*_compute_environment_checks(aws, outputs), *_queue_checks(aws, outputs),
-            _job_definition_check(aws, outputs), *_bucket_checks(aws, outputs), *_role_checks(aws, outputs),
-            *_alert_checks(aws, outputs)]
+            _job_definition_check(aws, outputs), *_team_checks(aws, outputs), *_bucket_checks(aws, outputs),
+            *_role_checks(aws, outputs), *_alert_checks(aws, outputs)]
 
 
 def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
@@ -88,6 +88,32 @@ def _job_definition_check(aws: Aws, outputs: StackOutputs) -> dict:
         jobDefinitions=[outputs["jobDefinitionArn"]])["jobDefinitions"]
     status = definitions[0]["status"] if definitions else "missing"
     return _check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}", REDEPLOY)
+
+
+def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    """On a stack shared by teams: every queue is fair-share (SubmitJob refuses a share identifier on a FIFO queue,
+    so a queue that lost its policy fails every team's runs), capped teams' queues are enabled, and each team's
+    head job definition is active."""
+    if not outputs.teams:
+        return []
+    batch, checks = aws.client("batch"), []
+    queues = batch.describe_job_queues(jobQueues=[*outputs.queue_arns.values(), *outputs.team_queue_arns])["jobQueues"]
+    fifo = sorted(q["jobQueueName"] for q in queues if not q.get("schedulingPolicyArn"))
+    checks.append(_check("fair-share queues", not fifo, f"without a scheduling policy: {', '.join(fifo)}" if fifo
+                         else f"{len(queues)} queues share by team", REDEPLOY))
+    state = {q["jobQueueArn"]: (q["jobQueueName"], q.get("state")) for q in queues}
+    for arn in outputs.team_queue_arns:
+        name, status = state.get(arn, (arn.rsplit("/", 1)[-1], "missing"))
+        checks.append(_check(f"team queue {name} enabled", status == "ENABLED", f"{name} is {status}",
+                             REDEPLOY if status == "missing" else
+                             f"aws batch update-job-queue --job-queue {name} --state ENABLED"))
+    arns = {t["jobDefinitionArn"]: name for name, t in sorted(outputs.teams.items())}
+    active = {d["jobDefinitionArn"] for d in batch.describe_job_definitions(jobDefinitions=list(arns))[
+        "jobDefinitions"] if d.get("status") == "ACTIVE"}
+    for arn, team in arns.items():
+        checks.append(_check(f"team {team} head job definition", arn in active,
+                             f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}", REDEPLOY))
+    return checks
 
 
 def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:

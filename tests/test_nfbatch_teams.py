@@ -143,6 +143,51 @@ def test_a_budget_that_cannot_be_read_is_shown_as_such(team_stack, tmp_path):
     assert "cannot read teams-rna-lab-budget-deleted: NotFoundException" in console.export_text()
 
 
+def test_doctor_checks_the_fair_share_queues_team_queues_and_team_definitions(team_stack):
+    code, out = nfbatch(team_stack, "doctor", "--json")
+    checks = {c["check"]: c for c in as_json(out)}
+    assert code == 0 and all(c["ok"] for c in checks.values())
+    assert checks["fair-share queues"]["detail"] == "4 queues share by team"  # head, default, priority, core's own
+    capped = team_stack.outputs["teams"]["genomics-core"]["taskQueueName"]
+    assert {f"team queue {capped} enabled", "team genomics-core head job definition",
+            "team rna-lab head job definition"} <= set(checks)
+
+
+@pytest.fixture
+def broken_team_stack(aws_env, tmp_path):
+    from conftest import _build_stack_in_moto
+
+    return _build_stack_in_moto(aws_env, tmp_path, teams={"genomics-core": 8, "rna-lab": None})
+
+
+@pytest.mark.parametrize(("breakage", "check", "fix"), [
+    ("team-queue-disabled", "team queue", "--state ENABLED"),
+    ("team-definition-gone", "team rna-lab head job definition", "pulumi up"),
+    ("fifo-queue", "fair-share queues", "pulumi up"),
+])
+def test_doctor_names_each_team_problem_and_its_fix(broken_team_stack, breakage, check, fix):
+    import json
+
+    stack, batch = broken_team_stack, broken_team_stack.endpoint.client("batch")
+    teams = stack.outputs["teams"]
+    if breakage == "team-queue-disabled":
+        batch.update_job_queue(jobQueue=teams["genomics-core"]["taskQueueArn"], state="DISABLED")
+    elif breakage == "team-definition-gone":
+        batch.deregister_job_definition(jobDefinition=teams["rna-lab"]["jobDefinitionArn"])
+    elif breakage == "fifo-queue":  # a priority queue recreated by hand, without the scheduling policy
+        order = batch.describe_job_queues(jobQueues=[stack.outputs["priorityQueueArn"]])["jobQueues"][0][
+            "computeEnvironmentOrder"]
+        fifo = batch.create_job_queue(jobQueueName=f"{stack.outputs['priorityQueueName']}-fifo", priority=10,
+                                      state="ENABLED", computeEnvironmentOrder=order)
+        stack.outputs.update(priorityQueueArn=fifo["jobQueueArn"], priorityQueueName=fifo["jobQueueName"])
+        stack.outputs_file.write_text(json.dumps(stack.outputs))
+    code, out = nfbatch(stack, "doctor", "--json")
+    failed = [c for c in as_json(out) if not c["ok"]]
+    assert code == 1
+    assert len(failed) == 1 and failed[0]["check"].startswith(check)
+    assert fix in failed[0]["fix"]
+
+
 def test_outputs_with_a_malformed_teams_map_are_refused(team_stack, tmp_path, capsys):
     import json
 

@@ -91,9 +91,9 @@ def _job_definition_check(aws: Aws, outputs: StackOutputs) -> dict:
 
 
 def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
-    """On a stack shared by teams: every queue is fair-share (SubmitJob refuses a share identifier on a FIFO queue,
-    so a queue that lost its policy fails every team's runs), capped teams' queues are enabled, and each team's
-    head job definition is active."""
+    """On a stack shared by teams: every queue is fair-share (team runs give a share identifier, which the SubmitJob
+    API reference says not to give to a queue without a fair-share policy), capped teams' queues are enabled, and
+    each team's head job definition is active."""
     if not outputs.teams:
         return []
     batch, checks = aws.client("batch"), []

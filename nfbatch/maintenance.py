@@ -108,8 +108,9 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                              REDEPLOY if status == "missing" else
                              f"aws batch update-job-queue --job-queue {name} --state ENABLED"))
     arns = {t["jobDefinitionArn"]: name for name, t in sorted(outputs.teams.items())}
-    active = {d["jobDefinitionArn"] for d in batch.describe_job_definitions(jobDefinitions=list(arns))[
-        "jobDefinitions"] if d.get("status") == "ACTIVE"}
+    listed = list(arns)  # DescribeJobDefinitions takes at most 100 (API reference, jobDefinitions)
+    active = {d["jobDefinitionArn"] for i in range(0, len(listed), 100) for d in batch.describe_job_definitions(
+        jobDefinitions=listed[i:i + 100])["jobDefinitions"] if d.get("status") == "ACTIVE"}
     for arn, team in arns.items():
         checks.append(_check(f"team {team} head job definition", arn in active,
                              f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}", REDEPLOY))

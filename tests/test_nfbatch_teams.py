@@ -153,6 +153,26 @@ def test_doctor_checks_the_fair_share_queues_team_queues_and_team_definitions(te
             "team rna-lab head job definition"} <= set(checks)
 
 
+def test_doctor_reads_more_than_a_hundred_team_definitions_in_pages(team_stack, hooks, tmp_path):
+    import json
+    from dataclasses import replace
+
+    batch, teams = team_stack.endpoint.client("batch"), {}
+    container = {"image": "nextflow:25.04.6", "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                                        {"type": "MEMORY", "value": "2048"}]}
+    for i in range(101):  # a shared queue holds up to 500 share identifiers, so 101 uncapped teams are allowed
+        arn = batch.register_job_definition(jobDefinitionName=f"many-{i:03d}", type="container",
+                                            containerProperties=container)["jobDefinitionArn"]
+        teams[f"team-{i:03d}"] = {**team_stack.outputs["teams"]["rna-lab"], "shareIdentifier": f"team-{i:03d}",
+                                  "jobDefinitionArn": arn}
+    many = replace(team_stack, outputs={**team_stack.outputs, "teams": teams}, outputs_file=tmp_path / "outputs.json")
+    many.outputs_file.write_text(json.dumps(many.outputs))
+    code, out = nfbatch(many, "doctor", "--json")
+    checks = [c for c in as_json(out) if c["check"].endswith("head job definition")]
+    assert code == 0 and len(checks) == 102 and all(c["ok"] for c in checks)  # the stack's own, and 101 teams'
+    assert hooks.calls["DescribeJobDefinitions"] == 3  # the stack's, then the teams' 100 and 1
+
+
 @pytest.fixture
 def broken_team_stack(aws_env, tmp_path):
     from conftest import _build_stack_in_moto

@@ -95,6 +95,9 @@ gpg --batch --quiet --import <<'AWS_CLI_KEY'
 {AWS_CLI_KEY.strip()}
 AWS_CLI_KEY
 verified=$(gpg --batch --status-fd 1 --verify "$workdir/awscliv2.zip.sig" "$workdir/awscliv2.zip" 2>/dev/null || true)
+# gpg started an agent for this throwaway home; stop it whatever the check decides (gpgconf ships with gnupg2-full,
+# which aws/amazon-ecs-ami al2023.pkr.hcl swaps in for gnupg2-minimal).
+gpgconf --kill gpg-agent
 grep -Eq '^\\[GNUPG:\\] VALIDSIG [0-9A-F]+ .* {AWS_CLI_KEY_FINGERPRINT}$' <<<"$verified"
 dnf install -y -q unzip
 unzip -q "$workdir/awscliv2.zip" -d "$workdir"
@@ -147,26 +150,20 @@ DOCKER_DATA = "/var/lib/docker"
 INSTANCE_STORE_MODEL = "Amazon EC2 NVMe Instance Storage"
 
 
-def nvme_scratch_script() -> str:
-    """Assemble the instance's NVMe instance-store devices (RAID 0 when more than one) and mount them where Docker
-    keeps container data. A cloud-init boothook: it runs early on every boot, before cloud-init's user scripts and
-    normally before Docker and the ECS agent start; if Docker is already up, it is stopped for the mount and started
-    again. No instance-store device means the wrong instance type: fail closed, like the boot script."""
-    return f"""#!/bin/bash
-# genomics-batch: NVMe instance storage as task scratch ({DOCKER_DATA}).
-set -euo pipefail
+# The scratch file system's label. The fstab entry finds it by label, not by device: after a reboot the array may
+# come back as /dev/md127 (no mdadm.conf names it), and a label survives the re-format after a stop and start, where
+# a UUID would not. XFS labels hold at most 12 characters (xfs_admin(8)).
+SCRATCH_LABEL = "nf-scratch"
+FSTAB = "/etc/fstab"
+# nofail: a boot whose instance storage came back empty (stop and start) does not wait for it; x-systemd.before:
+# the mount, asynchronous under nofail, still completes before Docker starts. Both as systemd.mount(5) defines them:
+# https://www.freedesktop.org/software/systemd/man/latest/systemd.mount.html
+SCRATCH_FSTAB_ENTRY = f"LABEL={SCRATCH_LABEL} {DOCKER_DATA} xfs noatime,nofail,x-systemd.before=docker.service 0 0"
 
-fail_closed() {{
-  echo "genomics-batch: scratch setup failed: $1; shutting down" >&2
-  shutdown -h now
-  exit 1
-}}
-trap 'fail_closed "line $LINENO"' ERR
 
-# Boothooks run on every boot; the array and the mount do not survive a stop, but a reboot keeps the mount.
-if mountpoint -q {DOCKER_DATA}; then
-  exit 0
-fi
+def scratch_device_steps() -> str:
+    """The boothook's steps that list the NVMe instance-store devices into `devices`, or fail closed."""
+    return f"""
 devices=()
 for model in /sys/block/nvme*n1/device/model; do
   [[ -e "$model" ]] || continue
@@ -178,23 +175,79 @@ done
 if [[ ${{#devices[@]}} -eq 0 ]]; then
   fail_closed "no NVMe instance storage on this instance type"
 fi
-if [[ ${{#devices[@]}} -eq 1 ]]; then
+"""
+
+
+def scratch_assembly_steps() -> str:
+    """The boothook's steps that find the scratch file system of an earlier boot, or assemble the devices anew."""
+    return f"""
+# A reboot keeps instance storage: find the file system by its label (the array may now be /dev/md127). A stop and
+# start returns the disks empty: assemble and format anew.
+if target=$(blkid -L {SCRATCH_LABEL}); then
+  fresh=false
+elif [[ ${{#devices[@]}} -eq 1 ]]; then
   target="${{devices[0]}}"
+  fresh=true
 else
   mdadm --create /dev/md0 --run --level=0 --raid-devices="${{#devices[@]}}" "${{devices[@]}}"
   target=/dev/md0
+  fresh=true
 fi
+"""
+
+
+def scratch_mount_steps() -> str:
+    """The boothook's steps that mount the scratch where Docker keeps its data, with Docker stopped, and record the
+    mount in fstab so that a reboot mounts it again before Docker starts."""
+    return f"""
+# `systemctl is-active` exits non-zero for "activating" too: a Docker still starting must stop for the mount as well.
+docker_state=$(systemctl is-active docker || true)
 docker_was_up=false
-if systemctl is-active --quiet docker; then
+if [[ "$docker_state" != inactive && "$docker_state" != failed ]]; then
   docker_was_up=true
   systemctl stop docker docker.socket
 fi
-mkfs.xfs -f -q "$target"
+if [[ "$fresh" == true ]]; then
+  mkfs.xfs -f -q -L {SCRATCH_LABEL} "$target"
+fi
 mkdir -p {DOCKER_DATA}
-mount -o noatime "$target" {DOCKER_DATA}
+# systemd may have mounted it meanwhile: the fstab entry of an earlier boot waits for this label to appear.
+mountpoint -q {DOCKER_DATA} || mount -o noatime "$target" {DOCKER_DATA}
+entry='{SCRATCH_FSTAB_ENTRY}'
+grep -qxF "$entry" {FSTAB} || echo "$entry" >> {FSTAB}
 if [[ "$docker_was_up" == true ]]; then
   systemctl start docker
 fi
+"""
+
+
+def nvme_scratch_script() -> str:
+    """Assemble the instance's NVMe instance-store devices (RAID 0 when more than one) and mount them where Docker
+    keeps container data. A cloud-init boothook: it runs early on every boot (cloud-init's boot_hook handler is
+    PER_ALWAYS), before cloud-init's user scripts and normally before Docker and the ECS agent start; if Docker is
+    already up or starting, it is stopped for the mount and started again. No instance-store device means the wrong
+    instance type: fail closed, like the boot script."""
+    return f"""#!/bin/bash
+# genomics-batch: NVMe instance storage as task scratch ({DOCKER_DATA}).
+set -euo pipefail
+
+fail_closed() {{
+  echo "genomics-batch: scratch setup failed: $1; shutting down" >&2
+  shutdown -h now
+  exit 1
+}}
+trap 'fail_closed "line $LINENO"' ERR
+
+# Boothooks run on every boot: after a reboot the fstab entry written below has normally mounted the scratch already.
+if mountpoint -q {DOCKER_DATA}; then
+  exit 0
+fi
+# The ECS AL2023 AMI is built from AL2023 minimal and has no mdadm (aws/amazon-ecs-ami al2023.pkr.hcl, unlike the EKS
+# AMI's install-worker.sh). Installed on every NVMe instance, one disk or several, so that a package source out of
+# reach fails every NVMe type at its first boot, not only the larger ones; its udev rules reassemble the array on a
+# reboot.
+rpm -q --quiet mdadm || dnf install -y -q mdadm
+{scratch_device_steps()}{scratch_assembly_steps()}{scratch_mount_steps()}
 echo "genomics-batch: ${{#devices[@]}} NVMe device(s) mounted at {DOCKER_DATA}"
 """
 

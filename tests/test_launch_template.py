@@ -1,11 +1,15 @@
-"""GenomicsLaunchTemplate: user data (MIME, shellcheck, executed with stand-in system commands) and the template."""
+"""GenomicsLaunchTemplate: user data (MIME, shellcheck; the boot script and the NVMe boothook executed with stand-in
+system commands, the boot script with real gpg whose agents every test stops) and the template."""
 
 import base64
 import dataclasses
 import email
 import os
+import shutil
 import stat
 import subprocess
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,14 @@ from components.launch_template import (
     AWS_CLI_KEY_FINGERPRINT,
     AWS_CLI_PATH,
     AWS_CLI_WRAPPER,
+    DOCKER_DATA,
+    FSTAB,
+    INSTANCE_STORE_MODEL,
+    SCRATCH_FSTAB_ENTRY,
     GenomicsLaunchTemplate,
     GenomicsLaunchTemplateArgs,
     RootVolume,
+    nvme_scratch_script,
     provisioning_script,
     render_user_data,
 )
@@ -69,9 +78,9 @@ def test_aws_cli_is_installed_self_contained_where_nextflow_expects_it():
     assert AWS_CLI_KEY_FINGERPRINT in script and "BEGIN PGP PUBLIC KEY BLOCK" in script
 
 
-def test_the_embedded_key_is_the_aws_cli_teams():
-    shown = subprocess.run(["gpg", "--batch", "--with-colons", "--show-keys"], input=AWS_CLI_KEY, capture_output=True,
-                           text=True, check=True).stdout
+def test_the_embedded_key_is_the_aws_cli_teams(tmp_path):
+    shown = subprocess.run([*gpg_home(tmp_path / "gnupg"), "--with-colons", "--show-keys"], input=AWS_CLI_KEY,
+                           capture_output=True, text=True, check=True).stdout
     fingerprints = [line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")]
     assert fingerprints[0] == AWS_CLI_KEY_FINGERPRINT
     assert "AWS CLI Team <aws-cli@amazon.com>" in shown
@@ -119,6 +128,41 @@ def gpg_home(directory: Path) -> list[str]:
     return ["gpg", "--batch", "--quiet", "--homedir", str(directory), "--passphrase", "", "--pinentry-mode", "loopback"]
 
 
+def gpg_agents_under(directory: Path) -> list[int]:
+    """Live gpg-agent processes whose home lies under `directory` (a reaped or zombie process has no cmdline)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if argv and os.path.basename(argv[0]) == b"gpg-agent" and str(directory).encode() in b" ".join(argv):
+            pids.append(int(proc.name))
+    return pids
+
+
+def settled_agents_under(directory: Path, seconds: float = 5.0) -> list[int]:
+    """The agents still alive once a `gpgconf --kill` has had time to land (the agent exits asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while (pids := gpg_agents_under(directory)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids
+
+
+def kill_agents(directory: Path) -> None:
+    """Stop the agent of every GnuPG home under `directory` (all are named gnupg), as the boot script does."""
+    for home in [p for p in directory.rglob("gnupg") if p.is_dir()]:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False)
+
+
+@pytest.fixture(autouse=True)
+def no_agent_outlives_its_test(tmp_path):
+    # gpg starts an agent per home and leaves it running: whatever a test started, its teardown stops, and waits for.
+    yield
+    kill_agents(tmp_path)
+    assert settled_agents_under(tmp_path) == []
+
+
 def new_key(gpg: list[str], uid: str, *faked_time: str) -> str:
     subprocess.run([*gpg, *faked_time, "--quick-gen-key", uid, "ed25519", "sign", "2d" if faked_time else "never"],
                    check=True, capture_output=True)
@@ -145,14 +189,17 @@ def signing(tmp_path_factory):
                        check=True, capture_output=True)
     tampered = directory / "tampered.zip"
     tampered.write_bytes(b"the AWS CLI installer, changed")
-    return {"key": expired_copy.strip(), "fingerprint": fingerprint, "installer": installer, "tampered": tampered,
-            **signed}
+    yield {"key": expired_copy.strip(), "fingerprint": fingerprint, "installer": installer, "tampered": tampered,
+           **signed}
+    kill_agents(directory)
+    assert settled_agents_under(directory) == []
 
 
 def run_boot_script(tmp_path: Path, signing: dict, failing: str | None = None, signature: str = "good",
-                    installer: str = "installer") -> tuple[int, Path, Path]:
+                    installer: str = "installer", kill_agent: bool = True) -> tuple[int, Path, Path]:
     """Run the real boot script with /etc/ecs moved into tmp_path, system commands replaced by recorders, real gpg,
-    and the stand-in signing key in place of the AWS CLI team's."""
+    and the stand-in signing key in place of the AWS CLI team's. Its mktemp work directory (and GnuPG home) lands in
+    tmp_path too. `kill_agent=False` drops the script's own agent kill, to show what the check would catch."""
     bin_dir, etc, record = tmp_path / "bin", tmp_path / "etc-ecs", tmp_path / "calls"
     bin_dir.mkdir()
     for name in ("shutdown", "dnf", "unzip", "uname"):
@@ -173,6 +220,8 @@ case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[instal
                                                                           signing["fingerprint"])
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
     script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"')
+    if not kill_agent:
+        script = script.replace("\ngpgconf --kill gpg-agent\n", "\n")
     # What the installer leaves behind, laid down up front so the script's own later steps have a tree to work on.
     fake_cli_tree(cli_root, record)
     fake_command(bin_dir, "installer", f'echo "installer $*" >> "{record}"')
@@ -182,7 +231,7 @@ case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[instal
                                  'echo "  /lib64/ld-linux-x86-64.so.2 (0x3)"')
     path = tmp_path / "boot.sh"
     path.write_text(script)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
     result = subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True)
     return result.returncode, etc / "ecs.config", record
 
@@ -214,6 +263,184 @@ def test_failed_provisioning_shuts_the_instance_down(tmp_path, signing, failing,
     calls = record.read_text().splitlines()
     assert calls[-1] == "shutdown -h now"
     assert not any(c.startswith("installer") for c in calls)
+
+
+@pytest.mark.parametrize(("signature", "expected_status"), [("good", 0), ("impostor", 1)])
+def test_the_boot_script_stops_the_gpg_agent_its_signature_check_started(tmp_path, signing, signature,
+                                                                         expected_status):
+    # gpg starts an agent per home and leaves it running; `gpgconf --kill gpg-agent` with the same GNUPGHOME stops it
+    # (GnuPG manual, gpgconf --kill). Stopped before the verdict, so a rejected signature leaves none either.
+    status, _, record = run_boot_script(tmp_path, signing, signature=signature)
+    assert (status != 0) == bool(expected_status), record.read_text()
+    assert settled_agents_under(tmp_path) == []
+
+
+def test_without_the_kill_a_rejected_signature_would_leave_an_agent_running(tmp_path, signing):
+    # The control for the test above. (A successful boot removes the GnuPG home, and gpg-agent exits when its home
+    # goes; a failed one keeps it.) Teardown stops the agent this leaves.
+    status, _, record = run_boot_script(tmp_path, signing, signature="impostor", kill_agent=False)
+    assert status != 0 and record.read_text().splitlines()[-1] == "shutdown -h now"
+    assert len(gpg_agents_under(tmp_path)) == 1
+
+
+# --- the NVMe scratch boothook, run against a stand-in instance ------------------------------------------------------
+
+# The only host tools the boothook may use as they are; every other command is a recording stand-in, so one it should
+# not call (mdadm before its install, say) fails with "command not found" and the script fails closed.
+HOST_TOOLS = ("tr", "sed", "grep", "mkdir", "touch", "cat", "chmod")
+
+
+@dataclass
+class NvmeInstance:
+    """An instance with `disks` NVMe instance-store devices beside its EBS root, whose state (installed packages,
+    fstab, a file system's label) lasts from one boot() to the next, as on a reboot; mounts do not."""
+
+    root: Path
+    disks: int
+    docker: str = "inactive"  # what `systemctl is-active docker` prints
+    label_on: str | None = None  # the device blkid finds the scratch label on (None: no such file system yet)
+    premounted: bool = False  # systemd has mounted the scratch from fstab before the boothook runs
+    failing: str | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        for name in ("sys", "dev", "bin", "tools"):
+            (self.root / name).mkdir()
+        disks = {"nvme0n1": "Amazon Elastic Block Store"} | {f"nvme{i}n1": INSTANCE_STORE_MODEL
+                                                               for i in range(1, self.disks + 1)}
+        for name, model in disks.items():
+            (self.root / "sys" / name / "device").mkdir(parents=True)
+            (self.root / "sys" / name / "device" / "model").write_text(model.ljust(40) + "\n")  # sysfs pads
+            (self.root / "dev" / name).write_text("")
+        for tool_name in HOST_TOOLS:
+            (self.root / "tools" / tool_name).symlink_to(shutil.which(tool_name))
+        self.fstab.write_text("UUID=0a1b / xfs defaults,noatime 1 1\n")
+
+    @property
+    def fstab(self) -> Path:
+        return self.root / "fstab"
+
+    def fake(self, name: str, body: str = "") -> None:
+        status = 1 if name == self.failing else 0
+        fake_command(self.root / "bin", name, f'echo "{name} $*" >> "{self.root}/calls"\n{body}\nexit {status}')
+
+    def write_fakes(self, mounted: Path) -> None:
+        bin_dir = self.root / "bin"
+        for name in ("shutdown", "mkfs.xfs"):
+            self.fake(name)
+        self.fake("mount", f'touch "{mounted}"')
+        fake_command(bin_dir, "mountpoint", f'[ -e "{mounted}" ]')
+        fake_command(bin_dir, "rpm", f'[ -x "{bin_dir}/mdadm" ]')  # rpm -q --quiet: 0 when installed
+        # dnf "installs" mdadm by putting a recording stand-in on PATH.
+        mdadm = f'#!/bin/bash\\necho "mdadm $*" >> "{self.root}/calls"\\n'
+        install = f'case "$*" in *mdadm*) printf \'{mdadm}\' > "{bin_dir}/mdadm"; chmod 755 "{bin_dir}/mdadm" ;; esac'
+        self.fake("dnf", "" if self.failing == "dnf" else install)
+        self.fake("blkid", f'echo "{self.root}/dev/{self.label_on}"' if self.label_on else "exit 2")
+        active = 0 if self.docker == "active" else 3
+        self.fake("systemctl", f'[ "$1" = is-active ] && echo {self.docker} && exit {active}')
+
+    def script(self) -> str:
+        """The real boothook with its paths moved into the stand-in; the fstab entry stays as an instance gets it."""
+        text = nvme_scratch_script().replace(SCRATCH_FSTAB_ENTRY, "@ENTRY@")
+        text = text.replace("/sys/block", str(self.root / "sys"))
+        text = text.replace("/dev/", f"{self.root}/dev/").replace(DOCKER_DATA, str(self.root / "docker"))
+        return text.replace(FSTAB, str(self.fstab)).replace("@ENTRY@", SCRATCH_FSTAB_ENTRY)
+
+    def boot(self) -> int:
+        """Run the real boothook once; `calls` holds what it ran, in order."""
+        mounted = self.root / "mounted"  # mounts do not outlive a boot, unless fstab's came first
+        mounted.unlink(missing_ok=True)
+        if self.premounted:
+            mounted.touch()
+        (self.root / "calls").write_text("")
+        self.write_fakes(mounted)
+        result = subprocess.run([shutil.which("bash"), "-c", self.script()], capture_output=True, text=True,
+                                env={"PATH": f"{self.root}/bin:{self.root}/tools"})
+        self.calls = (self.root / "calls").read_text().splitlines()
+        return result.returncode
+
+    def index(self, prefix: str) -> int:
+        return next(i for i, call in enumerate(self.calls) if call.startswith(prefix))
+
+
+@pytest.mark.parametrize("disks", [1, 2])
+def test_mdadm_is_installed_on_every_nvme_instance_before_anything_uses_it(tmp_path, disks):
+    # The ECS AL2023 AMI is built from AL2023 minimal and installs no mdadm (aws/amazon-ecs-ami al2023.pkr.hcl).
+    instance = NvmeInstance(tmp_path, disks)
+    assert instance.boot() == 0, instance.calls
+    assert "dnf install -y -q mdadm" in instance.calls
+    if disks == 2:
+        assert instance.index("dnf install") < instance.index(f"mdadm --create {tmp_path}/dev/md0 --run --level=0 "
+                                                              f"--raid-devices=2 {tmp_path}/dev/nvme1n1 ")
+    target = f"{tmp_path}/dev/" + ("md0" if disks == 2 else "nvme1n1")
+    assert f"mkfs.xfs -f -q -L nf-scratch {target}" in instance.calls
+    assert f"mount -o noatime {target} {tmp_path}/docker" in instance.calls
+    assert "shutdown -h now" not in instance.calls
+
+
+def test_an_mdadm_that_cannot_be_installed_fails_closed(tmp_path):
+    instance = NvmeInstance(tmp_path, 2, failing="dnf")
+    assert instance.boot() != 0
+    assert instance.calls[-1] == "shutdown -h now"
+    assert not any(call.startswith(("mdadm", "mkfs", "mount")) for call in instance.calls)
+
+
+def test_a_reboot_mounts_the_array_back_as_md127_without_formatting_it(tmp_path):
+    # cloud-init runs boothooks on every boot (cloud-init handlers/boot_hook.py: PER_ALWAYS); instance storage keeps
+    # its data over a reboot, and mdadm's udev rules reassemble the array, unnamed by any mdadm.conf, as md127.
+    instance = NvmeInstance(tmp_path, 2)
+    assert instance.boot() == 0, instance.calls
+    instance.label_on = "md127"
+    assert instance.boot() == 0, instance.calls
+    assert not any(call.startswith(("dnf", "mdadm", "mkfs")) for call in instance.calls)
+    assert f"mount -o noatime {tmp_path}/dev/md127 {tmp_path}/docker" in instance.calls
+    # The mount is recorded once, however many boots; the root file system's line stays.
+    assert instance.fstab.read_text().splitlines() == ["UUID=0a1b / xfs defaults,noatime 1 1", SCRATCH_FSTAB_ENTRY]
+
+
+def test_a_reboot_where_fstab_already_mounted_the_scratch_touches_nothing(tmp_path):
+    instance = NvmeInstance(tmp_path, 2)
+    assert instance.boot() == 0, instance.calls
+    instance.premounted = True
+    assert instance.boot() == 0
+    assert instance.calls == []
+
+
+@pytest.mark.parametrize(("state", "stopped"), [("active", True), ("activating", True), ("reloading", True),
+                                                ("inactive", False), ("failed", False)])
+def test_a_docker_that_is_up_or_still_starting_is_stopped_for_the_mount(tmp_path, state, stopped):
+    # `systemctl is-active` exits non-zero for every state but "active", "activating" included (systemctl(1)).
+    instance = NvmeInstance(tmp_path, 1, docker=state)
+    assert instance.boot() == 0, instance.calls
+    mount = instance.index("mount ")
+    if stopped:
+        assert instance.index("systemctl stop docker docker.socket") < mount < instance.index("systemctl start docker")
+    else:
+        assert not any(call.startswith(("systemctl stop", "systemctl start")) for call in instance.calls)
+
+
+# Debian's systemd package (tasks.py installs it where a machine lacks it); AL2023 boots systemd 252 too.
+FSTAB_GENERATOR = Path("/usr/lib/systemd/system-generators/systemd-fstab-generator")
+
+
+def test_the_fstab_entry_mounts_the_scratch_by_label_before_docker_without_holding_up_the_boot(tmp_path):
+    assert FSTAB_GENERATOR.exists(), "the test needs systemd's fstab generator: apt-get install systemd"
+    instance = NvmeInstance(tmp_path, 1)
+    assert instance.boot() == 0, instance.calls
+    # systemd's own generator turns what the boothook wrote into the unit a reboot runs (systemd-fstab-generator(8);
+    # SYSTEMD_FSTAB points it at another file).
+    out = tmp_path / "units"
+    out.mkdir()
+    env = {"SYSTEMD_FSTAB": str(instance.fstab), "SYSTEMD_PROC_CMDLINE": "", "SYSTEMD_IN_INITRD": "0"}
+    subprocess.run([str(FSTAB_GENERATOR), str(out), str(out), str(out)], env=env, check=True, capture_output=True)
+    unit = (out / "var-lib-docker.mount").read_text()
+    assert "What=/dev/disk/by-label/nf-scratch\n" in unit and "Type=xfs\n" in unit
+    assert "Before=docker.service\n" in unit  # so Docker never starts on the bare root directory beneath
+    # nofail: wanted, not required, by local-fs.target and not ordered before it, so an emptied disk does not stall
+    # the boot (systemd.mount(5), nofail).
+    assert (out / "local-fs.target.wants" / "var-lib-docker.mount").exists()
+    assert not (out / "local-fs.target.requires" / "var-lib-docker.mount").exists()
+    assert "local-fs.target" not in unit
 
 
 def build(**kwargs):

@@ -5,6 +5,7 @@ Plain data and pure functions; the settings model and the cross-key rules cite t
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache
 
@@ -22,9 +23,10 @@ GP3_MAX_MIBPS_PER_IOPS = 0.25
 LOG_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
 
-# botocore's Batch model, UpdatePolicy.jobExecutionTimeoutMinutes: how long an infrastructure update lets a running
-# job finish before its instance is replaced.
-UPDATE_TIMEOUT_MINUTES = (1, 7200)
+# UpdatePolicy.jobExecutionTimeoutMinutes: how long an infrastructure update lets a running job finish before its
+# instance is replaced. The API allows 7200 (botocore's Batch model), but the provider refuses more than 360 at preview
+# (terraform-provider-aws internal/service/batch/compute_environment.go: `ValidateFunc: validation.IntBetween(1, 360)`).
+UPDATE_TIMEOUT_MINUTES = (1, 360)
 
 # Batch job-state time-limit actions accept 600 to 86400 seconds (JobStateTimeLimitAction.maxTimeSeconds).
 JOB_STATE_TIME_LIMIT_SECONDS = (600, 86400)
@@ -103,20 +105,49 @@ def instance_architecture(family: str) -> str:
     return "x86_64"
 
 
-# Amazon EC2 instance type naming: the size fixes the vCPUs (large 2, xlarge 4, Nxlarge 4N), and the family class
-# fixes the memory per vCPU (c compute 2 GiB, m general 4 GiB, r memory 8 GiB, x 16 GiB). Only these are judged;
-# any other type is assumed big enough rather than refused on a guess.
-SIZE_VCPUS = {"large": 2, "xlarge": 4}
-CLASS_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8, "x": 16}
+# Batch's instance bundles (botocore's Batch model, ComputeResource.instanceTypes): default_x86_64 picks m6i, c6i,
+# r6i and c7i sizes, default_arm64 m6g, c6g, r6g and c7g, and optimal is "semantically equivalent to default_x86_64".
+# Each is one architecture, like every other entry of a compute environment's list.
+BATCH_BUNDLES = {"optimal": "x86_64", "default_x86_64": "x86_64", "default_arm64": "arm64"}
+
+
+def type_architecture(name: str) -> str:
+    """The architecture of an instance type list entry: a bundle's own, or its family's."""
+    return BATCH_BUNDLES.get(name) or instance_architecture(instance_family(name))
+
+
+# Amazon EC2 instance type specifications (docs.aws.amazon.com/ec2/latest/instancetypes): the size fixes the vCPUs
+# (nano to medium 1 outside the burstable t class, large 2, xlarge 4, Nxlarge and metal-Nxl 4N), and the family
+# class fixes the most memory per vCPU (a and c 2 GiB, m, im and h 4, is 6, r, i, z and d 8, x 16). Families
+# whose memory per vCPU or vCPUs exceed their class's are listed, so an estimate never refuses a type that fits:
+# c5n 5.25 GiB per 2 vCPUs, x1e/x2iedn/x2iezn/x8aedz 32 GiB per vCPU, m2 up to 8.55; c1, c4.8xlarge and d2.8xlarge
+# have more vCPUs than their size says. Other classes (GPU, accelerators, high-memory u-*, hpc) and bare `.metal`
+# sizes are not judged: they are assumed big enough rather than refused on a guess.
+SIZE_VCPUS = {"nano": 1, "micro": 1, "small": 1, "medium": 1, "large": 2, "xlarge": 4}
+CLASS_GIB_PER_VCPU = {"a": 2, "c": 2, "m": 4, "im": 4, "h": 4, "is": 6, "r": 8, "i": 8, "z": 8, "d": 8, "x": 16}
+FAMILY_GIB_PER_VCPU = {"c5n": 8 / 3, "x1e": 32, "x2iedn": 32, "x2iezn": 32, "x8aedz": 32, "m2": 9}
+TYPE_VCPUS = {"c1.medium": 2, "c1.xlarge": 8, "c4.8xlarge": 36, "d2.8xlarge": 36}
+# EC2 instance type naming: t is the burstable class (t2, t3, t3a, t4g). A burstable instance runs at a baseline
+# share of its vCPUs once its CPU credits are spent (standard mode, T2's default) or bills the surplus (unlimited,
+# T3's default): EC2 user guide, "Burstable performance instances".
+BURSTABLE_CLASSES = ("t",)
+
+
+def is_burstable(family: str) -> bool:
+    return _family_parts(family)[0] in BURSTABLE_CLASSES
 
 
 def instance_capacity(name: str) -> tuple[int, int] | None:
-    """(vCPUs, MiB) of a sized instance type in the judged classes, else None."""
+    """(vCPUs, MiB) at most of a sized instance type in the judged classes, else None (a family, a bundle, a
+    `.metal` size, a burstable or an unjudged class)."""
     family, _, size = name.partition(".")
-    multiple = re.fullmatch(r"(\d+)xlarge", size)
-    vcpus = SIZE_VCPUS.get(size) or (4 * int(multiple.group(1)) if multiple else None)
-    per_vcpu = CLASS_GIB_PER_VCPU.get(family[:1]) if re.fullmatch(r"[cmrx]\d+[a-z]*", family) else None
-    return (vcpus, vcpus * per_vcpu * 1024) if vcpus and per_vcpu else None
+    per_vcpu = FAMILY_GIB_PER_VCPU.get(family) or CLASS_GIB_PER_VCPU.get(_family_parts(family)[0])
+    multiple = re.fullmatch(r"(\d+)xlarge|metal-(\d+)xl", size)
+    vcpus = TYPE_VCPUS.get(name) or SIZE_VCPUS.get(size) or (
+        4 * int(multiple.group(1) or multiple.group(2)) if multiple else None)
+    if not (vcpus and per_vcpu) or is_burstable(family):
+        return None
+    return vcpus, math.ceil(vcpus * per_vcpu * 1024)
 
 
 # --- addresses, names and tags -----------------------------------------------------------------------------------
@@ -134,8 +165,21 @@ IMAGE_REFERENCE = re.compile(
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
 IMAGE_REFERENCE_MAX = 255
 
-# An email address SNS and Budgets accept: one @, a dotted domain, no spaces (deliberately plain, not RFC 5322).
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+def email_problem(address: str) -> str | None:
+    """Why `address` is not a deliverable email address, or None: the email-validator library's syntax rules
+    (RFC 5321/5322, IDNA domains, no special-use domains such as .invalid or localhost), without DNS lookups."""
+    from email_validator import EmailNotValidError, validate_email  # imported only when a stack lists addresses
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+# Budgets: "A notification can have one SNS subscriber and up to 10 email subscribers" (botocore's Budgets model,
+# NotificationWithSubscribers); the provider passes every address of subscriber_email_addresses on.
+BUDGET_EMAIL_SUBSCRIBERS = 10
 
 # EC2 key pair names: up to 255 ASCII characters (CreateKeyPair).
 KEY_NAME = re.compile(r"[\x20-\x7e]{1,255}")
@@ -155,21 +199,47 @@ def _family_parts(family: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else (family, "")
 
 
-# GPU families whose every size has local NVMe instance storage although their names carry no "d" (EC2
-# accelerated computing specifications).
-GPU_FAMILIES_WITH_NVME = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en")
+# Families whose every size has local NVMe instance storage although their names carry no "d" (EC2 instance type
+# specifications, instance store; DescribeInstanceTypes' InstanceStorageInfo.NvmeSupport): GPU families, the dense
+# HDD d3/d3en, and accelerators. i2's SSDs are not NVMe (NvmeSupport "unsupported"), so it cannot hold nvme scratch.
+FAMILIES_WITH_NVME = ("g5", "g6", "g6e", "g6f", "g7", "g7e", "gr6", "gr6f", "p5", "p5e", "p5en", "p6-b200", "p6-b300",
+                      "d3", "d3en", "f2", "trn1", "trn1n", "trn2", "trn2u", "mac-m4", "mac-m4pro")
+FAMILIES_WITHOUT_NVME = ("i2",)
 
 
 def has_instance_storage(family: str) -> bool:
     """Local NVMe instance storage: the "d" attribute (m6id, c7gd, r5d, g4dn, p4d), a storage-optimized class (i4i,
-    im4gn, is4gen), or a GPU family listed above. Amazon EC2 instance type naming, EC2 instance specifications."""
+    im4gn, is4gen), or a family listed above. Amazon EC2 instance type naming, EC2 instance specifications."""
     kind, attributes = _family_parts(family)
-    return "d" in attributes or kind in ("i", "im", "is") or family in GPU_FAMILIES_WITH_NVME
+    named = "d" in attributes or kind in ("i", "im", "is")
+    return (named and family not in FAMILIES_WITHOUT_NVME) or family in FAMILIES_WITH_NVME
 
 
 def is_gpu_family(family: str) -> bool:
-    """Accelerated computing with NVIDIA GPUs: the g and p classes (g5, g6, g5g, gr6, p4d, p5)."""
+    """Accelerated computing with GPUs: the g and p classes (g5, g6, g5g, gr6, p4d, p5)."""
     return _family_parts(family)[0] in ("g", "gr", "p")
+
+
+# What Batch's GPU AMI (Ec2Configuration.imageType ECS_AL2023_NVIDIA) cannot run, family by family. botocore's Batch
+# model: ECS_AL2023_NVIDIA "can be used for all non AWS Graviton-based instance types" and "doesn't support p3 and g3
+# instance types"; aws/amazon-ecs-ami builds it only from the x86_64 AL2023 image (al2023gpu.pkr.hcl) and builds GPU
+# AMIs for Kepler GPUs (P2) only for AL2, unpublished (README, al2keplergpu); EC2 user guide, accelerated computing
+# instances: "G4ad instances use AMD Radeon Pro V520 GPUs". Batch user guide, "Use a GPU workload AMI": p5 "is not
+# compatible with p2 and g2".
+NVIDIA_AMI_REFUSES = {
+    "g4ad": "AMD Radeon Pro V520 GPUs, not NVIDIA",
+    "p2": "Kepler GPUs, for which no AL2023 GPU AMI exists (nor does p5 mix with them)",
+    "g2": "Kepler GPUs, for which no AL2023 GPU AMI exists (nor does p5 mix with them)",
+    "p3": "not supported by ECS_AL2023_NVIDIA", "p3dn": "not supported by ECS_AL2023_NVIDIA (a p3 type)",
+    "g3": "not supported by ECS_AL2023_NVIDIA", "g3s": "not supported by ECS_AL2023_NVIDIA (a g3 type)",
+}
+
+
+def nvidia_ami_problem(family: str) -> str | None:
+    """Why Batch's GPU AMI cannot run a GPU family, or None when it can."""
+    if instance_architecture(family) == "arm64":
+        return "arm64 (Graviton or Grace): the GPU AMI serves non-Graviton types and is built for x86_64 only"
+    return NVIDIA_AMI_REFUSES.get(family)
 
 
 # Fargate task sizes (AWS Batch user guide, "Fargate job definitions": valid vCPU and memory combinations):
@@ -185,12 +255,45 @@ def fargate_memory_choices(vcpus: int) -> list[int]:
 
 # --- teams ----------------------------------------------------------------------------------------------------------
 
-# A team name is its share identifier, its tag value and part of its resource names and bucket prefix: 2-32
-# lowercase letters, digits and '-', starting with a letter (the form the issue of teams asks for; IAM role names and
-# queue names of this length keep their 64- and 128-character limits).
-TEAM_NAME = re.compile(r"[a-z][a-z0-9-]{1,31}")
+# A team name is its share identifier, its tag value and part of its resource names and bucket prefix, used as is
+# everywhere (one name, nothing to map). Share identifiers are letters and digits only: the provider refuses anything
+# else at preview (terraform-provider-aws internal/service/batch/validate.go, validShareIdentifier:
+# `^[0-9A-Za-z]{0,254}[0-9A-Za-z*]?$`), as the SubmitJob reference says ("limited to 255 alphanumeric characters").
+# Lowercase, so no two teams differ only in case; 32 characters keep IAM role and queue names within their limits.
+TEAM_NAME = re.compile(r"[a-z][a-z0-9]{1,31}")
+TEAM_NAME_RULE = "2-32 lowercase letters or digits, starting with a letter (no '-': it is a Batch share identifier)"
 # An IAM role or user ARN (IAM identifiers, "IAM ARNs"): any partition, a 12-digit account, an optional path.
 PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+# Roles whose policies only the owning AWS service may change: service-linked roles live under /aws-service-role/
+# (botocore's IAM model, UnmodifiableEntityException: "service-linked roles are protected"; CreateServiceLinkedRole:
+# "To attach a policy to this service-linked role, you must make the request using the AWS service that depends on
+# this role"), and IAM Identity Center keeps its AWSReservedSSO_* roles under /aws-reserved/sso.amazonaws.com/ (IAM
+# Identity Center user guide, "Using service-linked roles": its role manages roles on that path; IAM refuses others:
+# "this role is only modifiable by AWS").
+PROTECTED_ROLE_PATHS = {
+    "aws-service-role/": "a service-linked role: only the AWS service that owns it may attach policies to it; list "
+                         "a role or user of your own",
+    "aws-reserved/sso.amazonaws.com/": "an IAM Identity Center role: IAM refuses to change it; list a role of your "
+                                       "own, or attach the run policy through the permission set (a customer "
+                                       "managed policy reference)",
+}
+
+
+def principal_parts(arn: str) -> tuple[str, str, str, str, str]:
+    """(partition, account, kind, path, name) of an ARN that PRINCIPAL_ARN matches: the path is what lies between
+    the kind and the name ("" or "a/b/"), and IAM names compare case-insensitively (IAM: "Names are not distinguished
+    by case"; a name is unique in the account whatever its path)."""
+    _, partition, _, _, account, resource = arn.split(":", 5)
+    kind, _, rest = resource.partition("/")
+    path, _, name = rest.rpartition("/")
+    return partition, account, kind, path + "/" if path else "", name
+
+
+def principal_problem(arn: str) -> str | None:
+    """Why IAM would refuse to attach a policy to this principal, or None."""
+    _, _, kind, path, _ = principal_parts(arn)
+    return next((why for prefix, why in PROTECTED_ROLE_PATHS.items()
+                 if kind == "role" and path.startswith(prefix)), None)
 # ShareAttributes.weightFactor (botocore's Batch model): 0.0001 to 999.9999, and a lower factor is a larger share.
 WEIGHT_FACTOR = (0.0001, 999.9999)
 # AWS Batch user guide, "AWS Batch service quotas" (not adjustable, per region): job queues and compute environments

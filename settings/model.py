@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 from components.contract import COST_TAG_KEYS, PROJECT
 from policies.iam import bucket_arn
 from settings.limits import (
-    EMAIL,
+    BUDGET_EMAIL_SUBSCRIBERS,
     GP3_IOPS,
     GP3_SIZE_GIB,
     GP3_THROUGHPUT_MIBPS,
@@ -27,9 +27,12 @@ from settings.limits import (
     PRINCIPAL_ARN,
     SHARE_DECAY_SECONDS,
     TEAM_NAME,
+    TEAM_NAME_RULE,
     UPDATE_TIMEOUT_MINUTES,
     bucket_name_problem,
+    email_problem,
     partition_for,
+    principal_problem,
 )
 
 
@@ -91,8 +94,9 @@ def _check_image(value: Any) -> Any:
 
 
 def _check_email(value: Any) -> Any:
-    if isinstance(value, str) and not EMAIL.fullmatch(value):
-        raise ValueError("not an email address such as oncall@lab.org")
+    problem = email_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(f"not an email address such as oncall@lab.org: {problem[0].lower()}{problem[1:]}")
     return value
 
 
@@ -228,7 +232,8 @@ class GpuSettings(_Model):
     instance_types: list[InstanceType] = setting(
         default_factory=lambda: ["g5", "g6"], min_length=1,
         why="NVIDIA A10G and L4 families: widely available, enough for basecalling and structure prediction",
-        allowed="GPU families or sizes (g*, p*); arm64 needs g5g")
+        allowed="NVIDIA GPU families or sizes of x86_64 (g4dn, g5, g6, g6e, p4d, p5 …), not g5g, g4ad, p2, g2, p3 "
+                "or g3 (Batch's GPU AMI cannot run them); only with compute.architecture x86_64")
     max_vcpus: Int = setting(64, "bounds GPU spend: a few GPU instances at most", ge=1, le=100000)
 
 
@@ -249,10 +254,10 @@ class ComputeSettings(_Model):
     stuck_job_timeout_seconds: Int = setting(
         1800, "jobs no instance type can ever run are cancelled after 30 min rather than waiting forever",
         ge=JOB_STATE_TIME_LIMIT_SECONDS[0], le=JOB_STATE_TIME_LIMIT_SECONDS[1])
-    update_timeout_minutes: Int | None = setting(
-        None, "headJob.timeoutHours × 60: when an update replaces instances, a running pipeline may finish within "
-              "its own timeout instead of being stopped", ge=UPDATE_TIMEOUT_MINUTES[0], le=UPDATE_TIMEOUT_MINUTES[1],
-        allowed=f"{UPDATE_TIMEOUT_MINUTES[0]}–{UPDATE_TIMEOUT_MINUTES[1]}, at least headJob.timeoutHours × 60")
+    update_timeout_minutes: Int = setting(
+        UPDATE_TIMEOUT_MINUTES[1], "the longest the AWS provider accepts (the API allows 7200): when a stack update "
+        "replaces instances, jobs on them get 6 h to finish; a head still running then is stopped and resumes from "
+        "its S3 cache on a new attempt", ge=UPDATE_TIMEOUT_MINUTES[0], le=UPDATE_TIMEOUT_MINUTES[1])
 
 
 class QueueSettings(_Model):
@@ -280,9 +285,9 @@ class HeadJobSettings(_Model):
         ge=2048, le=65536)
     attempts: Int = setting(5, "rides out host and spot interruptions; other failures exit at once", ge=1, le=10)
     timeout_hours: Int = setting(
-        120, "five days covers large cohorts, bounds a hung head's cost, and is the longest an infrastructure "
-             "update can wait for a running head (UpdatePolicy allows 7200 minutes)",
-        ge=1, le=UPDATE_TIMEOUT_MINUTES[1] // 60)
+        120, "five days covers large cohorts and bounds a hung head's cost (Batch does not retry a timed-out job); "
+             "a stack update may stop a head sooner (compute.updateTimeoutMinutes), and the run resumes",
+        ge=1, le=120)
     nextflow_version: str = setting(
         DEFAULT_NEXTFLOW_VERSION, "pinned, and the head image tag with it: Nextflow changes only on purpose",
         pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$", allowed="a Nextflow release such as 25.04.6")
@@ -298,7 +303,8 @@ class HeadJobSettings(_Model):
 class AlertSettings(_Model):
     emails: list[EmailAddress] = setting(
         default_factory=list, why="none: no topic, no rules, nothing created (alerts are opt-in)",
-        allowed="email addresses; each gets a confirmation email first")
+        allowed="email addresses, at most 10 with budget.monthlyUsd (Budgets' limit); each gets a confirmation "
+                "email first")
     head_failures: bool = setting(True, "a failed pipeline run is the first thing a lab wants to hear about")
     stuck_jobs: bool = setting(True, "a job cancelled as stuck RUNNABLE means a queue can never run what it was "
                                      "given")
@@ -312,14 +318,19 @@ class BudgetSettings(_Model):
         None, "no budget unless asked; a budget on the stack's Stack tag alerts alerts.emails at 80 % forecast and "
               "100 % actual", gt=0, le=10_000_000, allowed="US dollars a month, more than 0")
     activate_team_cost_tag: bool = setting(
-        False, "with teams: activates Team as a cost allocation tag (aws.costexplorer.CostAllocationTag). The tag is "
-               "account-wide, so only one stack per account should own it, deployed with the payer account")
+        False, "with teams: activates Team as a cost allocation tag (aws.costexplorer.CostAllocationTag), which team "
+               "budgets need. A second step: AWS lists a new tag key up to 24 h after its first use and the "
+               "activation fails before that, so turn it on once `aws ce list-cost-allocation-tags --tag-keys Team` "
+               "shows the key. Account-wide: one stack per account owns it, deployed with the payer account")
 
 
 def _check_principal(value: Any) -> Any:
     if isinstance(value, str) and not PRINCIPAL_ARN.fullmatch(value):
         raise ValueError("not an IAM role or user ARN such as arn:aws:iam::123456789012:role/GenomicsCoreRunner (a "
                          "12-digit account, role/ or user/, then the name)")
+    problem = principal_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(f"is {problem}")
     return value
 
 
@@ -336,10 +347,13 @@ class TeamSettings(_Model):
               "environment and queue capped there (fair share alone cannot cap a team)",
         ge=1, le=100000, allowed="1 to compute.spot.maxVcpus")
     monthly_budget_usd: float | None = setting(
-        None, "no budget unless asked; one on the team's Team tag alerts budgetEmails at 80 % forecast and 100 % "
-              "actual", gt=0, le=10_000_000, allowed="US dollars a month, more than 0")
-    budget_emails: list[EmailAddress] = setting(default_factory=list, why="where the team's budget alerts go",
-                                                allowed="email addresses; required with monthlyBudgetUsd")
+        None, "no budget unless asked; one on the Team tag of the team's own instances alerts budgetEmails at 80 % "
+              "forecast and 100 % actual (only a capped team has instances of its own: shared instances carry no "
+              "Team tag, and Budgets never sees split cost allocation data)", gt=0, le=10_000_000,
+        allowed="US dollars a month, more than 0; only with maxVcpus")
+    budget_emails: list[EmailAddress] = setting(
+        default_factory=list, why="where the team's budget alerts go", schema={"maxItems": BUDGET_EMAIL_SUBSCRIBERS},
+        allowed="email addresses, at most 10 (Budgets' limit); required with monthlyBudgetUsd")
     read_only_buckets: list[BucketName] = setting(
         default_factory=list, why="extra buckets this team's tasks may read", allowed="S3 bucket names")
     read_write_buckets: list[BucketName] = setting(
@@ -347,15 +361,16 @@ class TeamSettings(_Model):
                                   "read-write", allowed="S3 bucket names")
     principals: list[PrincipalArn] = setting(
         default_factory=list, why="none: nobody is given the team's run policy; each listed role or user gets it "
-                                  "attached", allowed="IAM role or user ARNs of the stack's account")
+                                  "attached",
+        allowed="IAM role or user ARNs of the stack's own account and partition, each once; not service-linked or "
+                "IAM Identity Center (AWSReservedSSO_) roles")
 
 
 def _check_team_names(value: Any) -> Any:
     if isinstance(value, dict):
         bad = [k for k in value if not (isinstance(k, str) and TEAM_NAME.fullmatch(k))]
         if bad:
-            raise ValueError(f"team name {bad[0]!r} is not allowed: 2-32 lowercase letters, digits or '-', starting "
-                             "with a letter (such as genomics-core)")
+            raise ValueError(f"team name {bad[0]!r} is not allowed: {TEAM_NAME_RULE}, such as genomicscore")
     return value
 
 
@@ -395,7 +410,7 @@ class StackSettings(_Model):
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     teams: Teams = setting(
         default_factory=dict, why="none: one tenant, no fair share, no per-team roles (the stack as before)",
-        allowed="team names (2-32 lowercase letters, digits, '-') to their settings, below",
+        allowed=f"team names to their settings, below; a name is {TEAM_NAME_RULE}",
         schema={"propertyNames": {"pattern": f"^{TEAM_NAME.pattern}$"}})
     tags: dict[str, str] = setting(default_factory=dict, why="extra cost tags; Project and Stack are always set",
                                    allowed="tag names to string values")
@@ -417,8 +432,8 @@ class StackSettings(_Model):
 
     @property
     def update_timeout_minutes(self) -> int:
-        """How long an infrastructure update lets running jobs finish: the setting, or the head job's timeout."""
-        return self.compute.update_timeout_minutes or self.head_job.timeout_hours * 60
+        """How long an infrastructure update lets running jobs finish before Batch replaces their instances."""
+        return self.compute.update_timeout_minutes
 
     @property
     def extra_bucket_arns(self) -> dict[str, list[str]]:

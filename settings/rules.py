@@ -10,12 +10,14 @@ import json
 import math
 from typing import Any
 
-from components.contract import COST_TAG_KEYS, NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
+from components.contract import NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
 from settings.errors import MISSING
 from settings.limits import (
     AZ_ID,
+    BATCH_BUNDLES,
+    BUDGET_EMAIL_SUBSCRIBERS,
     COMPUTE_ENVIRONMENTS_PER_ACCOUNT,
     DOCKER_BRIDGE,
     FARGATE_MEMORY,
@@ -37,10 +39,14 @@ from settings.limits import (
     ec2_instance_types,
     fargate_memory_choices,
     has_instance_storage,
-    instance_architecture,
     instance_capacity,
     instance_family,
+    is_burstable,
     is_gpu_family,
+    nvidia_ami_problem,
+    partition_for,
+    principal_parts,
+    type_architecture,
 )
 from settings.model import StackSettings
 
@@ -162,35 +168,56 @@ def _type_list(key: str, types: list[str]) -> list[Problem]:
         return [(key, types, "optimal stands alone: it already means Batch's choice of families")]
     known = ec2_instance_types()
     families = {instance_family(t) for t in known}
-    named = [t for t in types if not t.startswith(("optimal", "default_"))]
-    unknown = [t for t in named if t not in known | families]
+    unknown = [t for t in types if t not in BATCH_BUNDLES and t not in known | families]
     if unknown:
         return [(key, unknown, "not an EC2 instance type or family in botocore's EC2 model "
                                "(examples: m6i, c6a.4xlarge, optimal)")]
-    if len({instance_architecture(instance_family(t)) for t in named}) > 1:
-        return [(key, types, "mixes x86_64 and arm64 (Graviton) families; one compute environment runs one "
-                             "architecture")]
+    # botocore's Batch model, ComputeResource.instanceTypes: "you can't mix x86 and ARM instances in the same compute
+    # environment"; the bundles count too (optimal and default_x86_64 are x86, default_arm64 is ARM).
+    if len({type_architecture(t) for t in types}) > 1:
+        return [(key, types, "mixes x86_64 and arm64 (Graviton) types; one compute environment runs one "
+                             "architecture (optimal and default_x86_64 are x86_64, default_arm64 is arm64)")]
     return []
+
+
+def _environments_of(s: StackSettings) -> str:
+    """Which compute environments take compute.instanceTypes: a capped team's own one is the same spot kind."""
+    capped = sorted(n for n, t in s.teams.items() if t.max_vcpus is not None)
+    teams = f" and the capped teams' own ({', '.join(capped)})" if capped else ""
+    return f"the spot and on-demand compute environments{teams}"
 
 
 def _architecture(s: StackSettings, key: str, types: list[str]) -> list[Problem]:
     arch = s.compute.architecture
-    wrong = [t for t in types if not t.startswith(("optimal", "default_"))
-             and instance_architecture(instance_family(t)) != arch]
+    wrong = [t for t in types if type_architecture(t) != arch]
     if wrong:
-        return [(key, wrong, f"not {arch} families, as compute.architecture asks (Graviton families have a g, "
-                             "such as m7g; x86 ones do not)")]
+        return [(key, wrong, f"not {arch}, as compute.architecture asks of {_environments_of(s)} (Graviton families "
+                             "have a g, such as m7g; optimal and default_x86_64 are x86_64, default_arm64 is arm64)")]
+    return []
+
+
+def _image_and_head(s: StackSettings, key: str, types: list[str]) -> list[Problem]:
+    """What the compute environments' AMI (ECS_AL2023) and the head job, which runs on the on-demand one, exclude."""
+    # botocore's Batch model, Ec2Configuration.imageType ECS_AL2023: "Amazon Linux 2023 does not support A1 instances".
+    a1 = [t for t in types if instance_family(t) == "a1"]
+    if a1:
+        return [(key, a1, "Amazon Linux 2023 (ECS_AL2023, the AMI of these compute environments) does not support "
+                          "A1 instances; use a later Graviton family such as m6g or m7g")]
+    burstable = [t for t in types if is_burstable(instance_family(t))]
+    if burstable and s.head_job.platform == "ec2":
+        return [(key, burstable, "burstable (t class): the head job runs on the on-demand compute environment, and a "
+                                 "burstable instance drops to a baseline share of its vCPUs once its CPU credits are "
+                                 "spent (or bills the surplus); list m, c or r families, or run the head on Fargate")]
     return []
 
 
 def _instance_types(s: StackSettings) -> list[Problem]:
     key, types = "compute.instanceTypes", s.instance_types
-    problems = _type_list(key, types) or _architecture(s, key, types)
+    problems = _type_list(key, types) or _architecture(s, key, types) or _image_and_head(s, key, types)
     if problems:
         return problems
     if s.launch_template.scratch == "nvme":
-        without = [t for t in types if t.startswith(("optimal", "default_"))
-                   or not has_instance_storage(instance_family(t))]
+        without = [t for t in types if t in BATCH_BUNDLES or not has_instance_storage(instance_family(t))]
         if without:
             return [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs "
                                    "(families with a d, such as m6id, c6id, r6id, m7gd, or i4i)")]
@@ -198,8 +225,27 @@ def _instance_types(s: StackSettings) -> list[Problem]:
     judged = bool(sized) and all(sized)  # only lists of sized types in the judged classes
     if h.platform == "ec2" and judged and not any(v >= h.vcpus and m * USABLE_MEMORY >= h.memory_mib
                                                    for v, m in sized):
-        return [("compute.instanceTypes", types, f"no type can hold the head job ({h.vcpus} vCPUs, "
-                                                 f"{h.memory_mib} MiB); add a larger size or a family")]
+        return [(key, types, f"no type can hold the head job ({h.vcpus} vCPUs, {h.memory_mib} MiB), with about "
+                             f"{1 - USABLE_MEMORY:.0%} of an instance's memory kept by the OS and ECS agent; add a "
+                             "larger size or a family")]
+    return []
+
+
+def _gpu_types(s: StackSettings, key: str, types: list[str]) -> list[Problem]:
+    """What Batch's GPU AMI, ECS_AL2023_NVIDIA, can run (settings.limits.nvidia_ami_problem cites the sources)."""
+    not_gpu = [t for t in types if not is_gpu_family(instance_family(t))]
+    if not_gpu:
+        return [(key, not_gpu, "not GPU families (g and p classes, such as g5, g6, p4d)")]
+    refused = {t: nvidia_ami_problem(instance_family(t)) for t in types}
+    refused = {t: why for t, why in refused.items() if why}
+    if refused:
+        return [(key, list(refused), "Batch's GPU AMI (ECS_AL2023_NVIDIA) cannot run them: "
+                 + "; ".join(f"{t}: {why}" for t, why in refused.items())
+                 + "; use NVIDIA x86_64 families such as g5, g6, g6e, p4d or p5")]
+    without = [t for t in types if not has_instance_storage(instance_family(t))]
+    if s.launch_template.scratch == "nvme" and without:
+        return [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs on every "
+                               "instance (g5, g6, g4dn and p4d have it)")]
     return []
 
 
@@ -207,16 +253,13 @@ def _gpu(s: StackSettings) -> list[Problem]:
     gpu = s.compute.gpu
     if not gpu.enabled:
         return []
+    if s.compute.architecture == "arm64":
+        return [("compute.gpu.enabled", True, "cannot be true with compute.architecture arm64: Batch's GPU AMI "
+                                              "(ECS_AL2023_NVIDIA) serves only non-Graviton types and is built for "
+                                              "x86_64 only, which cannot run arm64 task images; keep GPUs off or "
+                                              "use x86_64")]
     key = "compute.gpu.instanceTypes"
-    problems = _type_list(key, gpu.instance_types) or _architecture(s, key, gpu.instance_types)
-    not_gpu = [t for t in gpu.instance_types if not is_gpu_family(instance_family(t))]
-    if not problems and not_gpu:
-        problems = [(key, not_gpu, "not GPU families (g and p classes, such as g5, g6, p4d)")]
-    without = [t for t in gpu.instance_types if not has_instance_storage(instance_family(t))]
-    if not problems and s.launch_template.scratch == "nvme" and without:
-        problems = [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs on "
-                                   "every instance (g5, g6, g4dn and p4d have it)")]
-    return problems
+    return _type_list(key, gpu.instance_types) or _gpu_types(s, key, gpu.instance_types)
 
 
 def _fargate(s: StackSettings) -> list[Problem]:
@@ -236,11 +279,14 @@ def _fargate(s: StackSettings) -> list[Problem]:
 
 def _compute(s: StackSettings) -> list[Problem]:
     c, problems = s.compute, _instance_types(s) + _gpu(s) + _fargate(s)
+    # A stack update stops a head that runs longer than the update timeout (at most 360 min, the provider's limit), and
+    # only a new attempt resumes it: with one attempt, such a run would be lost for good.
     head_minutes = s.head_job.timeout_hours * 60
-    if c.update_timeout_minutes is not None and c.update_timeout_minutes < head_minutes:
-        problems.append(("compute.updateTimeoutMinutes", c.update_timeout_minutes,
-                         f"must be at least headJob.timeoutHours × 60 ({head_minutes}), or a stack update stops "
-                         f"pipelines still inside their own timeout; lower headJob.timeoutHours to update faster"))
+    if s.head_job.attempts < 2 and head_minutes > c.update_timeout_minutes:
+        problems.append(("headJob.attempts", s.head_job.attempts,
+                         f"must be at least 2 while headJob.timeoutHours × 60 ({head_minutes}) exceeds "
+                         f"compute.updateTimeoutMinutes ({c.update_timeout_minutes}): a stack update stops a longer "
+                         f"run and only a new attempt resumes it (or keep headJob.timeoutHours × 60 within it)"))
     if c.on_demand.max_vcpus < s.head_job.vcpus:
         problems.append(("compute.onDemand.maxVcpus", c.on_demand.max_vcpus,
                          f"must be at least headJob.vcpus ({s.head_job.vcpus}) or the head job can never start"))
@@ -254,28 +300,41 @@ def _head_job(s: StackSettings) -> list[Problem]:
     return []
 
 
+# Where the program sets each tag of its own. A user tag with the same key in any case collides: IAM refuses two tag
+# keys that differ only in case on one role or policy ("Duplicate tag keys found. Please note that Tag keys are case
+# insensitive", moto/iam/exceptions.py reproduces it), and the provider's default tags carry the user's to every role.
+PROGRAM_TAG_USES = {
+    "Project": "on every resource, instance and volume",
+    "Stack": "on every resource, instance and volume",
+    "Name": "it names the VPC, subnets, gateways and security group",
+    "Tier": "it marks each subnet public or private",
+    TEAM_TAG: "on every team's resources and jobs when teams are defined",
+}
+
+
 def _tags(s: StackSettings) -> list[Problem]:
     problems, program = [], PROGRAM_TAGS + ((TEAM_TAG,) if s.teams else ())
     if len(s.tags) + len(program) > MAX_TAGS:
         problems.append(("tags", f"{len(s.tags)} tags", f"at most {MAX_TAGS - len(program)}: AWS resources take "
                                                        f"{MAX_TAGS} tags and the program adds "
                                                        f"{', '.join(program)}"))
-    lowered: dict[str, str] = {t.lower(): t for t in PROGRAM_TAGS if t not in COST_TAG_KEYS}
-    for key in s.tags:
-        if key.lower() in lowered and lowered[key.lower()] != key:
-            problems.append((f"tags.{key}", s.tags[key], f"differs from the tag {lowered[key.lower()]} only in case; "
-                                                         "IAM and cost reports treat tag keys case-insensitively"))
-        lowered.setdefault(key.lower(), key)
+    ours, lowered = {t.lower(): t for t in program}, {}
     for key, value in s.tags.items():
+        tag = ours.get(key.lower())
+        if tag:
+            problems.append((f"tags.{key}", value, f"{'is' if key == tag else 'collides with'} the tag {tag}, which "
+                                                   f"the program sets itself ({PROGRAM_TAG_USES[tag]}); tag keys "
+                                                   "that differ only in case are one key to IAM: pick another key"))
+        elif key.lower() in lowered:
+            problems.append((f"tags.{key}", value, f"differs from the tag {lowered[key.lower()]} only in case; "
+                                                   "IAM treats tag keys case-insensitively"))
+        lowered.setdefault(key.lower(), key)
         if not 1 <= len(key) <= 128 or key.lower().startswith("aws:") or not TAG_KEY.fullmatch(key):
             problems.append((f"tags.{key}", value, "tag keys must be 1-128 letters, digits, spaces or _.:/=+-@ and "
                                                    "must not start with aws:"))
         elif len(value) > 256 or not TAG_VALUE.fullmatch(value):
             problems.append((f"tags.{key}", value, "tag values must be at most 256 letters, digits, spaces or "
                                                    "_.:/=+-@"))
-    reserved = sorted(set(COST_TAG_KEYS) & set(s.tags))
-    if reserved:
-        problems.append((f"tags.{reserved[0]}", s.tags[reserved[0]], "Project and Stack are set by the program itself"))
     return problems
 
 
@@ -302,14 +361,23 @@ def _inline_policies(s: StackSettings) -> list[Problem]:
             for role, size in sizes.items() if size > ROLE_INLINE_POLICY_CHARS][:1]
 
 
+def _emails(key: str, emails: list[str], budget: bool) -> list[Problem]:
+    """An address list: no address twice, and at most Budgets' email subscribers when a budget mails it."""
+    if len({e.lower() for e in emails}) != len(emails):
+        return [(key, emails, "lists an address more than once")]
+    if budget and len(emails) > BUDGET_EMAIL_SUBSCRIBERS:
+        return [(key, f"{len(emails)} addresses", f"at most {BUDGET_EMAIL_SUBSCRIBERS}: each budget notification "
+                                                  f"mails them, and AWS Budgets takes at most "
+                                                  f"{BUDGET_EMAIL_SUBSCRIBERS} email subscribers per notification; "
+                                                  "list a mailing list's address instead")]
+    return []
+
+
 def _alerts(s: StackSettings) -> list[Problem]:
     problems = []
     if s.budget.monthly_usd is not None and not s.alerts.emails:
         problems.append(("budget.monthlyUsd", s.budget.monthly_usd, "needs alerts.emails: a budget alerts by email"))
-    emails = s.alerts.emails
-    if len({e.lower() for e in emails}) != len(emails):
-        problems.append(("alerts.emails", emails, "lists an address more than once"))
-    return problems
+    return problems + _emails("alerts.emails", s.alerts.emails, budget=s.budget.monthly_usd is not None)
 
 
 def _team_budget(name: str, team) -> list[Problem]:
@@ -319,9 +387,7 @@ def _team_budget(name: str, team) -> list[Problem]:
     if team.budget_emails and team.monthly_budget_usd is None:
         return [(f"{key}.budgetEmails", team.budget_emails, "only used with monthlyBudgetUsd; set a budget or remove "
                                                             "the addresses")]
-    if len({e.lower() for e in team.budget_emails}) != len(team.budget_emails):
-        return [(f"{key}.budgetEmails", team.budget_emails, "lists an address more than once")]
-    return []
+    return _emails(f"{key}.budgetEmails", team.budget_emails, budget=True)
 
 
 def _team_buckets(s: StackSettings) -> list[Problem]:
@@ -403,15 +469,61 @@ def _teams(s: StackSettings) -> list[Problem]:
             problems.append((f"teams.{name}.maxVcpus", team.max_vcpus,
                              f"must be at most compute.spot.maxVcpus ({s.compute.spot.max_vcpus}): a team's cap is "
                              "a part of the stack's spot capacity"))
-        if len(set(team.principals)) != len(team.principals):
-            problems.append((f"teams.{name}.principals", team.principals, "lists a principal more than once"))
-    if TEAM_TAG in s.tags or TEAM_TAG.lower() in {k.lower() for k in s.tags}:
-        problems.append((f"tags.{TEAM_TAG}", s.tags.get(TEAM_TAG, ""), "is set by the program on every team's "
-                                                                       "resources and jobs when teams are defined"))
+    return problems  # principals: _team_principals; a user's Team tag: _tags
+
+
+def _team_principals(s: StackSettings) -> list[Problem]:
+    """Each principal gets its team's run policy attached by name in the stack's own account (components/teams.py:
+    aws.iam.PolicyAttachment takes role and user names), so every principal must be of the region's partition and of
+    one account. The stack's account is unknown offline: that all principals share one is what can be checked here.
+    IAM names are unique in an account whatever their path, and "Names are not distinguished by case" (botocore's IAM
+    model, CreateRole.RoleName): role/a/X and role/b/x are one role, listed twice."""
+    partition, problems, first, seen = partition_for(s.region), [], None, {}
+    for name, team in sorted(s.teams.items()):
+        for i, arn in enumerate(team.principals):
+            key = f"teams.{name}.principals[{i}]"
+            arn_partition, account, kind, _, principal = principal_parts(arn)
+            first = first or (account, key)
+            if arn_partition != partition:
+                problems.append((key, arn, f"is in the {arn_partition} partition, but {s.region} is in {partition}: "
+                                           "the run policy can be attached only to principals of the stack's own "
+                                           "partition and account"))
+            elif account != first[0]:
+                problems.append((key, arn, f"is in account {account}, but {first[1]} is in {first[0]}: the run "
+                                           "policy is attached in the stack's own account, so every principal must "
+                                           "be of that one account"))
+            same = seen.setdefault((name, kind, principal.lower()), (key, arn))
+            if same[0] != key:
+                problems.append((key, arn, f"is the {kind} {same[0]} already lists ({same[1]}): IAM {kind} names "
+                                           "are unique in an account whatever their path, and not distinguished by "
+                                           "case"))
     return problems
 
 
-RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies, _alerts, _teams)
+def _team_budgets_need_caps(s: StackSettings) -> list[Problem]:
+    """A team budget filters the data AWS Budgets reads (Cost Explorer's) on the Team tag. Only a capped team's own
+    compute environment tags instances with it; shared instances carry no Team tag, and split cost allocation data,
+    which divides them by job, lands only in CUR and Data Exports
+    (https://docs.aws.amazon.com/cur/latest/userguide/split-cost-allocation-data.html). An uncapped team's budget
+    would read near zero whatever the team spent, so it is refused rather than trusted."""
+    def as_written(usd: float) -> float | int:  # 1500, as the stack file says, rather than the model's 1500.0
+        return int(usd) if usd.is_integer() else usd
+
+    return [(f"teams.{name}.monthlyBudgetUsd", as_written(team.monthly_budget_usd),
+             "needs maxVcpus: a budget sees only instances tagged with the team, which only a capped team has (shared "
+             "instances are split by team only in the Cost and Usage Report); cap the team or drop the budget")
+            for name, team in s.teams.items() if team.monthly_budget_usd is not None and team.max_vcpus is None]
+
+
+def _team_cost_tag(s: StackSettings) -> list[Problem]:
+    if s.budget.activate_team_cost_tag and not s.teams:
+        return [("budget.activateTeamCostTag", True, "only used with teams: no resource of this stack carries the "
+                                                     "Team tag to activate")]
+    return []
+
+
+RULES = (_network, _bucket, _root_volume, _compute, _head_job, _tags, _inline_policies, _alerts, _teams,
+         _team_principals, _team_budgets_need_caps, _team_cost_tag)
 
 
 def cross_key_problems(s: StackSettings) -> list[Problem]:

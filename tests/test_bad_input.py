@@ -22,6 +22,19 @@ def section(name: str, body: str) -> str:
     return HEAD + f"  genomics-batch:{name}:\n" + "".join(f"    {line}\n" for line in body.split("; "))
 
 
+def team(body: str) -> str:
+    return section("teams", body)
+
+
+def in_region(region: str, text: str) -> str:
+    return text.replace("aws:region: us-east-1", f"aws:region: {region}", 1)
+
+
+ARN, OTHER = "arn:aws:iam::123456789012:role/", "arn:aws:iam::210987654321:role/"
+EMAILS_10 = ", ".join(f"lead{i}@lab.org" for i in range(10))
+EMAILS_11 = EMAILS_10 + ", lead10@lab.org"
+
+
 EXISTING = ("mode: existing; vpcId: vpc-0123456789abcdef0; subnetIds: [subnet-0123456789abcdef0, "
             "subnet-0fedcba9876543210]")
 
@@ -95,8 +108,9 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("type-empty", section("compute", "instanceTypes: []"), "compute.instanceTypes = []"),
     ("type-shell", section("compute", "instanceTypes: ['m6i;rm']"), "not an EC2 instance type or family"),
     ("type-repeated", section("compute", "instanceTypes: [m6i, m6i]"), "must not repeat an instance type"),
-    ("graviton-on-x86", section("compute", "instanceTypes: [m7g, c7g]"), "not x86_64 families, as compute."),
-    ("x86-on-arm", section("compute", "architecture: arm64; instanceTypes: [m6i]"), "not arm64 families"),
+    ("graviton-on-x86", section("compute", "instanceTypes: [m7g, c7g]"), "not x86_64, as compute.architecture asks"),
+    ("x86-on-arm", section("compute", "architecture: arm64; instanceTypes: [m6i]"),
+     "not arm64, as compute.architecture asks"),
     ("nvme-without-disks", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
                                   "  genomics-batch:compute:\n    instanceTypes: [m6i, c6id]\n",
      '["m6i"]: have no NVMe instance storage'),
@@ -104,7 +118,7 @@ BAD: list[tuple[str, bytes | str, str]] = [
                             "  genomics-batch:compute:\n    instanceTypes: [optimal]\n", "have no NVMe instance"),
     ("gpu-not-gpu", section("compute", "gpu: {enabled: true, instanceTypes: [m6i]}"), "not GPU families"),
     ("gpu-wrong-arch", section("compute", "architecture: arm64; gpu: {enabled: true}"),
-     "compute.gpu.instanceTypes"),
+     "compute.gpu.enabled = true: cannot be true with compute.architecture arm64"),
     ("fargate-vcpus", section("headJob", "platform: fargate; vcpus: 3"), "Fargate runs a head with 1, 2, 4, 8, 16"),
     ("fargate-memory", section("headJob", "platform: fargate; vcpus: 2; memoryMib: 20000"),
      "Fargate gives 2 vCPUs 4096 to 16384 MiB in steps of 1024"),
@@ -121,9 +135,9 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("tags-too-many", HEAD + "  genomics-batch:tags:\n" + "".join(f"    T{i}: v\n" for i in range(47)),
      "tags = 47 tags: at most 46"),
     ("tags-case-duplicate", section("tags", "Owner: a; OWNER: b"), "differs from the tag Owner only in case"),
-    ("tags-name-case", section("tags", "name: x"), "differs from the tag Name only in case"),
+    ("tags-name-case", section("tags", "name: x"), "tags.name = x: collides with the tag Name"),
     ("tags-aws-prefix", section("tags", "aws:owner: me"), "must not start with aws:"),
-    ("tags-reserved", section("tags", "Stack: other"), "Project and Stack are set by the program itself"),
+    ("tags-reserved", section("tags", "Stack: other"), "tags.Stack = other: is the tag Stack, which the program sets"),
     ("tags-bad-chars", section("tags", "Owner: 'a<b>'"), "tag values must be at most 256"),
     ("tags-list", HEAD + "  genomics-batch:tags: [a, b]\n", "must be a map of tag names to string values"),
     # --- buckets and IAM size
@@ -135,8 +149,161 @@ BAD: list[tuple[str, bytes | str, str]] = [
      "IAM allows 10240 per role"),
     ("bucket-bad-name", section("bucket", "name: My_Bucket"), "not a valid S3 bucket name"),
     ("bucket-force-protect", section("bucket", "forceDestroy: true"), "cannot be true while bucket.protect is true"),
+    # --- team principals: the run policy is attached by name in the stack's own account and partition
+    ("principal-china-arn", team("core: {principals: [" + ARN.replace("arn:aws:", "arn:aws-cn:") + "Runner]}"),
+     "is in the aws-cn partition, but us-east-1 is in aws"),
+    ("principal-gov-arn", team("core: {principals: [" + ARN.replace("arn:aws:", "arn:aws-us-gov:") + "Runner]}"),
+     "is in the aws-us-gov partition, but us-east-1 is in aws"),
+    ("principal-commercial-in-china", in_region("cn-north-1", team(f"core: {{principals: [{ARN}Runner]}}")),
+     "is in the aws partition, but cn-north-1 is in aws-cn"),
+    ("principal-commercial-in-govcloud", in_region("us-gov-west-1", team(f"core: {{principals: [{ARN}Runner]}}")),
+     "is in the aws partition, but us-gov-west-1 is in aws-us-gov"),
+    ("principal-accounts-in-a-team", team(f"core: {{principals: [{ARN}Runner, {OTHER}Runner2]}}"),
+     "teams.core.principals[1] = " + OTHER + "Runner2: is in account 210987654321, but teams.core.principals[0] is "
+     "in 123456789012"),
+    ("principal-accounts-across-teams", team(f"core: {{principals: [{ARN}Core]}}; rna: {{principals: [{OTHER}Rna]}}"),
+     "teams.rna.principals[0] = " + OTHER + "Rna: is in account 210987654321"),
+    # botocore's IAM model: service-linked roles are protected; Identity Center owns AWSReservedSSO_* roles.
+    ("principal-service-linked", team(f"core: {{principals: [{ARN}aws-service-role/batch.amazonaws.com/"
+                                      "AWSServiceRoleForBatch]}"),
+     "is a service-linked role: only the AWS service that owns it may attach policies to it"),
+    ("principal-service-linked-spot", team(f"core: {{principals: [{ARN}aws-service-role/spot.amazonaws.com/"
+                                           "AWSServiceRoleForEC2Spot]}"), "is a service-linked role"),
+    ("principal-sso", team(f"core: {{principals: [{ARN}aws-reserved/sso.amazonaws.com/"
+                           "AWSReservedSSO_Admin_0123456789abcdef]}"),
+     "is an IAM Identity Center role: IAM refuses to change it"),
+    ("principal-sso-regional", team(f"core: {{principals: [{ARN}aws-reserved/sso.amazonaws.com/eu-west-1/"
+                                    "AWSReservedSSO_Bio_0123456789abcdef]}"), "is an IAM Identity Center role"),
+    # IAM names are unique whatever the path and "not distinguished by case" (botocore's IAM model, CreateRole).
+    ("principal-twice-case", team(f"core: {{principals: [{ARN}Runner, {ARN}runner]}}"),
+     "teams.core.principals[1] = " + ARN + "runner: is the role teams.core.principals[0] already lists"),
+    ("principal-twice-paths", team(f"core: {{principals: [{ARN}a/Runner, {ARN}b/RUNNER]}}"),
+     "is the role teams.core.principals[0] already lists (" + ARN + "a/Runner)"),
+    ("principal-user-twice", team("core: {principals: [arn:aws:iam::123456789012:user/alice, "
+                                  "arn:aws:iam::123456789012:user/Alice]}"), "is the user teams.core.principals[0]"),
+    ("principal-exact-twice", team(f"core: {{principals: [{ARN}Runner, {ARN}Runner]}}"),
+     "already lists (" + ARN + "Runner)"),
+    ("principal-assumed-role", team("core: {principals: [arn:aws:sts::123456789012:assumed-role/Runner/me]}"),
+     "not an IAM role or user ARN"),
+    ("principal-group", team("core: {principals: [arn:aws:iam::123456789012:group/Genomics]}"),
+     "not an IAM role or user ARN"),
+    ("principal-short-account", team("core: {principals: [arn:aws:iam::12345:role/Runner]}"), "a 12-digit account"),
+    ("principal-root", team("core: {principals: [arn:aws:iam::123456789012:root]}"), "not an IAM role or user ARN"),
+    ("principal-long-name", team(f"core: {{principals: [{ARN}{'r' * 65}]}}"), "not an IAM role or user ARN"),
+    ("principal-wildcard", team(f"core: {{principals: ['{ARN}*']}}"), "not an IAM role or user ARN"),
+    ("principal-bare-name", team("core: {principals: [GenomicsCoreRunner]}"), "not an IAM role or user ARN"),
+    # --- budgets: a notification mails at most 10 addresses (botocore's Budgets model, NotificationWithSubscribers)
+    ("team-budget-11-emails", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [" + EMAILS_11 + "]}"),
+     "teams.core.budgetEmails = 11 addresses: at most 10"),
+    ("stack-budget-11-emails", HEAD + "  genomics-batch:alerts:\n    emails: [" + EMAILS_11 + "]\n"
+                                      "  genomics-batch:budget:\n    monthlyUsd: 1000\n",
+     "alerts.emails = 11 addresses: at most 10: each budget notification mails them"),
+    ("team-budget-email-case", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [a@lab.org, "
+                                    "A@LAB.ORG]}"), "teams.core.budgetEmails = "),
+    ("team-budget-email-at", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [lead-at-lab.org]}"),
+     "budgetEmails[0] = lead-at-lab.org: not an email address such as oncall@lab.org: an email address must have"),
+    ("team-budget-email-no-dot", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [lead@lab]}"),
+     "budgetEmails[0] = lead@lab: not an email address"),
+    ("team-emails-without-budget", team("core: {budgetEmails: [lead@lab.org]}"), "only used with monthlyBudgetUsd"),
+    ("team-budget-without-emails", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100}"),
+     "teams.core.budgetEmails: is required with monthlyBudgetUsd"),
+    ("team-budget-zero", team("core: {maxVcpus: 16, monthlyBudgetUsd: 0, budgetEmails: [lead@lab.org]}"),
+     "teams.core.monthlyBudgetUsd = 0: input should be greater than 0"),
+    # --- alert addresses, validated by email-validator (syntax only, no DNS)
+    ("email-space", section("alerts", "emails: ['on call@lab.org']"), "not an email address"),
+    ("email-localhost", section("alerts", "emails: [root@localhost]"), "It should have a period"),
+    ("email-reserved-domain", section("alerts", "emails: [oncall@lab.invalid]"), "special-use or reserved name"),
+    ("email-ip-literal", section("alerts", "emails: ['oncall@[10.0.0.1]']"), "bracketed IP address"),
+    ("email-double-dot", section("alerts", "emails: [on..call@lab.org]"), "two periods in a row"),
+    ("email-header-injection", section("alerts", 'emails: ["oncall@lab.org\\nBcc: all@lab.org"]'),
+     "not an email address"),
+    ("email-display-name", section("alerts", "emails: ['Oncall <oncall@lab.org>']"), "not an email address"),
+    ("email-trailing-dot", section("alerts", "emails: [oncall@lab.org.]"), "not an email address"),
+    ("email-repeat-case", section("alerts", "emails: [oncall@lab.org, ONCALL@lab.org]"),
+     "lists an address more than once"),
+    ("email-not-a-list", section("alerts", "emails: oncall@lab.org"), "alerts.emails = oncall@lab.org: input should"),
+    ("budget-no-emails", section("budget", "monthlyUsd: 500"), "budget.monthlyUsd = 500.0: needs alerts.emails"),
+    ("budget-negative", HEAD + "  genomics-batch:alerts:\n    emails: [oncall@lab.org]\n"
+                               "  genomics-batch:budget:\n    monthlyUsd: -5\n", "budget.monthlyUsd = -5"),
+    # --- GPUs: what Batch's GPU AMI (ECS_AL2023_NVIDIA) runs (botocore's Batch model; aws/amazon-ecs-ami)
+    ("gpu-arm64-default", section("compute", "architecture: arm64; gpu: {enabled: true, instanceTypes: [g5g]}"),
+     "compute.gpu.enabled = true: cannot be true with compute.architecture arm64"),
+    ("gpu-graviton-on-x86", section("compute", "gpu: {enabled: true, instanceTypes: [g5g]}"),
+     "g5g: arm64 (Graviton or Grace)"),
+    ("gpu-grace", section("compute", "gpu: {enabled: true, instanceTypes: [p6e-gb200]}"), "p6e-gb200: arm64"),
+    ("gpu-amd", section("compute", "gpu: {enabled: true, instanceTypes: [g4ad]}"),
+     "g4ad: AMD Radeon Pro V520 GPUs, not NVIDIA"),
+    ("gpu-kepler", section("compute", "gpu: {enabled: true, instanceTypes: [p2]}"), "p2: Kepler GPUs"),
+    ("gpu-p5-with-p2", section("compute", "gpu: {enabled: true, instanceTypes: [p5, p2.xlarge]}"),
+     "p2.xlarge: Kepler GPUs, for which no AL2023 GPU AMI exists (nor does p5 mix with them)"),
+    ("gpu-g2", section("compute", "gpu: {enabled: true, instanceTypes: [g2.2xlarge]}"), "g2.2xlarge: Kepler"),
+    ("gpu-p3", section("compute", "gpu: {enabled: true, instanceTypes: [p3]}"),
+     "p3: not supported by ECS_AL2023_NVIDIA"),
+    ("gpu-p3dn", section("compute", "gpu: {enabled: true, instanceTypes: [g5, p3dn.24xlarge]}"),
+     '["p3dn.24xlarge"]: Batch\'s GPU AMI'),
+    ("gpu-g3s", section("compute", "gpu: {enabled: true, instanceTypes: [g3s.xlarge]}"), "(a g3 type)"),
+    ("gpu-inferentia", section("compute", "gpu: {enabled: true, instanceTypes: [inf2]}"), "not GPU families"),
+    ("gpu-optimal", section("compute", "gpu: {enabled: true, instanceTypes: [optimal]}"), "not GPU families"),
+    ("gpu-mixed-arch", section("compute", "gpu: {enabled: true, instanceTypes: [g5, g5g]}"), "mixes x86_64 and arm64"),
+    ("gpu-no-types", section("compute", "gpu: {enabled: true, instanceTypes: []}"), "compute.gpu.instanceTypes = []"),
+    ("gpu-max-zero", section("compute", "gpu: {enabled: true, maxVcpus: 0}"), "gpu.maxVcpus = 0: must be between 1"),
+    ("gpu-enabled-word", section("compute", "gpu: {enabled: maybe}"), "gpu.enabled = maybe: input should be a valid"),
+    # --- one architecture per compute environment, the bundles included (botocore's Batch model, instanceTypes)
+    ("optimal-on-arm", section("compute", "architecture: arm64; instanceTypes: [optimal]"),
+     '["optimal"]: not arm64, as compute.architecture asks'),
+    ("default-x86-on-arm", section("compute", "architecture: arm64; instanceTypes: [default_x86_64]"),
+     "not arm64, as compute.architecture asks"),
+    ("default-arm-on-x86", section("compute", "instanceTypes: [default_arm64]"),
+     '["default_arm64"]: not x86_64, as compute.architecture asks'),
+    ("bundles-mixed", section("compute", "instanceTypes: [default_x86_64, default_arm64]"), "mixes x86_64 and arm64"),
+    ("bundle-and-graviton", section("compute", "instanceTypes: [default_x86_64, m7g]"), "mixes x86_64 and arm64"),
+    ("graviton-capped-team", HEAD + "  genomics-batch:compute:\n    instanceTypes: [m7g]\n"
+                                    "  genomics-batch:teams:\n    core: {maxVcpus: 16}\n",
+     "and the capped teams' own (core)"),
+    ("a1-on-al2023", section("compute", "architecture: arm64; instanceTypes: [a1]"), "does not support A1 instances"),
+    ("a1-size-on-al2023", section("compute", "architecture: arm64; instanceTypes: [m6g, a1.4xlarge]"),
+     '["a1.4xlarge"]: Amazon Linux 2023'),
+    # --- the head job must fit on some listed type, and not on a burstable one
+    ("head-medium", section("compute", "architecture: arm64; instanceTypes: [c6g.medium]"),
+     "no type can hold the head job"),
+    ("head-mediums", section("compute", "architecture: arm64; instanceTypes: [m6g.medium, r6g.medium, x2gd.medium]"),
+     "no type can hold the head job (2 vCPUs, 4096 MiB)"),
+    ("head-small", section("compute", "instanceTypes: [m1.small]"), "no type can hold the head job"),
+    ("head-is4gen-medium", section("compute", "architecture: arm64; instanceTypes: [is4gen.medium]"),
+     "no type can hold the head job"),
+    ("head-memory", HEAD + "  genomics-batch:compute:\n    instanceTypes: [c6i.2xlarge]\n"
+                           "  genomics-batch:headJob:\n    memoryMib: 16384\n", "(2 vCPUs, 16384 MiB)"),
+    ("head-vcpus", HEAD + "  genomics-batch:compute:\n    instanceTypes: [m6i.xlarge, r6i.xlarge]\n"
+                          "  genomics-batch:headJob:\n    vcpus: 8\n", "(8 vCPUs, 4096 MiB)"),
+    ("head-burstable", section("compute", "instanceTypes: [t3]"), '["t3"]: burstable (t class)'),
+    ("head-burstable-graviton", section("compute", "architecture: arm64; instanceTypes: [t4g.micro]"), "burstable"),
+    ("head-burstable-mixed", section("compute", "instanceTypes: [m6i, t3a.large]"), '["t3a.large"]: burstable'),
+    ("nvme-bundle", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                           "  genomics-batch:compute:\n    instanceTypes: [default_x86_64]\n", "no NVMe instance"),
+    ("nvme-i2", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                       "  genomics-batch:compute:\n    instanceTypes: [i2]\n", '["i2"]: have no NVMe instance storage'),
+    ("nvme-typo", section("launchTemplate", "scratch: NVMe"), "scratch = NVMe: must be one of root or nvme"),
+    ("fargate-memory-step", section("headJob", "platform: fargate; vcpus: 16; memoryMib: 40000"),
+     "Fargate gives 16 vCPUs 32768 to 122880 MiB in steps of 8192"),
+    ("fargate-vcpus-32", section("headJob", "platform: fargate; vcpus: 32"), "vcpus = 32: must be between 1 and 16"),
+    ("fargate-case", section("headJob", "platform: FARGATE"), "platform = FARGATE: must be one of ec2 or fargate"),
+    # --- user tags that collide with the program's own, in any case (IAM: "Tag keys are case insensitive")
+    ("tags-project-lower", section("tags", "project: alpha"),
+     "tags.project = alpha: collides with the tag Project, which the program sets itself"),
+    ("tags-stack-upper", section("tags", "STACK: beta"), "tags.STACK = beta: collides with the tag Stack"),
+    ("tags-tier-lower", section("tags", "tier: gold"), "tags.tier = gold: collides with the tag Tier"),
+    ("tags-name-exact", section("tags", "Name: my-cluster"), "tags.Name = my-cluster: is the tag Name"),
+    ("tags-team-lower", HEAD + "  genomics-batch:teams:\n    core: {}\n  genomics-batch:tags:\n    team: x\n",
+     "tags.team = x: collides with the tag Team"),
+    ("tags-team-exact", HEAD + "  genomics-batch:teams:\n    core: {}\n  genomics-batch:tags:\n    Team: y\n",
+     "tags.Team = y: is the tag Team"),
+    ("tags-mixed-case", section("tags", "pRoJeCt: gamma"), "tags.pRoJeCt = gamma: collides with the tag Project"),
     # --- other settings, each named with its value and the rule
-    ("update-timeout-short", section("compute", "updateTimeoutMinutes: 60"), "must be at least headJob.timeoutHours"),
+    # The provider refuses more than 360 at preview (terraform-provider-aws batch/compute_environment.go, IntBetween).
+    ("update-timeout-long", section("compute", "updateTimeoutMinutes: 7200"),
+     "compute.updateTimeoutMinutes = 7200: must be between 1 and 360"),
+    ("single-attempt-long-head", section("headJob", "attempts: 1"),
+     "headJob.attempts = 1: must be at least 2 while headJob.timeoutHours × 60 (7200) exceeds"),
     ("spot-strategy", section("compute", "spot: {allocationStrategy: BEST_FIT}"), "must be one of SPOT_CAPACITY"),
     ("head-timeout", section("headJob", "timeoutHours: 168"), "timeoutHours = 168: must be between 1 and 120"),
     ("retention", section("headJob", "logRetentionDays: 2"), "must be 0 (never expire) or one of 1, 3, 5"),
@@ -144,6 +311,15 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("unknown-section", HEAD + "  genomics-batch:computee: {}\n", "did you mean 'genomics-batch:compute'?"),
     ("section-scalar", HEAD + "  genomics-batch:network: public\n", "must be a map of settings (a YAML object)"),
     ("bool-for-number", section("compute", "spot: {maxVcpus: true}"), "expected a number, got a boolean"),
+    # --- teams (fidelity)
+    # terraform-provider-aws internal/service/batch/validate.go (validShareIdentifier): letters and digits only.
+    ("team-hyphen", section("teams", "genomics-core: {}"),
+     "team name 'genomics-core' is not allowed: 2-32 lowercase letters or digits"),
+    # Budgets read Cost Explorer: split cost allocation data (shared instances by team) is in CUR / Data Exports only.
+    ("team-budget-uncapped", section("teams", "rnalab: {monthlyBudgetUsd: 500, budgetEmails: [lead@lab.org]}"),
+     "teams.rnalab.monthlyBudgetUsd = 500: needs maxVcpus"),
+    ("cost-tag-without-teams", section("budget", "activateTeamCostTag: true"),
+     "budget.activateTeamCostTag = true: only used with teams"),
 ]
 
 GOOD: list[tuple[str, str]] = [
@@ -174,12 +350,48 @@ GOOD: list[tuple[str, str]] = [
     ("other-namespaces", HEAD + "  aws:profile: lab\n  other-project:key: 1\n"),
     ("secret-tags", HEAD + "  genomics-batch:tags:\n    secure: AAABAKc5ZmQ=\n"),
     ("price-capacity", section("compute", "spot: {allocationStrategy: SPOT_PRICE_CAPACITY_OPTIMIZED}")),
-    ("short-head-short-update", HEAD + "  genomics-batch:headJob:\n    timeoutHours: 2\n"
+    ("short-head-short-update", HEAD + "  genomics-batch:headJob:\n    timeoutHours: 2\n    attempts: 1\n"
                                 "  genomics-batch:compute:\n    updateTimeoutMinutes: 120\n"),
     ("eu-region", "config:\n  aws:region: eu-central-2\n"),
     ("gov-region", "config:\n  aws:region: us-gov-west-1\n"),
     ("many-read-buckets", section("bucket", "readOnlyBuckets: [" + ", ".join(f"public-{i:02d}" for i in range(60))
                                   + "]")),
+    # --- valid but unusual: teams, budgets, addresses, GPUs, bundles, heads
+    ("principal-with-path", team(f"core: {{principals: [{ARN}teams/genomics/Runner]}}")),
+    ("principal-service-role-path", team(f"core: {{principals: [{ARN}service-role/GenomicsRunner]}}")),
+    ("principal-role-and-user-same-name", team(f"core: {{principals: [{ARN}alice, "
+                                               "arn:aws:iam::123456789012:user/alice]}")),
+    ("principal-in-two-teams", team(f"core: {{principals: [{ARN}Lead]}}; rna: {{principals: [{ARN}Lead]}}")),
+    ("principal-govcloud", in_region("us-gov-west-1", team("core: {principals: [" + ARN.replace(
+        "arn:aws:", "arn:aws-us-gov:") + "Runner]}"))),
+    ("team-budget-10-emails", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [" + EMAILS_10 + "]}")),
+    ("stack-budget-10-emails", HEAD + "  genomics-batch:alerts:\n    emails: [" + EMAILS_10 + "]\n"
+                                      "  genomics-batch:budget:\n    monthlyUsd: 1000\n"),
+    ("alerts-11-emails-no-budget", section("alerts", "emails: [" + EMAILS_11 + "]")),
+    ("email-plus-subdomain", section("alerts", "emails: [oncall+batch@mail.lab.example.org, First.Last@lab.co.uk]")),
+    ("default-arm64-bundle", section("compute", "architecture: arm64; instanceTypes: [default_arm64]")),
+    ("default-x86-bundle", section("compute", "instanceTypes: [default_x86_64]")),
+    ("gpu-sizes-and-p5", section("compute", "gpu: {enabled: true, instanceTypes: [g5.xlarge, g6e, p5]}")),
+    ("gpu-nvme-newer", HEAD + "  genomics-batch:launchTemplate:\n    scratch: nvme\n"
+                              "  genomics-batch:compute:\n    gpu: {enabled: true, instanceTypes: [g6, gr6, p4d]}\n"),
+    ("head-fits-one-vcpu", HEAD + "  genomics-batch:compute:\n    architecture: arm64\n"
+                                  "    instanceTypes: [x2gd.medium]\n"
+                                  "  genomics-batch:headJob:\n    vcpus: 1\n    memoryMib: 8192\n"),
+    ("head-fits-c5n-large", section("compute", "instanceTypes: [c5n.large]")),
+    ("head-on-metal", section("compute", "instanceTypes: [m6i.metal]")),
+    ("fargate-head-burstable-tasks", HEAD + "  genomics-batch:compute:\n    instanceTypes: [t3, t3a]\n"
+                                            "  genomics-batch:headJob:\n    platform: fargate\n"),
+    ("fargate-16-vcpus", section("headJob", "platform: fargate; vcpus: 16; memoryMib: 32768")),
+    ("tags-near-program-keys", HEAD + "  genomics-batch:teams:\n    core: {}\n"
+                                      "  genomics-batch:tags:\n    ProjectCode: x\n    Stacks: y\n    TeamLead: z\n"),
+    ("tags-team-without-teams", section("tags", "Team: imaging")),
+    ("graviton-capped-team", HEAD + "  genomics-batch:compute:\n    architecture: arm64\n"
+                                    "  genomics-batch:teams:\n    core: {maxVcpus: 16}\n"),
+    # teams (fidelity)
+    ("teams-capped-budget-and-shared", section("teams", "genomicscore: {maxVcpus: 32, monthlyBudgetUsd: 1500, "
+                                                        "budgetEmails: [lead@lab.org]}; rnalab: {weight: 2}")),
+    ("teams-cost-tag-second-step", HEAD + "  genomics-batch:teams:\n    imaging: {maxVcpus: 8}\n"
+                                          "  genomics-batch:budget:\n    activateTeamCostTag: true\n"),
 ]
 
 
@@ -200,7 +412,7 @@ def plan(project, name: str, text: bytes | str, capsys) -> tuple[int, str]:
 
 
 def test_the_tables_are_big_and_distinct():
-    assert len(BAD) >= 80 and len(GOOD) >= 20
+    assert len(BAD) >= 180 and len(GOOD) >= 50
     assert len({t for _, t, _ in BAD}) == len(BAD) and len({t for _, t in GOOD}) == len(GOOD)
 
 

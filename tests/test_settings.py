@@ -110,16 +110,55 @@ BAD = [
     ("headJob", {"logRetentionDays": 42}, "headJob.logRetentionDays = 42: must be 0 (never expire) or one of 1, 3, 5"),
     ("tags", {"aws:owner": "me"}, "tags.aws:owner = me: tag keys must be"),
     ("tags", {"Team": 7}, "genomics-batch:tags = {\"Team\": 7}: must be a map of tag names to string values"),
-    ("tags", {"Project": "other"}, "tags.Project = other: Project and Stack are set by the program itself"),
+    ("tags", {"Project": "other"}, "tags.Project = other: is the tag Project, which the program sets itself"),
     ("computee", {}, "genomics-batch:computee: unknown key (did you mean 'genomics-batch:compute'?)"),
-    # An update may replace instances; a head still inside its own timeout must be able to finish first.
-    ("compute", {"updateTimeoutMinutes": 30}, "compute.updateTimeoutMinutes = 30: must be at least "
-                                              "headJob.timeoutHours × 60 (7200)"),
-    ("compute", {"updateTimeoutMinutes": 9000}, "compute.updateTimeoutMinutes = 9000: must be between 1 and 7200"),
+    # terraform-provider-aws internal/service/batch/compute_environment.go: IntBetween(1, 360); the API takes 7200.
+    ("compute", {"updateTimeoutMinutes": 361}, "compute.updateTimeoutMinutes = 361: must be between 1 and 360"),
+    ("compute", {"updateTimeoutMinutes": 0}, "compute.updateTimeoutMinutes = 0: must be between 1 and 360"),
+    # An update stops a head running longer than the update timeout; only a second attempt can resume it.
+    ("headJob", {"attempts": 1}, "headJob.attempts = 1: must be at least 2 while headJob.timeoutHours × 60 (7200) "
+                                 "exceeds compute.updateTimeoutMinutes (360)"),
     ("headJob", {"timeoutHours": 168}, "headJob.timeoutHours = 168: must be between 1 and 120"),
     ("compute", {"spot": {"maxSpotAttempts": 11}}, "compute.spot.maxSpotAttempts = 11: must be between 0 and 10"),
     ("compute", {"spot": {"allocationStrategy": "BEST_FIT"}}, "must be one of SPOT_CAPACITY_OPTIMIZED or "
                                                                "SPOT_PRICE_CAPACITY_OPTIMIZED"),
+    # Item 7: one architecture per compute environment, bundles included; what the ECS AMIs run.
+    ("compute", {"instanceTypes": ["default_arm64"]}, "compute.instanceTypes = [\"default_arm64\"]: not x86_64"),
+    ("compute", {"architecture": "arm64", "instanceTypes": ["optimal"]}, "[\"optimal\"]: not arm64, as compute."),
+    ("compute", {"instanceTypes": ["default_x86_64", "default_arm64"]}, "mixes x86_64 and arm64"),
+    ("compute", {"architecture": "arm64", "instanceTypes": ["a1.large"]}, "does not support A1 instances"),
+    ("compute", {"instanceTypes": ["t3.xlarge"]}, "compute.instanceTypes = [\"t3.xlarge\"]: burstable (t class)"),
+    ("compute", {"architecture": "arm64", "instanceTypes": ["c7g.medium", "m7g.medium"]},
+     "no type can hold the head job (2 vCPUs, 4096 MiB)"),
+    ("compute", {"architecture": "arm64", "gpu": {"enabled": True}},
+     "compute.gpu.enabled = true: cannot be true with compute.architecture arm64"),
+    ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g4ad.xlarge"]}}, "g4ad.xlarge: AMD Radeon Pro V520"),
+    ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g3"]}}, "g3: not supported by ECS_AL2023_NVIDIA"),
+    ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g5g.2xlarge"]}}, "g5g.2xlarge: arm64"),
+    ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g2"]}}, "g2: Kepler GPUs"),
+    # Budgets mail at most 10 addresses per notification; addresses are checked by email-validator.
+    ("alerts", {"emails": ["oncall@lab"]}, "alerts.emails[0] = oncall@lab: not an email address such as "
+                                           "oncall@lab.org"),
+    ("alerts", {"emails": ["oncall@lab.local"]}, "alerts.emails[0] = oncall@lab.local: not an email address"),
+    ("teams", {"core": {"maxVcpus": 8, "monthlyBudgetUsd": 50, "budgetEmails": [f"u{i}@lab.org" for i in range(12)]}},
+     "teams.core.budgetEmails = 12 addresses: at most 10"),
+    # Principals: the stack's partition and one account; IAM names compare case-insensitively; no protected roles.
+    ("teams", {"core": {"principals": ["arn:aws-cn:iam::123456789012:role/Runner"]}},
+     "teams.core.principals[0] = arn:aws-cn:iam::123456789012:role/Runner: is in the aws-cn partition"),
+    ("teams", {"lab1": {"principals": ["arn:aws:iam::111111111111:role/A"]},
+               "lab2": {"principals": ["arn:aws:iam::222222222222:role/B"]}},
+     "teams.lab2.principals[0] = arn:aws:iam::222222222222:role/B: is in account 222222222222, but "
+     "teams.lab1.principals[0] is in 111111111111"),
+    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/x/Runner",
+                                       "arn:aws:iam::123456789012:role/y/runner"]}},
+     "teams.core.principals[1] = arn:aws:iam::123456789012:role/y/runner: is the role teams.core.principals[0]"),
+    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/"
+                                       "AWSServiceRoleForECS"]}}, "is a service-linked role"),
+    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/"
+                                       "AWSReservedSSO_Lab_0123456789abcdef"]}}, "is an IAM Identity Center role"),
+    # User tags that collide with the program's own, in any case, named with the user's key and value.
+    ("tags", {"project": "mine"}, "tags.project = mine: collides with the tag Project, which the program sets itself"),
+    ("tags", {"TIER": "gold"}, "tags.TIER = gold: collides with the tag Tier"),
 ]
 
 
@@ -169,10 +208,14 @@ def test_program_stops_with_a_clean_error_before_declaring_anything():
     assert mocks.registrations == []
 
 
-def test_a_shorter_head_timeout_allows_a_shorter_update_timeout():
-    s = load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 2})
-    assert s.update_timeout_minutes == 120
-    assert load(headJob={"timeoutHours": 48}).update_timeout_minutes == 48 * 60
+def test_the_update_timeout_is_the_setting_and_a_single_attempt_needs_a_head_that_fits_in_it():
+    assert load().update_timeout_minutes == 360  # the provider's maximum, whatever the head's own timeout
+    assert load(headJob={"timeoutHours": 48}).update_timeout_minutes == 360
+    s = load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 2, "attempts": 1})
+    assert s.update_timeout_minutes == 120 and s.head_job.attempts == 1  # no update can outlast this head
+    with pytest.raises(SettingsError, match=r"headJob.attempts = 1: must be at least 2 while headJob.timeoutHours "
+                                            r"× 60 \(180\) exceeds compute.updateTimeoutMinutes \(120\)"):
+        load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 3, "attempts": 1})
 
 
 def test_existing_mode_warns_about_egress_and_a_missing_s3_endpoint():
@@ -223,3 +266,135 @@ def test_alerts_are_off_unless_emails_are_given():
     assert s.alerts.emails == [] and s.budget.monthly_usd is None
     on = load(alerts={"emails": ["oncall@lab.org"], "spotInterruptionsPerHour": 0}, budget={"monthlyUsd": 3000})
     assert on.alerts.spot_interruptions_per_hour == 0 and on.budget.monthly_usd == 3000
+
+
+# --- the instance-type, IAM and Budgets facts the rules rely on, each checked against its source -------------------
+
+def _doc(service: str, shape: str, member: str | None = None) -> str:
+    import botocore.session
+
+    found = botocore.session.get_session().get_service_model(service).shape_for(shape)
+    return (found.members[member] if member else found).documentation
+
+
+def test_botocore_says_what_the_gpu_and_architecture_rules_rely_on():
+    # botocore's Batch model, Ec2Configuration.imageType and ComputeResource.instanceTypes.
+    image = " ".join(_doc("batch", "Ec2Configuration", "imageType").split())
+    assert "can be used for all non Amazon Web Services Graviton-based instance types" in image
+    assert "ECS_AL2023_NVIDIA doesn't support <code>p3</code> and <code>g3</code> instance types" in image
+    assert "Amazon Linux 2023 does not support <code>A1</code> instances" in image
+    types = " ".join(_doc("batch", "ComputeResource", "instanceTypes").split())
+    assert "<code>optimal</code> Semantically equivalent to <code>default_x86_64</code>" in types
+    assert "<code>default_arm64</code> to choose ARM based instance types" in types
+    assert "you can't mix x86 and ARM instances in the same compute environment" in types
+
+
+def test_the_bundles_and_gpu_families_get_the_architecture_and_refusals_of_their_sources():
+    from settings.limits import nvidia_ami_problem, type_architecture
+
+    assert [type_architecture(t) for t in ("optimal", "default_x86_64", "default_arm64", "m7g.large", "p6e-gb200")] \
+        == ["x86_64", "x86_64", "arm64", "arm64", "arm64"]
+    assert [nvidia_ami_problem(f) for f in ("g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p5", "p5en")] == [None] * 8
+    refused = {f: nvidia_ami_problem(f) for f in ("g5g", "p6e-gb200", "g4ad", "p2", "g2", "p3", "p3dn", "g3", "g3s")}
+    assert all(refused.values()), refused
+    assert "AMD" in refused["g4ad"] and "Kepler" in refused["p2"] and "p5" in refused["g2"]
+
+
+def _described_families() -> dict[str, list[dict]]:
+    """moto's snapshot of EC2 DescribeInstanceTypes, by family: vCPUs, memory, architectures, GPUs, instance store."""
+    import collections
+    import gzip
+    import importlib.resources
+
+    raw = importlib.resources.files("moto.ec2.resources").joinpath("instance_types.json.gz").read_bytes()
+    families = collections.defaultdict(list)
+    for name, described in json.loads(gzip.decompress(raw)).items():
+        families[name.split(".", 1)[0]].append(described)
+    return families
+
+
+def test_family_names_read_as_ec2_describes_the_families():
+    # EC2 DescribeInstanceTypes (moto's recorded snapshot): the naming rules in settings/limits.py against the facts.
+    from settings.limits import has_instance_storage, instance_architecture, is_burstable, is_gpu_family
+
+    families = _described_families()
+    assert len(families) > 150
+    for family, sizes in families.items():
+        arm = any("arm64" in d["ProcessorInfo"]["SupportedArchitectures"] for d in sizes)
+        assert instance_architecture(family) == ("arm64" if arm else "x86_64"), family
+        assert is_gpu_family(family) == any(d.get("GpuInfo") for d in sizes), family
+        nvme = [(d.get("InstanceStorageInfo") or {}).get("NvmeSupport") in ("required", "supported") for d in sizes]
+        assert has_instance_storage(family) == all(nvme), family
+        if any(d["BurstablePerformanceSupported"] for d in sizes):
+            assert is_burstable(family), family
+
+
+def test_the_capacity_table_never_refuses_a_type_that_fits_and_is_exact_for_current_families():
+    # EC2 DescribeInstanceTypes (moto's snapshot): the size and class table of settings/limits.py is never below a
+    # type's real vCPUs and memory, so the head check refuses only types that truly cannot hold the head.
+    from settings.limits import instance_capacity
+
+    judged = exact = 0
+    for family, sizes in _described_families().items():
+        for d in sizes:
+            estimate = instance_capacity(d["InstanceType"])
+            if estimate is None:
+                continue
+            real = (d["VCpuInfo"]["DefaultVCpus"], d["MemoryInfo"]["SizeInMiB"])
+            assert estimate[0] >= real[0] and estimate[1] >= real[1], (d["InstanceType"], estimate, real)
+            judged, exact = judged + 1, exact + (estimate == real)
+            if d.get("CurrentGeneration") and family[0] in "cmr" and family != "c5n":  # the common classes
+                assert estimate == real, (d["InstanceType"], estimate, real)
+    assert judged > 1000 and exact > 0.9 * judged
+    assert instance_capacity("c6g.medium") == (1, 2048) and instance_capacity("r7g.medium") == (1, 8192)
+    assert instance_capacity("t3.large") is None  # burstable: refused for the head, not sized
+    assert instance_capacity("m6i.metal") is None and instance_capacity("g5.xlarge") is None  # not judged
+
+
+def test_iam_names_and_protected_roles_are_as_botocore_documents_them():
+    from settings.limits import principal_parts, principal_problem
+
+    assert "Names are not distinguished by case" in _doc("iam", "CreateRoleRequest", "RoleName")
+    assert "service-linked roles are protected" in _doc("iam", "UnmodifiableEntityException")
+    assert principal_parts("arn:aws-us-gov:iam::123456789012:role/a/b/Runner") == (
+        "aws-us-gov", "123456789012", "role", "a/b/", "Runner")
+    assert principal_parts("arn:aws:iam::123456789012:user/alice") == ("aws", "123456789012", "user", "", "alice")
+    assert principal_problem("arn:aws:iam::123456789012:role/service-role/MyRunner") is None  # a customer's own
+    assert principal_problem("arn:aws:iam::123456789012:user/aws-service-role/x") is None  # roles only
+    assert "service-linked" in principal_problem(
+        "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch")
+
+
+def test_iam_refuses_tag_keys_that_differ_only_in_case(moto_server):
+    # The reason user tags may not collide with Project, Stack, Name, Tier or Team in any case: the provider's default
+    # tags put both keys on every role, and IAM refuses them (moto reproduces IAM's own error).
+    from botocore.exceptions import ClientError
+
+    iam = moto_server.client("iam")
+    with pytest.raises(ClientError, match="Tag keys are case insensitive"):
+        iam.create_role(RoleName="case-tags", AssumeRolePolicyDocument="{}",
+                        Tags=[{"Key": "Project", "Value": "genomics-batch"}, {"Key": "project", "Value": "mine"}])
+
+
+def test_budgets_take_ten_email_subscribers_and_the_rules_allow_exactly_ten():
+    # botocore's Budgets model: a notification has "one SNS subscriber and up to 10 email subscribers".
+    assert "up to 10 email subscribers" in _doc("budgets", "NotificationWithSubscribers")
+    ten = [f"u{i}@lab.org" for i in range(10)]
+    assert load(alerts={"emails": ten}, budget={"monthlyUsd": 100}).alerts.emails == ten
+    assert len(load(alerts={"emails": [*ten, "u10@lab.org"]}).alerts.emails) == 11  # SNS alone: no such limit
+    with pytest.raises(SettingsError, match=r"alerts.emails = 11 addresses: at most 10"):
+        load(alerts={"emails": [*ten, "u10@lab.org"]}, budget={"monthlyUsd": 100})
+
+
+def test_email_addresses_are_checked_without_any_network_lookup(monkeypatch):
+    import socket
+
+    from settings.limits import email_problem
+
+    def no_network(*_args, **_kwargs):
+        raise AssertionError("email validation must not resolve names")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    assert email_problem("oncall+batch@mail.lab.example.org") is None
+    assert "@-sign" in email_problem("oncall.lab.org")
+    assert "special-use or reserved" in email_problem("oncall@lab.invalid")

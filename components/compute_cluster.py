@@ -48,7 +48,7 @@ class BatchComputeClusterArgs:
     on_demand_max_vcpus: int
     spot_fallback_to_on_demand: bool
     stuck_job_timeout_seconds: int
-    update_timeout_minutes: int
+    update_timeout_minutes: int  # minutes an infrastructure update waits for running jobs (EC2 environments only)
     ssm_access: bool  # attach AmazonSSMManagedInstanceCore to the instance role
     gpu_instance_types: list[str] | None  # None: no GPU environment or queue
     gpu_max_vcpus: int
@@ -171,6 +171,8 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 version=pulumi.Output.from_input(args.launch_template_version).apply(str),
             ),
         }
+        # An infrastructure update lets running jobs finish for update_timeout_minutes before it replaces their
+        # instances; terminating them at once would throw away every running task.
         update_policy = aws.batch.ComputeEnvironmentUpdatePolicyArgs(
             job_execution_timeout_minutes=args.update_timeout_minutes, terminate_jobs_on_update=False)
         self._spot_shape = (common, update_policy, ce_opts)  # a capped team's environment is the same spot kind
@@ -193,14 +195,14 @@ class BatchComputeCluster(pulumi.ComponentResource):
         if args.gpu_instance_types:
             environments[GPU] = self._gpu_environment(args, common, update_policy, ce_opts)
         if args.head_platform == "fargate":
-            environments[FARGATE] = self._fargate_environment(args, update_policy)
+            environments[FARGATE] = self._fargate_environment(args)
         return environments
 
-    def _fargate_environment(self, args: BatchComputeClusterArgs, update_policy: aws.batch.
-                             ComputeEnvironmentUpdatePolicyArgs) -> aws.batch.ComputeEnvironment:
-        # Fargate starts a task per head and keeps no instance: the on-demand cap bounds it too.
+    def _fargate_environment(self, args: BatchComputeClusterArgs) -> aws.batch.ComputeEnvironment:
+        # Fargate starts a task per head and keeps no instance: the on-demand cap bounds it too. No update policy:
+        # Batch ignores it on Fargate and refuses it in an update (botocore Batch model, UpdatePolicy; aws-cdk#27054).
         return aws.batch.ComputeEnvironment(
-            f"{self._name}-fargate", type="MANAGED", update_policy=update_policy,
+            f"{self._name}-fargate", type="MANAGED",
             compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
                 type="FARGATE", max_vcpus=args.on_demand_max_vcpus, subnets=args.subnet_ids,
                 security_group_ids=args.security_group_ids),
@@ -221,7 +223,9 @@ class BatchComputeCluster(pulumi.ComponentResource):
             opts=ce_opts)
 
     def _fair_share(self, args: BatchComputeClusterArgs) -> aws.batch.SchedulingPolicy:
-        """One policy for every queue: a team's share is counted across the stack, not per queue."""
+        """One policy, the same weights on every queue; Batch still counts each queue's shares apart ("Share
+        identifiers are unique within a job queue and are not aggregated across job queues", AWS Batch user guide,
+        https://docs.aws.amazon.com/batch/latest/userguide/share-identifiers.html)."""
         return aws.batch.SchedulingPolicy(
             f"{self._name}-fair-share", fair_share_policy=aws.batch.SchedulingPolicyFairSharePolicyArgs(
                 compute_reservation=args.compute_reservation, share_decay_seconds=args.share_decay_seconds,
@@ -241,6 +245,10 @@ class BatchComputeCluster(pulumi.ComponentResource):
         return {"scheduling_policy_arn": self._scheduling.arn, "opts": opts}
 
     def _stuck_actions(self, args: BatchComputeClusterArgs) -> list[aws.batch.JobQueueJobStateTimeLimitActionArgs]:
+        """Cancel a job stuck RUNNABLE on a misconfiguration (contract.STUCK_REASONS; never on a capacity shortage,
+        see contract.CAPACITY_REASON). CANCEL is the only action for ECS compute environments (botocore's Batch
+        model, JobStateTimeLimitAction.action); the provider checks action and state against the SDK's enums and
+        maxTimeSeconds within 600-86400 (terraform-provider-aws internal/service/batch/job_queue.go)."""
         return [aws.batch.JobQueueJobStateTimeLimitActionArgs(
             action="CANCEL", state="RUNNABLE", reason=reason, max_time_seconds=args.stuck_job_timeout_seconds,
         ) for reason in STUCK_REASONS]

@@ -28,6 +28,13 @@ PIPELINE_TAG = "nfbatch-pipeline"
 # allocation data for ECS and Batch) and budgets can split the shared cluster by team; the name is also the job's
 # share identifier on the fair-share queues.
 TEAM_TAG = "Team"
+# A fair-share queue refuses a job whose definition has no schedulingPriority unless SubmitJob sends
+# schedulingPriorityOverride ("Either schedulingPriority in job definition or schedulingPriorityOverride should be
+# specified", nextflow-io/nextflow PR #3505). Team heads carry it in their job definition and `nfbatch run` sends it,
+# so either alone suffices. One value for every head: priority orders jobs only within one share identifier (SubmitJob
+# reference), and the head queue holds only heads. Not 0: the provider sends scheduling_priority only when non-zero
+# (terraform-provider-aws internal/service/batch/job_definition.go, `d.GetOk("scheduling_priority")`).
+HEAD_SCHEDULING_PRIORITY = 1
 # Nextflow names the job definitions it registers for task images `nf-<image>` (nf-amazon's AwsBatchTaskHandler).
 NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 
@@ -36,11 +43,20 @@ NEXTFLOW_JOB_DEFINITION_PREFIX = "nf-"
 NEXTFLOW_SUBMIT_RATE_PER_SECOND = 20
 
 # Job-state reasons that mean no instance a compute environment can launch will ever run the job: the queues'
-# time-limit actions cancel such jobs, and the alerts report them.
+# time-limit actions cancel such jobs, and the alerts report them. All four reasons Batch can act on are listed in
+# https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html; these are its
+# MISCONFIGURATION ones, which waiting never fixes.
 STUCK_REASONS = (
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
 )
+# The fourth reason no queue acts on. A job waiting for capacity runs once capacity is back (spot pools refill, and
+# on-demand shortages of one type pass). Cancelling it fails the task, and under Nextflow's default errorStrategy
+# (terminate: nextflow-io/nextflow ProcessConfig.groovy, DEFAULT_CONFIG) that ends the run. That holds for every
+# queue: spot queues (default, team-<name>) exist to wait for cheap capacity, and the on-demand head, priority and gpu
+# queues would lose a run or a task over a short shortage.
+CAPACITY_REASON = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 
 # Capacity kinds, each one compute environment: spot and on-demand always, GPU and Fargate when turned on.
 SPOT = "spot"
@@ -103,7 +119,7 @@ class Export:
     name: str
     description: str
     read_by_nfbatch: bool = True
-    optional: bool = False  # only when a setting turns the feature on
+    optional: bool = False  # only when a setting turns the feature on (or, for the stack-wide config, teams off)
 
 
 EXPORTS: tuple[Export, ...] = (
@@ -125,9 +141,12 @@ EXPORTS: tuple[Export, ...] = (
     Export("headLogGroupName", "the head job's CloudWatch log group"),
     Export("taskJobRoleArn", "the role every task job runs with"),
     Export("instanceRoleArn", "the role of the Batch instances (ECS agent)"),
-    Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop"),
-    Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for",
-           read_by_nfbatch=False),
+    # Not on a stack with teams: its queues are fair-share and refuse every task without a share identifier, so only
+    # each team's own entry in `teams` has a nextflow.config and Seqera Platform values.
+    Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop (not with teams: each team "
+                             "has its own in `teams`)", optional=True),
+    Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for (not with "
+                             "teams: each team has its own in `teams`)", read_by_nfbatch=False, optional=True),
     Export(queue_name_export(GPU_QUEUE), "the GPU job queue's name (only with compute.gpu.enabled)",
            read_by_nfbatch=False, optional=True),
     Export(queue_arn_export(GPU_QUEUE), "the GPU job queue's ARN (only with compute.gpu.enabled)",

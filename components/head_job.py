@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from components.contract import (
     CACHE_PREFIX,
+    HEAD_SCHEDULING_PRIORITY,
     LOGS_PREFIX,
     NEXTFLOW_SUBMIT_RATE_PER_SECOND,
     QUEUES,
@@ -37,12 +38,26 @@ def nxf_opts(memory_mib: int) -> str:
     return f"-Xms{memory_mib // 4}m -Xmx{int(memory_mib * HEAP_FRACTION)}m"
 
 
+# What the entrypoint exits with when it was stopped by SIGTERM (128 + 15), whatever Nextflow's own status was.
+STOPPED_EXIT_CODE = 143
+
+
 def retry_strategy(attempts: int) -> dict:
-    """Retry only what the infrastructure did to the job (host or spot termination); a failed pipeline exits."""
+    """Retry only what the infrastructure did to the head, which then resumes from its S3 cache; a failed pipeline
+    exits. Batch takes the first rule that matches (job_retries.html: RETRY rules, then a final EXIT for any reason).
+
+    - "Host EC2*": its instance was lost (spot reclaim, instance failure); the status reason reads
+      "Host EC2 (instance i-...) terminated." (aws.amazon.com/blogs/compute/introducing-retry-strategies-for-aws-batch)
+    - exit code 143: it was stopped from outside while running. A user's stop (TerminateJob) and the head's own
+      timeout never reach this rule, as Batch retries neither (job_retries.html: "Jobs that are cancelled or terminated
+      aren't retried"; job_timeouts.html). What is left is AWS stopping it: an infrastructure update past
+      compute.updateTimeoutMinutes, Fargate task retirement, whose status reasons AWS does not document.
+    """
     return {
         "attempts": attempts,
         "evaluateOnExit": [
             {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onExitCode": str(STOPPED_EXIT_CODE), "action": "RETRY"},
             {"onReason": "*", "action": "EXIT"},
         ],
     }
@@ -304,12 +319,16 @@ def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulum
             attempts=args.attempts,
             evaluate_on_exits=[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
                 action=rule["action"], on_status_reason=rule.get("onStatusReason"),
-                on_reason=rule.get("onReason")) for rule in retry_strategy(args.attempts)["evaluateOnExit"]],
+                on_exit_code=rule.get("onExitCode"), on_reason=rule.get("onReason"))
+                for rule in retry_strategy(args.attempts)["evaluateOnExit"]],
         ),
         timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
         # Run tags (from `nfbatch run`) and a team's Team tag reach the ECS task, so cost reports (split cost
         # allocation data) can split by run and by team.
         propagate_tags=True,
-        **({"tags": {TEAM_TAG: team}} if team else {}),
+        # A team's head runs on fair-share queues, which refuse it without a scheduling priority unless SubmitJob
+        # overrides one (contract.HEAD_SCHEDULING_PRIORITY says why this value). The stack's own head is for stacks
+        # without teams, whose queues are FIFO (with teams it has no share identifier to submit with at all).
+        **({"tags": {TEAM_TAG: team}, "scheduling_priority": HEAD_SCHEDULING_PRIORITY} if team else {}),
         opts=opts,
     )

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Entrypoint of the Nextflow head job. It writes nextflow.config for this stack from the NF_* variables the job
 # definition sets, keeps the run's resume cache in S3 with Nextflow's own cloud cache, resumes automatically when
-# Batch retries the head after losing its host (cancelling the lost attempt's tasks first), runs
-# `nextflow run PIPELINE ARGS...`, forwards SIGTERM (Batch's stop signal) to Nextflow so it cancels its task jobs,
-# and on any exit uploads .nextflow.log. Usage: entrypoint.sh PIPELINE [NEXTFLOW RUN ARGS...]
+# Batch retries the head after losing its host or being stopped by AWS (cancelling the lost attempt's tasks first),
+# runs `nextflow run PIPELINE ARGS...`, forwards SIGTERM (Batch's stop signal) to Nextflow so it cancels its task
+# jobs and then exits 143, and on any exit uploads .nextflow.log. Usage: entrypoint.sh PIPELINE [NEXTFLOW RUN ARGS...]
 set -euo pipefail
 
 log() { echo "entrypoint: $*" >&2; }
@@ -194,9 +194,11 @@ log "run $run_name (attempt $attempt, session $session): nextflow run ${args[*]}
 nextflow -c "$config" run "${args[@]}" "${resume[@]}" &
 nextflow_pid=$!
 
+stopped=""
 # shellcheck disable=SC2329  # invoked by the TERM and INT traps
 forward() {
   log "received $1: stopping Nextflow, which cancels its Batch jobs"
+  stopped="$1"
   kill -TERM "$nextflow_pid" 2>/dev/null || true
 }
 trap 'forward TERM' TERM
@@ -209,4 +211,11 @@ while :; do
   kill -0 "$nextflow_pid" 2>/dev/null || break
 done
 log "nextflow exited with status $status"
+# Stopped by SIGTERM before the run finished: exit 143 (128 + 15), whatever Nextflow said, so the job definition's
+# retry rule on that code resumes the run on a new attempt. Batch never retries a user's stop or a timed-out head, so
+# only AWS's own stops (an infrastructure update, Fargate task retirement) come back.
+if [[ "$stopped" == TERM && "$status" -ne 0 ]]; then
+  log "stopped by SIGTERM: exiting 143 so that Batch retries the head if AWS stopped it"
+  status=143
+fi
 exit "$status"

@@ -350,6 +350,21 @@ def _changed_by_references(inputs: dict[str, str], actions: dict[tuple, Action],
     return changed
 
 
+def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[str, str]) -> str:
+    """What a running pipeline sees when an in-place change replaces a compute environment's instances: an
+    infrastructure update, started by the same inputs the provider replaces the environment for when it cannot update
+    it (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html). Fargate has no such update."""
+    if resource_type != update_rules.COMPUTE_ENVIRONMENT or action.kind != "update" or \
+            inputs.get("computeResources.type") in ("FARGATE", "FARGATE_SPOT"):
+        return ""
+    triggers = update_rules.CE_REPLACED_UNLESS_UPDATABLE
+    if not any(k == t or k.startswith((f"{t}.", f"{t}[")) for k in action.keys for t in triggers):
+        return ""
+    minutes = inputs.get("updatePolicy.jobExecutionTimeoutMinutes", "30")  # the API's default
+    return (f"replaces its instances: running jobs get {minutes} min to finish, then are stopped; a head resumes on a "
+            f"new attempt")
+
+
 def resource_changes(a: dict, b: dict) -> list[dict]:
     """What `pulumi up` would do to move from plan `a` to plan `b`: create, delete, update in place or replace each
     resource, by the provider's own rules (components.update_rules)."""
@@ -376,7 +391,8 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
     changes += [{"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
                 for t, n in sorted(flat_a.keys() - flat_b.keys())]
     changes += [{"action": act.kind, "type": t, "name": n, "inputs": list(act.keys), "because": list(act.because),
-                 "note": act.note} for (t, n), act in sorted(actions.items())]
+                 "note": infrastructure_update_note(t, act, flat_b[(t, n)]) or act.note}
+                for (t, n), act in sorted(actions.items())]
     for change in changes:
         loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])
         change["loses"] = loses if change["action"] in ("replace", "delete") and loses else None

@@ -63,7 +63,7 @@ def test_compute_environments_update_in_place_and_are_auto_named(cluster):
         assert "serviceRole" not in ce.inputs  # the service-linked role allows in-place updates
         assert "name" not in ce.inputs and "namePrefix" not in ce.inputs
         assert ce.inputs["type"] == "MANAGED"
-        assert ce.inputs["updatePolicy"] == {"jobExecutionTimeoutMinutes": 7200, "terminateJobsOnUpdate": False}
+        assert ce.inputs["updatePolicy"] == {"jobExecutionTimeoutMinutes": 360, "terminateJobsOnUpdate": False}
         assert ce.ignore_changes == ["computeResources.desiredVcpus"]
         assert ce.delete_before_replace is False
         assert attachment.urn in ce.dependencies and profile.urn in ce.dependencies
@@ -137,9 +137,24 @@ def test_instance_role_has_only_the_ecs_agent_policy_and_ssm_is_opt_in():
     assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in attached
 
 
-def test_update_policy_lets_running_jobs_finish_within_the_head_timeout():
-    mocks, _ = build()
-    for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment"):
+def test_update_policy_waits_the_longest_the_provider_accepts():
+    mocks, _ = build(gpu_instance_types=["g6"], team_caps={"oncology": 32}, share_weight_factors={"oncology": 1.0})
+    ces = mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    assert len(ces) == 4  # spot, on-demand, GPU, the capped team's spot
+    for ce in ces:
         policy = ce.inputs["updatePolicy"]
-        # The model's default: headJob.timeoutHours (120) times 60, the most botocore's UpdatePolicy allows (7200).
-        assert policy["jobExecutionTimeoutMinutes"] == 7200 and policy["terminateJobsOnUpdate"] is False
+        # terraform-provider-aws internal/service/batch/compute_environment.go: IntBetween(1, 360), under the API's 7200
+        assert policy["jobExecutionTimeoutMinutes"] == 360 and policy["terminateJobsOnUpdate"] is False
+    mocks, _ = build(update_timeout_minutes=45)
+    assert {ce.inputs["updatePolicy"]["jobExecutionTimeoutMinutes"]
+            for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")} == {45}
+
+
+def test_the_fargate_environment_declares_no_update_policy():
+    mocks, _ = build(head_platform="fargate")
+    fargate = mocks.named("batch-fargate")
+    assert fargate.inputs["computeResources"]["type"] == "FARGATE"
+    # botocore Batch model, UpdatePolicy: "Batch doesn't support updatePolicy for Fargate compute environments";
+    # an update naming it fails ("can't be updated for Fargate compute environment: ... updatePolicy", aws-cdk#27054)
+    assert "updatePolicy" not in fargate.inputs
+    assert mocks.named("batch-ondemand").inputs["updatePolicy"]["jobExecutionTimeoutMinutes"] == 360

@@ -17,7 +17,8 @@ JOB_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"  # Batch keeps one job id across
 DOCKERFILE = ROOT / "container" / "Dockerfile"
 
 # Stand-in for nextflow: records its arguments (NUL-separated), its -c config and the session and cloud-cache
-# settings it was given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM.
+# settings it was given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM and then exit
+# with FAKE_TERM_STATUS.
 FAKE_NEXTFLOW = r"""#!/bin/bash
 record="$FAKE_RECORD"
 printf '%s\0' "$@" > "$record/args"
@@ -26,7 +27,7 @@ echo "$NXF_UUID $NXF_CLOUDCACHE_PATH" > "$record/session"
 echo "$AWS_REGION $AWS_DEFAULT_REGION" > "$record/region"
 echo "nextflow log line" > .nextflow.log
 if [[ "${FAKE_MODE:-exit}" == wait ]]; then
-  trap 'echo TERM > "$record/signal"; exit 143' TERM
+  trap 'echo TERM > "$record/signal"; exit "${FAKE_TERM_STATUS:-143}"' TERM
   echo started > "$record/started"
   while :; do sleep 0.05; done
 fi
@@ -229,9 +230,11 @@ def test_nextflows_exit_status_is_the_jobs(head):
     assert keys(head, "logs/run-1/")  # the log is uploaded on failure too
 
 
-def test_sigterm_reaches_nextflow_and_the_log_is_still_saved(head):
-    process = subprocess.Popen(["bash", str(ENTRYPOINT), "hello"], env={**head["env"], "FAKE_MODE": "wait"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def stop_with_sigterm(head, nextflow_status: str) -> tuple[int, str]:
+    """Start the entrypoint, send it SIGTERM once nextflow runs, and return its exit code and stderr."""
+    env = {**head["env"], "FAKE_MODE": "wait", "FAKE_TERM_STATUS": nextflow_status}
+    process = subprocess.Popen(["bash", str(ENTRYPOINT), "hello"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     started = head["record"] / "started"
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
@@ -240,9 +243,24 @@ def test_sigterm_reaches_nextflow_and_the_log_is_still_saved(head):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert (head["record"] / "signal").read_text().strip() == "TERM"
-    assert process.returncode == 143
+    return process.returncode, stderr
+
+
+def test_sigterm_reaches_nextflow_and_the_log_is_still_saved(head):
+    code, stderr = stop_with_sigterm(head, "143")
+    assert code == 143
     assert "received TERM" in stderr
     assert keys(head, "logs/run-1/") == ["logs/run-1/nextflow-attempt-1.log"]
+
+
+@pytest.mark.parametrize(("nextflow_status", "head_status"), [("1", 143), ("0", 0)])
+def test_a_stopped_head_exits_143_for_the_retry_rule_unless_the_run_finished(head, nextflow_status, head_status):
+    # The job definition retries exit code 143 (components.head_job.retry_strategy), whatever Nextflow said when it
+    # stopped; a run that completed as the signal came is not run again.
+    code, stderr = stop_with_sigterm(head, nextflow_status)
+    assert code == head_status
+    assert f"nextflow exited with status {nextflow_status}" in stderr
+    assert ("exiting 143" in stderr) == (head_status == 143)
 
 
 @pytest.mark.parametrize(("env", "message"), [

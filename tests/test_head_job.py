@@ -1,6 +1,7 @@
 """NextflowHeadJob: the job definition (validated against botocore's RegisterJobDefinition model), role and image."""
 
 import json
+import re
 
 import botocore.session
 import pytest
@@ -8,6 +9,7 @@ from botocore.validate import ParamValidator
 from conftest import ACCOUNT, build_component, component_args, resolve
 
 from components.head_job import (
+    STOPPED_EXIT_CODE,
     NextflowHeadJob,
     NextflowHeadJobArgs,
     container_properties,
@@ -31,10 +33,25 @@ def test_heap_leaves_room_for_the_jvm_outside_it():
     assert nxf_opts(8192) == "-Xms2048m -Xmx6144m"
 
 
-def test_retry_only_host_failures():
+def test_retry_only_what_the_infrastructure_did_to_the_head():
     rules = retry_strategy(5)["evaluateOnExit"]
+    # A lost instance: "Host EC2 (instance i-...) terminated." (AWS blog "Introducing retry strategies for AWS Batch").
     assert rules[0] == {"onStatusReason": "Host EC2*", "action": "RETRY"}
-    assert rules[-1] == {"onReason": "*", "action": "EXIT"}
+    # Stopped by AWS while running: the entrypoint then exits 143, and the status reason is not documented.
+    assert rules[1] == {"onExitCode": str(STOPPED_EXIT_CODE), "action": "RETRY"} and STOPPED_EXIT_CODE == 128 + 15
+    # Batch takes the first match; a final EXIT keeps a failed pipeline from being retried (job_retries.html).
+    assert rules[-1] == {"onReason": "*", "action": "EXIT"} and len(rules) == 3
+
+
+def test_retry_patterns_are_ones_the_provider_accepts():
+    # terraform-provider-aws internal/service/batch/job_definition.go, evaluate_on_exit: at most 5, and these regexes.
+    rules = retry_strategy(5)["evaluateOnExit"]
+    assert len(rules) <= 5
+    text = re.compile(r"[0-9A-Za-z.:\s]*\*?")
+    for rule in rules:
+        assert all(text.fullmatch(rule[k]) for k in ("onStatusReason", "onReason") if k in rule)
+        assert re.fullmatch(r"[0-9]*\*?", rule.get("onExitCode", "0"))
+    assert not text.fullmatch("Host EC2 (instance*")  # the check can fail
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +113,8 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     log_group = mocks.named("nextflow-logs")
     assert props["logConfiguration"]["options"]["awslogs-group"] == log_group.outputs["name"]
     assert definition.inputs["retryStrategy"] == {"attempts": 3, "evaluateOnExits": [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]}
+        {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onExitCode": "143", "action": "RETRY"},
+        {"onReason": "*", "action": "EXIT"}]}
     assert definition.inputs["timeout"] == {"attemptDurationSeconds": 48 * 3600}
     assert definition.inputs["propagateTags"] is True
     assert resolve(component.job_definition_arn) == definition.outputs["arn"]

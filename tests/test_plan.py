@@ -183,6 +183,32 @@ def test_a_new_launch_template_setting_updates_both_compute_environments_in_plac
     assert not any(c["loses"] for c in changes.values())
 
 
+def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
+    from components.update_rules import COMPUTE_ENVIRONMENT, Action
+    from nfbatch.plan import infrastructure_update_note
+
+    # A new launch template version starts an infrastructure update; a new maxVcpus is a scaling update only
+    # (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html).
+    shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
+    _variant(project, "bigger", launchTemplate={"rootVolume": {"sizeGib": 200}})
+    changes = _changes(project, "dev", "bigger")
+    for ce in ("batch-spot", "batch-ondemand"):
+        assert "running jobs get 360 min to finish, then are stopped" in changes[ce]["note"], changes[ce]
+        assert "resumes on a new attempt" in changes[ce]["note"]
+    before, after = build_plan("dev", project), build_plan("bigger", project)
+    assert "360 min" in render_diff(before, after, diff_plans(before, after), "text", width=400)
+    ec2 = {"computeResources.type": "EC2", "updatePolicy.jobExecutionTimeoutMinutes": "45"}
+    scaling = Action("update", ("computeResources.maxVcpus",), ())
+    assert infrastructure_update_note(COMPUTE_ENVIRONMENT, scaling, ec2) == ""
+    subnets = Action("update", ("computeResources.subnets",), ())
+    assert "get 45 min" in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, ec2)
+    # Without an update policy Batch waits its default, 30 minutes (botocore Batch model, UpdatePolicy).
+    assert "get 30 min" in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, {"computeResources.type": "EC2"})
+    # Fargate has no infrastructure update and no update policy.
+    fargate = {"computeResources.type": "FARGATE", "computeResources.subnets": '["subnet-1"]'}
+    assert infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, fargate) == ""
+
+
 def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project):
     price = {"spot": {"allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}}
     _variant(project, "price", compute=price)
@@ -309,7 +335,7 @@ def test_the_plan_shows_alert_patterns_the_budget_and_the_key_cost(project):
 def test_adding_a_team_shows_its_resources_and_replaces_the_shared_queues(project):
     # The README's "Add a team": what the reviewer sees in the plan diff of the stack-file edit.
     shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
-    team = {"genomics-core": {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],
+    team = {"genomicscore": {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],
                               "principals": ["arn:aws:iam::123456789012:role/GenomicsCoreRunner"]}}
     _variant(project, "teams", teams=team)
     changes = _changes(project, "dev", "teams")
@@ -317,17 +343,17 @@ def test_adding_a_team_shows_its_resources_and_replaces_the_shared_queues(projec
         assert changes[q]["action"] == "replace" and changes[q]["because"] == ["schedulingPolicyArn"], changes[q]
         assert changes[q]["loses"]
     created = {name for name, c in changes.items() if c["action"] == "create"}
-    assert {"batch-fair-share", "batch-team-genomics-core", "teams-genomics-core-head", "teams-genomics-core-task",
-            "teams-genomics-core-run", "teams-genomics-core-budget"} <= created
+    assert {"batch-fair-share", "batch-team-genomicscore", "teams-genomicscore-head", "teams-genomicscore-task",
+            "teams-genomicscore-run", "teams-genomicscore-budget"} <= created
     assert changes["batch-spot"]["action"] == "update"  # the shared capacity itself stays
     text = build_plan("teams", project)
-    assert "team genomics-core: capped at 32 vCPUs on its own spot queue; budget $1,500.00 a month" in \
+    assert "team genomicscore: capped at 32 vCPUs on its own spot queue; budget $1,500.00 a month" in \
         render(text, "text")
 
 
 def test_a_second_team_changes_the_share_in_place_and_replaces_no_queue(project):
-    _variant(project, "one", teams={"rna-lab": {}})
-    _variant(project, "two", teams={"rna-lab": {}, "imaging": {"weight": 3}})
+    _variant(project, "one", teams={"rnalab": {}})
+    _variant(project, "two", teams={"rnalab": {}, "imaging": {"weight": 3}})
     changes = _changes(project, "one", "two")
     assert changes["batch-fair-share"]["action"] == "update"
     assert not any(c["action"] == "replace" for c in changes.values()), changes

@@ -43,16 +43,17 @@ def large_project() -> Path:
 
 
 def teams_project(counts: tuple[int, ...]) -> Path:
-    """The dev stack with N teams (every fifth capped, every third with a budget), one stack file per N."""
+    """The dev stack with N teams (every fifth capped and with a budget: only capped teams may have one), one stack
+    file per N."""
     directory = Path(tempfile.mkdtemp())
     for name in ("__main__.py", "Pulumi.yaml"):
         shutil.copy(ROOT / name, directory / name)
     dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     for count in counts:
-        teams = {f"team-{i:02d}": {
-            "weight": 1 + i % 3, **({"maxVcpus": 8} if i % 5 == 4 else {}),
-            **({"monthlyBudgetUsd": 500, "budgetEmails": [f"lead-{i}@lab.org"]} if i % 3 == 0 else {}),
-            "principals": [f"arn:aws:iam::123456789012:role/team-{i:02d}-runner"]} for i in range(count)}
+        teams = {f"team{i:02d}": {
+            "weight": 1 + i % 3,
+            **({"maxVcpus": 8, "monthlyBudgetUsd": 500, "budgetEmails": [f"lead-{i}@lab.org"]} if i % 5 == 4 else {}),
+            "principals": [f"arn:aws:iam::123456789012:role/team{i:02d}-runner"]} for i in range(count)}
         config = {**dev["config"], "genomics-batch:teams": teams}
         (directory / f"Pulumi.teams{count}.yaml").write_text(yaml.safe_dump({"config": config}))
     return directory

@@ -69,6 +69,28 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
     return exported
 
 
+def launch_outputs(s: StackSettings, cluster: BatchComputeCluster, head: NextflowHeadJob,
+                   work_dir: pulumi.Output[str]) -> dict[str, Any]:
+    """The stack-wide nextflow.config and Seqera Platform values. A stack with teams exports neither: its queues are
+    fair-share, and SubmitJob refuses a job without a share identifier there (botocore's Batch model, SubmitJob
+    shareIdentifier: "If the job queue has a fair-share scheduling policy, then this parameter must be specified"),
+    so every task launched with them would be refused; each team's entry in `teams` has its own."""
+    return {
+        "nextflowConfig": pulumi.Output.all(
+            work_dir=work_dir, default_queue=cluster.queue_names["default"],
+            priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
+            gpu_queue=cluster.queue_names.get(GPU_QUEUE),
+        ).apply(lambda a: render_nextflow_config(region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts,
+                                                 **a)),
+        # What a Seqera Platform "manual" AWS Batch compute environment asks for.
+        "seqeraPlatform": {
+            "region": s.region, "workDir": work_dir,
+            "headQueue": cluster.queue_names["head"], "computeQueue": cluster.queue_names["default"],
+            "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
+        },
+    }
+
+
 def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, head: NextflowHeadJob,
                   alerts: StackAlerts | None, teams: BatchTeams | None = None) -> dict[str, Any]:
     region = s.region
@@ -89,19 +111,9 @@ def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClu
         "headLogGroupName": head.log_group_name,
         "taskJobRoleArn": cluster.task_role_arn,
         "instanceRoleArn": cluster.instance_role_arn,
-        "nextflowConfig": pulumi.Output.all(
-            work_dir=work_dir, default_queue=cluster.queue_names["default"],
-            priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
-            gpu_queue=cluster.queue_names.get(GPU_QUEUE),
-        ).apply(lambda a: render_nextflow_config(region=region, max_spot_attempts=s.compute.spot.max_spot_attempts,
-                                                 **a)),
-        # What a Seqera Platform "manual" AWS Batch compute environment asks for.
-        "seqeraPlatform": {
-            "region": region, "workDir": work_dir,
-            "headQueue": cluster.queue_names["head"], "computeQueue": cluster.queue_names["default"],
-            "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
-        },
     }
+    if teams is None:
+        outputs.update(launch_outputs(s, cluster, head, work_dir))
     if GPU_QUEUE in cluster.queue_arns:
         outputs[queue_name_export(GPU_QUEUE)] = cluster.queue_names[GPU_QUEUE]
         outputs[queue_arn_export(GPU_QUEUE)] = cluster.queue_arns[GPU_QUEUE]

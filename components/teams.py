@@ -1,6 +1,6 @@
 """BatchTeams: what each team of a shared stack gets of its own: a task role and a head role that reach only the
-team's prefixes and buckets, a head job definition that runs as the team, a run policy for its principals, and a
-budget on its Team tag.
+team's prefixes and buckets, a head job definition that runs as the team, a run policy for its principals, and, for
+a capped team, a budget on the Team tag of its own instances.
 
 The shared cluster (fair-share queues, capped teams' own queues) lives in BatchComputeCluster; the policy documents
 are pure functions in policies/iam.py, so tests evaluate what each role and principal can reach.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class Team:
     name: str
     capped: bool  # its tasks run on its own capped spot queue
-    monthly_budget_usd: float | None
+    monthly_budget_usd: float | None  # capped teams only (settings refuse it otherwise): their instances carry Team
     budget_emails: list[str]
     read_only_bucket_arns: list[str]  # the stack's and the team's own
     read_write_bucket_arns: list[str]
@@ -43,7 +43,7 @@ class BatchTeamsArgs:
     image: pulumi.Input[str]
     log_group_name: pulumi.Input[str]
     execution_role_arn: pulumi.Input[str] | None  # Fargate heads only
-    activate_cost_tag: bool
+    activate_cost_tag: bool  # budget.activateTeamCostTag: a second `pulumi up`, once AWS lists the Team tag key
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, head: NextflowHeadJobArgs, image: pulumi.Input[str],
@@ -90,7 +90,10 @@ class BatchTeams(pulumi.ComponentResource):
             image=args.image, log_group=args.log_group_name, execution_arn=args.execution_role_arn)
         self.teams = {team.name: self._team(args, team) for team in args.teams}
         if args.activate_cost_tag:
-            # Cost Explorer then splits costs by Team; the tag must have appeared on a resource first.
+            # Budgets and Cost Explorer see Team only once it is active. A second step, never the first deploy: the
+            # provider reads the tag back (ListCostAllocationTags) and fails with "empty result" until AWS lists the
+            # key, up to 24 h after its first use (terraform-provider-aws internal/service/ce/cost_allocation_tag.go;
+            # hashicorp/terraform-provider-aws#29068).
             aws.costexplorer.CostAllocationTag(f"{name}-cost-tag", tag_key=TEAM_TAG, status="Active",
                                                opts=self._child)
         self.register_outputs({"teams": self.teams})

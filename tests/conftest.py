@@ -95,6 +95,10 @@ class RealisticMocks(RecordingMocks):
         elif typ == "aws:budgets/budget:Budget":  # the provider's id is <account>:<name>; the ARN has no region
             state.update(name=physical, accountId=ACCOUNT, arn=f"arn:aws:budgets::{ACCOUNT}:budget/{physical}")
             resource_id = f"{ACCOUNT}:{physical}"
+        elif typ == "aws:cloudwatch/eventRule:EventRule":  # alarms count a rule's matches by its name
+            state.update(name=physical, arn=arn_base.format("events") + f":rule/{physical}")
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":  # the ARN a topic policy's aws:SourceArn names
+            state.update(name=physical, arn=arn_base.format("cloudwatch") + f":alarm:{physical}")
         elif typ.startswith("pulumi:providers:"):
             resource_id = f"provider-{_hash(name)}"
         else:
@@ -377,13 +381,13 @@ def shared_stack(aws_env, tmp_path_factory) -> FakeStack:
 
 @pytest.fixture(scope="module")
 def team_stack(aws_env, tmp_path_factory) -> FakeStack:
-    """A stack shared by two teams: genomics-core capped at 8 vCPUs on its own queue with a $1,500 budget, rna-lab
+    """A stack shared by two teams: genomicscore capped at 8 vCPUs on its own queue with a $1,500 budget, rnalab
     on the shared ones without one."""
     declared = run_program("dev", {"genomics-batch:teams": {
-        "genomics-core": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"]},
-        "rna-lab": {}}}).mocks.named("teams-genomics-core-budget", "aws:budgets/budget:Budget")
+        "genomicscore": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"]},
+        "rnalab": {}}}).mocks.named("teams-genomicscore-budget", "aws:budgets/budget:Budget")
     return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("team-stack"),
-                                teams={"genomics-core": 8, "rna-lab": None}, budgets={"genomics-core": declared})
+                                teams={"genomicscore": 8, "rnalab": None}, budgets={"genomicscore": declared})
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from policies.iam import write_actions_on_any_resource
 
 def test_exports_are_complete_and_match_what_was_declared(any_run):
     out, mocks = any_run.outputs, any_run.mocks
-    assert set(out) == set(REQUIRED_EXPORT_NAMES)  # no alerts in dev or prod: no alert topic
+    # No alerts in dev or prod: no alert topic; no teams: the stack-wide launch config (contract.py EXPORTS).
+    assert set(out) == {*REQUIRED_EXPORT_NAMES, "nextflowConfig", "seqeraPlatform"}
     queues = {q.name.removeprefix("batch-"): q.outputs for q in mocks.of_type("aws:batch/jobQueue:JobQueue")}
     for key in ("head", "default", "priority"):
         assert out[f"{key}QueueArn"] == queues[key]["arn"] and out[f"{key}QueueName"] == queues[key]["name"]

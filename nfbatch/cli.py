@@ -23,7 +23,7 @@ from rich.table import Table
 from nfbatch import maintenance, runs
 from nfbatch.aws import Aws, explain
 from nfbatch.errors import NfbatchError
-from nfbatch.stack import load_outputs
+from nfbatch.stack import StackOutputs, load_outputs
 
 DESCRIPTION = ("Run and watch Nextflow pipelines on a genomics-batch stack (AWS Batch): submit runs, follow their "
                "logs, stop them, check the stack's health, and plan stack changes offline.")
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("what", nargs="?", choices=["nextflow", "schema", "reference"], default="nextflow",
                         help="nextflow (default): the deployed stack's nextflow.config; schema: the JSON Schema of "
                              "Pulumi.<stack>.yaml; reference: every setting with its default, as markdown")
+    config.add_argument("--team", help="on a stack shared by teams: the team whose nextflow.config to print "
+                                       "(required there: its tasks need the team's share identifier)")
 
     plan = verb("plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs",
                 json_flag=False)
@@ -118,6 +120,19 @@ def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
         at = argv.index("--")
         return argv[:at], argv[at + 1:]
     return argv, []
+
+
+def nextflow_config(outputs: StackOutputs, team: str | None) -> str:
+    """The nextflow.config to launch from a laptop: the stack's, or on a stack shared by teams the team's own. A
+    fair-share queue refuses a task without a share identifier (SubmitJob reference), so a team stack exports no
+    stack-wide config and `--team` is required there (and refused on a stack without teams)."""
+    entry = outputs.team(team)
+    config = (entry or outputs.values).get("nextflowConfig")
+    if not isinstance(config, str) or not config:
+        where = f"teams.{team}.nextflowConfig" if entry else "nextflowConfig"
+        raise NfbatchError(f"the stack outputs have no {where}",
+                           "deploy the stack with this version of genomics-batch (`pulumi up`)")
+    return config
 
 
 class Cli:
@@ -149,13 +164,16 @@ class Cli:
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
         if args.verb == "config" and args.what != "nextflow":  # offline, from the settings model
+            if args.team is not None:
+                raise NfbatchError(f"--team picks a team's nextflow.config; the {args.what} is the same for every "
+                                   "team", f"drop --team: nfbatch config {args.what}")
             from settings import reference
 
             sys.stdout.write(reference.schema_text() if args.what == "schema" else reference.config_table())
             return 0
         outputs = load_outputs(args.stack, args.outputs)
         if args.verb == "config":
-            sys.stdout.write(outputs["nextflowConfig"])
+            sys.stdout.write(nextflow_config(outputs, args.team))
             return 0
         self.aws = Aws(outputs["region"])
         return getattr(self, "do_" + args.verb.replace("-", "_"))(outputs)
@@ -176,6 +194,7 @@ class Cli:
         return 0
 
     def do_run(self, outputs) -> int:
+        runs.resume_must_be_own_team(self.aws, outputs, self.request)
         submitted = runs.submit_run(self.aws, outputs, self.request)
         if self.args.json:
             self.emit_json({"run": submitted.run_name, "headJobId": submitted.job_id,

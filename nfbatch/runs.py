@@ -19,11 +19,11 @@ import yaml
 from botocore.exceptions import ClientError
 
 from components.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
-from components.contract import PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG, TEAM_TAG, team_prefix
+from components.contract import HEAD_SCHEDULING_PRIORITY, PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG, TEAM_TAG, team_prefix
 from nfbatch.aws import Aws
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs
-from settings.limits import TEAM_NAME
+from settings.limits import TEAM_NAME, TEAM_NAME_RULE
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 # A pipeline Nextflow can fetch: a name (hello, nf-core/rnaseq) or an https:// repository, no shell characters.
@@ -91,8 +91,7 @@ def validate_request(request: RunRequest) -> None:
     if request.params_file is not None:
         check_params_file(request.params_file)
     if request.team is not None and not TEAM_NAME.fullmatch(request.team):
-        raise NfbatchError(f"--team {request.team!r} is not a team name",
-                           "team names are 2-32 lowercase letters, digits or '-', starting with a letter")
+        raise NfbatchError(f"--team {request.team!r} is not a team name", f"team names are {TEAM_NAME_RULE}")
 
 
 def nextflow_command(request: RunRequest, params_uri: str | None) -> list[str]:
@@ -156,8 +155,11 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
     job_name = f"{JOB_PREFIX}{request.run_name}"
     tags = {RUN_TAG: request.run_name, PIPELINE_TAG: request.pipeline[:256]}
     # Fair-share queues require a share identifier on every job, and the team's run policy requires it to be the
-    # team's own, with its Team tag (policies/iam.py, team_run_policy).
-    as_team = {"shareIdentifier": team["shareIdentifier"]} if team else {}
+    # team's own, with its Team tag (policies/iam.py, team_run_policy). They also refuse a job whose definition has
+    # no scheduling priority unless it is overridden: sent here too, so a head job definition registered without one
+    # still runs (contract.HEAD_SCHEDULING_PRIORITY).
+    as_team = {"shareIdentifier": team["shareIdentifier"],
+               "schedulingPriorityOverride": HEAD_SCHEDULING_PRIORITY} if team else {}
     response = aws.client("batch").submit_job(
         jobName=job_name,
         jobQueue=outputs["headQueueArn"],
@@ -241,24 +243,80 @@ def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20, team: str | No
     return [run_summary(j) for j in found[:limit]]
 
 
-def find_head_summary(aws: Aws, outputs: StackOutputs, run: str) -> dict:
-    """The newest head job of a run, by run name (one ListJobs, no DescribeJobs) or by head job id."""
+def find_head_summary(aws: Aws, outputs: StackOutputs, run: str, again: str = "status {run}") -> dict:
+    """The newest head job of a run, by run name (one ListJobs, no DescribeJobs) or by head job id. `again` is the
+    command, without `nfbatch`, that a task job's id is answered with: the same verb, given the task's run."""
     if re.fullmatch(r"[0-9a-f-]{36}", run):
         jobs = aws.client("batch").describe_jobs(jobs=[run])["jobs"]
         if jobs:
-            return jobs[0]
+            return must_be_a_head(outputs, jobs[0], again)
     check_run_name(run)
     summaries = [s for s in list_job_summaries(aws, outputs["headQueueArn"],
                                                [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}])
                  if s["jobName"] == f"{JOB_PREFIX}{run}"]
     if not summaries:
-        raise NfbatchError(f"no run named {run} on the head queue",
+        raise NfbatchError(f"no run named {run} on the head queue" + (
+            ", and no job with that id" if re.fullmatch(r"[0-9a-f-]{36}", run) else ""),
                            "list runs with `nfbatch status` (Batch forgets jobs some days after they end)")
     return max(summaries, key=lambda s: s.get("createdAt", 0))
 
 
-def find_head_job(aws: Aws, outputs: StackOutputs, run: str) -> dict:
-    return describe_jobs(aws, [find_head_summary(aws, outputs, run)["jobId"]])[0]
+def must_be_a_head(outputs: StackOutputs, job: dict, again: str) -> dict:
+    """A job id given for a run must be a head job on this stack's head queue (DescribeJobs' jobQueue is the queue's
+    ARN, botocore's Batch model JobDetail): a task's id would show the task as a run, and `stop` would terminate it;
+    another stack's head would be read against this stack's task queues."""
+    queue = job.get("jobQueue") or "?"
+    if queue == outputs["headQueueArn"]:
+        return job
+    job_id, queue_name = job["jobId"], queue.rsplit("/", 1)[-1]
+    if queue in outputs.task_queue_arns:
+        # Nextflow tags every task with the head's resourceLabels, the run tag among them (nf-amazon
+        # AwsBatchTaskHandler.newSubmitRequest: `builder.tags(labels)`).
+        run = job.get("tags", {}).get(RUN_TAG)
+        if run:
+            raise NfbatchError(f"job {job_id} is a task of run {run}, not a run",
+                               f"give the run instead: `nfbatch {again.format(run=run)}`")
+        raise NfbatchError(f"job {job_id} is a task job on this stack's task queue {queue_name}, not a run's head job",
+                           "give a run name or a head job id (`nfbatch status` lists the runs)")
+    raise NfbatchError(f"job {job_id} is not on this stack's head queue: it is on queue {queue_name}, which is not "
+                       "this stack's", "a run of another stack? Select that stack with --stack or --outputs "
+                                       "(`nfbatch status` lists this stack's runs)")
+
+
+def find_head_job(aws: Aws, outputs: StackOutputs, run: str, again: str = "status {run}") -> dict:
+    return describe_jobs(aws, [find_head_summary(aws, outputs, run, again)["jobId"]])[0]
+
+
+def run_owner(outputs: StackOutputs, job: dict) -> str | None:
+    """The team a head job was run as: its Team tag, else the team whose share identifier it carries (or that
+    identifier, when no team of this stack has it), else None: a run without a team."""
+    share = job.get("shareIdentifier")
+    by_share = {t["shareIdentifier"]: name for name, t in outputs.teams.items()}
+    return job.get("tags", {}).get(TEAM_TAG) or by_share.get(share, share) or None
+
+
+def resume_must_be_own_team(aws: Aws, outputs: StackOutputs, request: RunRequest) -> None:
+    """`run --resume` of a name that another team's runs (or a run without a team) used is refused. It would not
+    resume: a team's head keeps its resume cache under cache/<team>/<run> (components/head_job.py head_definition,
+    container/entrypoint.sh), so it would start afresh, and, as the newest head of that name, hide the other run from
+    status, logs and stop."""
+    outputs.team(request.team)  # before any AWS call: a team stack needs --team, others refuse it
+    if not request.resume or not outputs.teams:
+        return
+    name = f"{JOB_PREFIX}{request.run_name}"
+    earlier = [s["jobId"] for s in list_job_summaries(aws, outputs["headQueueArn"],
+                                                      [{"name": "JOB_NAME", "values": [name]}])
+               if s["jobName"] == name]
+    others = {run_owner(outputs, head) for head in describe_jobs(aws, earlier)} - {request.team}
+    if not others:
+        return
+    named = sorted(o for o in others if o)
+    whose = f"belongs to team {', '.join(named)}" if named else "was run without a team"
+    raise NfbatchError(f"run {request.run_name} {whose}, not {request.team}: resuming it as {request.team} would "
+                       f"not find its cache (each team's is its own, under cache/<team>/) and would hide that run "
+                       "from status, logs and stop",
+                       (f"resume it as its team (--team {named[0]}), or " if named else "") +
+                       "give this run a new --name")
 
 
 def _run_of(head: dict) -> str:
@@ -292,7 +350,7 @@ def run_detail(aws: Aws, outputs: StackOutputs, run: str) -> dict:
 
 def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
     """Terminate the head job; Nextflow, receiving SIGTERM, cancels the tasks that are still active."""
-    head = find_head_job(aws, outputs, run)
+    head = find_head_job(aws, outputs, run, "stop {run}")
     active = [j for j in task_jobs(aws, outputs, head) if j["status"] not in TERMINAL]
     if head["status"] in TERMINAL:
         return {"run": run_summary(head)["run"], "headJobId": head["jobId"], "terminated": False,
@@ -327,7 +385,7 @@ def log_events(aws: Aws, group: str, stream: str, token: str | None = None) -> t
 def follow_head_log(aws: Aws, outputs: StackOutputs, run: str, follow: bool, interval: float,
                     sleep=time.sleep) -> Iterator[dict]:
     """The head job's log events; with `follow`, keeps reading until the job has ended and the stream is drained."""
-    head = find_head_job(aws, outputs, run)
+    head = find_head_job(aws, outputs, run, "logs {run}" + (" --follow" if follow else ""))
     group = outputs["headLogGroupName"]
     token = None
     while True:
@@ -360,7 +418,7 @@ def no_log_yet(run: str, head: dict, follow: bool) -> None:
 
 def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, tail: int = 20) -> list[dict]:
     """For `logs --tasks`: each task's state, reasons and last log lines (failed tasks only, or all)."""
-    head = find_head_job(aws, outputs, run)
+    head = find_head_job(aws, outputs, run, f"logs {{run}} --tasks {which}")
     reports = []
     for job in task_jobs(aws, outputs, head):
         if which == "failed" and job["status"] != "FAILED":

@@ -20,11 +20,9 @@ from components.contract import (
     compute_environment_export,
     queue_arn_export,
 )
+from nfbatch import exports
 from nfbatch.errors import NfbatchError
 from settings.limits import aws_regions
-
-# What nfbatch reads of each entry of the `teams` export.
-TEAM_KEYS = ("shareIdentifier", "jobDefinitionArn", "taskQueueArn")
 
 
 @dataclass(frozen=True)
@@ -95,19 +93,11 @@ def parse_outputs(text: str, source: str) -> StackOutputs:
     if missing:
         raise NfbatchError(f"stack outputs from {source} lack {', '.join(missing)}",
                            "deploy the stack with this version of genomics-batch (`pulumi up`)")
-    wrong = [k for k in NFBATCH_REQUIRED_EXPORTS if not isinstance(values[k], str) or not values[k]]
-    if wrong:
-        key = wrong[0]
-        raise NfbatchError(f"stack outputs from {source}: {key} = {json.dumps(values[key])}: must be a non-empty "
-                           "string", "write the file again with `pulumi stack output --json`")
-    teams = values.get("teams")
-    if teams is not None and (not isinstance(teams, dict) or not all(
-            isinstance(t, dict) and all(isinstance(t.get(k), str) and t[k] for k in TEAM_KEYS)
-            for t in teams.values())):
-        raise NfbatchError(f"stack outputs from {source}: teams must map each team to its {', '.join(TEAM_KEYS)}",
-                           "write the file again with `pulumi stack output --json`")
-    if values["region"] not in aws_regions():
-        raise NfbatchError(f"stack outputs from {source}: region = {values['region']}: not an AWS region",
+    found = exports.problems(values, aws_regions())
+    if found:
+        raise NfbatchError(f"stack outputs from {source}: {found[0]}" if len(found) == 1 else
+                           f"stack outputs from {source} have {len(found)} problems:\n" +
+                           "\n".join(f"  - {p}" for p in found),
                            "write the file again with `pulumi stack output --json`")
     return StackOutputs(values)
 

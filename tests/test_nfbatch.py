@@ -688,3 +688,182 @@ def test_doctor_says_when_alert_subscriptions_wait_for_confirmation(fake_stack, 
     [check] = [c for c in as_json(out) if c["check"].startswith("alert subscriptions")]
     assert check["ok"] is False and check["detail"] == "waiting for confirmation: lead@lab.org"
     assert "Confirm subscription" in check["fix"] and "--notification-endpoint lead@lab.org" in check["fix"]
+
+
+# --- a job id that is not this stack's run ----------------------------------------------------------------------
+
+def all_running(answers: int = 20):
+    """After-call hook: moto finishes jobs at once; here every job described is mid-flight, so `stop` would terminate
+    whatever it found. Only for the first `answers` DescribeJobs answers, so a `logs --follow` that took a task for
+    a run would still end."""
+    seen = {"n": 0}
+
+    def handler(parsed, **_):
+        seen["n"] += 1
+        for job in parsed.get("jobs", []) if seen["n"] <= answers else []:
+            job["status"] = "RUNNING"
+            job.pop("stoppedAt", None)
+    return handler
+
+
+TASK_ID_VERBS = [
+    (["status"], "status task-owner"),
+    (["logs"], "logs task-owner"),
+    (["logs", "--follow", "--interval", "0"], "logs task-owner --follow"),
+    (["logs", "--tasks", "failed"], "logs task-owner --tasks failed"),
+    (["stop"], "stop task-owner"),
+]
+
+
+@pytest.mark.parametrize(("verb", "again"), TASK_ID_VERBS, ids=[" ".join(v) for v, _ in TASK_ID_VERBS])
+def test_a_task_job_id_is_named_as_a_task_of_its_run(shared_stack, hooks, capsys, verb, again):
+    if not head_jobs(shared_stack, "task-owner"):
+        assert nfbatch(shared_stack, "run", "hello", "--name", "task-owner")[0] == 0
+    [task] = submit_tasks(shared_stack, "task-owner", 1, queue="priorityQueueArn")
+    hooks.on("after-call.batch.DescribeJobs", all_running())
+    hooks.calls.clear()
+    code, out = nfbatch(shared_stack, verb[0], task, *verb[1:])
+    err = capsys.readouterr().err
+    assert code == 2 and f"job {task} is a task of run task-owner, not a run" in err and "Traceback" not in err
+    assert f"give the run instead: `nfbatch {again}`" in err
+    assert out == "" and "TerminateJob" not in hooks.calls  # nothing reported as a run, nothing stopped
+
+
+def test_a_task_job_id_without_a_run_tag_is_still_not_a_run(shared_stack, hooks, capsys):
+    batch = shared_stack.endpoint.client("batch")
+    stray = batch.submit_job(jobName="by-hand", jobQueue=shared_stack.outputs["defaultQueueArn"],
+                             jobDefinition=shared_stack.outputs["jobDefinitionArn"])["jobId"]
+    hooks.on("after-call.batch.DescribeJobs", all_running())
+    code, _ = nfbatch(shared_stack, "stop", stray)
+    err = capsys.readouterr().err
+    queue = shared_stack.outputs["defaultQueueName"]
+    assert code == 2 and f"job {stray} is a task job on this stack's task queue {queue}, not a run's head job" in err
+    assert "TerminateJob" not in hooks.calls
+
+
+@pytest.mark.parametrize("verb", [["status"], ["logs"], ["logs", "--follow", "--interval", "0"],
+                                  ["logs", "--tasks", "all"], ["stop"]])
+def test_another_stacks_head_job_id_is_refused(shared_stack, fake_stack, hooks, capsys, verb):
+    assert nfbatch(fake_stack, "run", "hello", "--name", "elsewhere")[0] == 0
+    [other] = head_jobs(fake_stack, "elsewhere")
+    hooks.on("after-call.batch.DescribeJobs", all_running())
+    hooks.calls.clear()
+    code, out = nfbatch(shared_stack, verb[0], other["jobId"], *verb[1:])
+    err = capsys.readouterr().err
+    queue = fake_stack.outputs["headQueueName"]
+    assert code == 2 and f"job {other['jobId']} is not on this stack's head queue: it is on queue {queue}" in err
+    assert "--stack or --outputs" in err and out == "" and "TerminateJob" not in hooks.calls
+
+
+def test_a_head_job_id_of_this_stack_still_finds_its_run(shared_stack, hooks, capsys):
+    assert nfbatch(shared_stack, "run", "hello", "--name", "by-id")[0] == 0
+    [head] = head_jobs(shared_stack, "by-id")
+    code, out = nfbatch(shared_stack, "status", head["jobId"], "--json")
+    assert code == 0 and as_json(out)["run"] == "by-id" and as_json(out)["headJobId"] == head["jobId"]
+    code, out = nfbatch(shared_stack, "stop", head["jobId"])
+    assert code == 0 and "run by-id had already ended" in out
+
+
+def test_a_job_id_that_batch_does_not_know_is_named_as_such(shared_stack, hooks, capsys):
+    code, _ = nfbatch(shared_stack, "status", "0" * 8 + "-0000-0000-0000-" + "0" * 12)
+    err = capsys.readouterr().err
+    assert code == 2 and "on the head queue, and no job with that id" in err
+
+
+# --- outputs files, hand-edited as an adversary would ---------------------------------------------------------------
+
+def _in_region(arn: str, region: str) -> str:
+    return arn.replace(f":{REGION}:", f":{region}:")
+
+
+HAND_EDITED = [
+    ("definition-name", lambda o: {"jobDefinitionArn": o["jobDefinitionName"]},
+     "jobDefinitionArn = {jobDefinitionName}: must be a job definition ARN with its revision"),
+    ("definition-without-revision", lambda o: {"jobDefinitionArn": o["jobDefinitionArn"].rsplit(":", 1)[0]},
+     "must be a job definition ARN with its revision"),
+    ("queue-name", lambda o: {"headQueueArn": o["headQueueName"]},
+     "headQueueArn = {headQueueName}: must be a job queue ARN"),
+    ("queue-list", lambda o: {"defaultQueueArn": [o["defaultQueueArn"]]},
+     'defaultQueueArn = ["{defaultQueueArn}"]: must be a non-empty string'),
+    ("queue-other-region", lambda o: {"priorityQueueArn": _in_region(o["priorityQueueArn"], "eu-west-1")},
+     "priorityQueueArn = arn:aws:batch:eu-west-1:" + ACCOUNT + ":job-queue/{priorityQueueName}: must be in region "
+     "us-east-1, the stack's region"),
+    ("queue-arn-as-role", lambda o: {"taskJobRoleArn": o["defaultQueueArn"]}, "taskJobRoleArn = {defaultQueueArn}: "
+                                                                               "must be an IAM role ARN"),
+    ("ce-arn-as-queue", lambda o: {"defaultQueueArn": o["spotComputeEnvironmentArn"]}, "must be a job queue ARN"),
+    ("role-other-account", lambda o: {"headJobRoleArn": o["headJobRoleArn"].replace(ACCOUNT, "999999999999")},
+     f"headJobRoleArn = arn:aws:iam::999999999999:role/{{headJobRole}}: must be in account {ACCOUNT}, the account "
+     "of headQueueArn"),
+    ("partition", lambda o: {"onDemandComputeEnvironmentArn": o["onDemandComputeEnvironmentArn"].replace(
+        "arn:aws:", "arn:aws-cn:")}, "must be in partition aws, the partition of region us-east-1"),
+    ("bucket-uppercase", lambda o: {"bucketName": "My_Bucket"}, "bucketName = My_Bucket: must use only lowercase"),
+    ("workdir-not-s3", lambda o: {"workDir": "/mnt/work"}, "workDir = /mnt/work: must be an s3://<bucket>/<prefix>"),
+    ("log-group-number", lambda o: {"headLogGroupName": 7}, "headLogGroupName = 7: must be a non-empty string"),
+    ("log-group-spaces", lambda o: {"headLogGroupName": "my logs"}, "headLogGroupName = my logs: must be a log "
+                                                                    "group name"),
+    ("config-object", lambda o: {"nextflowConfig": {"workDir": "s3://x"}}, 'nextflowConfig = {{"workDir": "s3://x"}}: '
+                                                                           "must be a non-empty string"),
+    ("optional-gpu-queue", lambda o: {"gpuQueueArn": "gpu"}, "gpuQueueArn = gpu: must be a job queue ARN"),
+    ("optional-topic", lambda o: {"alertTopicArn": o["defaultQueueArn"]}, "alertTopicArn = {defaultQueueArn}: must "
+                                                                          "be an SNS topic ARN"),
+    ("seqera-string", lambda o: {"seqeraPlatform": "none"}, "seqeraPlatform = none: must be a JSON object"),
+    ("two-at-once", lambda o: {"workDir": "work", "headQueueArn": 5}, "have 2 problems:\n  - workDir = work: must "
+                                                                      "be an s3://<bucket>/<prefix> URI\n  - "
+                                                                      "headQueueArn = 5: must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [(c, m) for _, c, m in HAND_EDITED], ids=[i for i, _, _ in HAND_EDITED])
+def test_a_hand_edited_outputs_file_is_refused_with_the_key_value_and_what_is_expected(
+        shared_stack, hooks, capsys, tmp_path, change, message):
+    o = shared_stack.outputs
+    names = {**o, "headJobRole": o["headJobRoleArn"].rsplit("/", 1)[-1]}
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({**o, **change(o)}))
+    assert main(["--outputs", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert message.format(**names) in err and "Traceback" not in err and hooks.calls == {}
+    assert "fix: write the file again with `pulumi stack output --json`" in err
+
+
+def test_every_export_of_the_contract_has_a_check():
+    from components.contract import EXPORT_NAMES
+    from nfbatch.exports import CHECKS
+
+    assert set(CHECKS) | {"region", "teams"} == set(EXPORT_NAMES)  # region and teams are checked on their own
+
+
+def test_arn_checks_accept_the_layouts_the_service_authorization_reference_gives():
+    from pathlib import Path
+
+    import parliament
+
+    from nfbatch.exports import COMPUTE_ENVIRONMENT, JOB_DEFINITION, JOB_QUEUE, ROLE, TOPIC
+
+    # parliament's iam_definition.json is its copy of the Service Authorization Reference's resource types.
+    definition = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
+    layouts = {(s["prefix"], r["resource"]): r["arn"] for s in definition for r in s["resources"]}
+    values = {"${Partition}": "aws", "${Region}": REGION, "${Account}": ACCOUNT, "${JobQueueName}": "head-q_1",
+              "${ComputeEnvironmentName}": "spot-1", "${JobDefinitionName}": "nextflow-1", "${Revision}": "12",
+              "${RoleNameWithPath}": "service/head-role", "${TopicName}": "alerts-1"}
+    for kind, key in ((JOB_QUEUE, ("batch", "job-queue")), (JOB_DEFINITION, ("batch", "job-definition-revision")),
+                      (COMPUTE_ENVIRONMENT, ("batch", "compute-environment")), (ROLE, ("iam", "role")),
+                      (TOPIC, ("sns", "topic"))):
+        arn = layouts[key]
+        for placeholder, value in values.items():
+            arn = arn.replace(placeholder, value)
+        assert "$" not in arn and kind.problem(arn, REGION) is None, arn
+        assert kind.problem(arn.replace(f":{ACCOUNT}:", ":12345:"), REGION) is not None  # an account is 12 digits
+
+
+@pytest.mark.parametrize("overrides", [None, {
+    "genomics-batch:compute": {"gpu": {"enabled": True}}, "genomics-batch:headJob": {"platform": "fargate"},
+    "genomics-batch:alerts": {"emails": ["oncall@lab.org"]}}], ids=["defaults", "every-optional-export"])
+def test_the_programs_own_exports_pass_the_checks(overrides, dev_run, prod_run):
+    from conftest import run_program
+
+    from nfbatch.stack import parse_outputs
+
+    for run in (dev_run, prod_run) if overrides is None else (run_program("dev", overrides),):
+        exported = json.dumps(run.outputs, default=str)
+        assert parse_outputs(exported, "the program").values == json.loads(exported)

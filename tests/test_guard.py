@@ -113,6 +113,11 @@ def test_spot_queue_needs_an_on_demand_only_queue():
     assert rules.check_spot_has_on_demand_head_queue([spot, od, tasks, mixed, head]) == []
     found = rules.check_spot_has_on_demand_head_queue([spot, od, tasks, mixed])
     assert {urn for urn, _ in found} == {"urn::tasks", "urn::mixed"}
+    # A Fargate head queue is on-demand only; a FARGATE_SPOT one is not.
+    for kind, passes in (("FARGATE", True), ("FARGATE_SPOT", False)):
+        fargate = resource(rules.COMPUTE_ENVIRONMENT, "urn::fargate", {"computeResources": {"type": kind}})
+        heads = resource(rules.JOB_QUEUE, "urn::heads", {}, computeEnvironmentOrders=[fargate])
+        assert (rules.check_spot_has_on_demand_head_queue([spot, fargate, tasks, heads]) == []) is passes
 
 
 def test_pack_declares_the_mandatory_and_advisory_rules():

@@ -200,7 +200,8 @@ def check_spot_has_on_demand_head_queue(resources: Iterable[Any]) -> list[tuple[
         ce_urns = [d.urn for d in (queue.property_dependencies or {}).get("computeEnvironmentOrders", [])]
         queues[queue.urn] = {kinds.get(u) for u in ce_urns}
     uses_spot = [urn for urn, types in queues.items() if "SPOT" in types]
-    has_head = any(types and types <= {"EC2"} for types in queues.values())
+    # Fargate (not FARGATE_SPOT) is on-demand capacity too: headJob.platform fargate puts the head queue there.
+    has_head = any(types and types <= {"EC2", "FARGATE"} for types in queues.values())
     if uses_spot and not has_head:
         return [(urn, "queue uses spot capacity but the stack has no on-demand-only queue for Nextflow head jobs; "
                       "a reclaimed head kills the whole run") for urn in uses_spot]

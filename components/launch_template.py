@@ -7,6 +7,7 @@ CLI for Nextflow, fail-closed provisioning); the component adds a big encrypted 
 from __future__ import annotations
 
 import base64
+import textwrap
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -96,8 +97,8 @@ gpg --batch --quiet --import <<'AWS_CLI_KEY'
 AWS_CLI_KEY
 verified=$(gpg --batch --status-fd 1 --verify "$workdir/awscliv2.zip.sig" "$workdir/awscliv2.zip" 2>/dev/null || true)
 # gpg started an agent for this throwaway home; stop it whatever the check decides (gpgconf ships with gnupg2-full,
-# which aws/amazon-ecs-ami al2023.pkr.hcl swaps in for gnupg2-minimal).
-gpgconf --kill gpg-agent
+# which aws/amazon-ecs-ami al2023.pkr.hcl swaps in for gnupg2-minimal). Cleanup only: it never fails the boot.
+gpgconf --kill gpg-agent 2>/dev/null || true
 grep -Eq '^\\[GNUPG:\\] VALIDSIG [0-9A-F]+ .* {AWS_CLI_KEY_FINGERPRINT}$' <<<"$verified"
 dnf install -y -q unzip
 unzip -q "$workdir/awscliv2.zip" -d "$workdir"
@@ -159,6 +160,10 @@ FSTAB = "/etc/fstab"
 # the mount, asynchronous under nofail, still completes before Docker starts. Both as systemd.mount(5) defines them:
 # https://www.freedesktop.org/software/systemd/man/latest/systemd.mount.html
 SCRATCH_FSTAB_ENTRY = f"LABEL={SCRATCH_LABEL} {DOCKER_DATA} xfs noatime,nofail,x-systemd.before=docker.service 0 0"
+# dnf's variable files (dnf doc/conf_ref.rst, "Variables"), and the instance metadata service.
+DNF_VARS_DIR = "/etc/dnf/vars"
+DNF_REGION_VAR = f"{DNF_VARS_DIR}/awsregion"
+IMDS = "http://169.254.169.254/latest"
 
 
 def scratch_device_steps() -> str:
@@ -208,25 +213,59 @@ if [[ "$docker_state" != inactive && "$docker_state" != failed ]]; then
   systemctl stop docker docker.socket
 fi
 if [[ "$fresh" == true ]]; then
-  mkfs.xfs -f -q -L {SCRATCH_LABEL} "$target"
+  # -l su=8b: a 32 KiB log stripe unit, as the EKS AMI's setup-local-disks sets it (awslabs/amazon-eks-ami
+  # templates/al2023/runtime/bin/setup-local-disks): on an array mkfs would take mdadm's 512 KiB chunk, above the
+  # log's 256 KiB limit, warn and fall back to 32 KiB itself; the data stripe still follows the array.
+  mkfs.xfs -f -q -L {SCRATCH_LABEL} -l su=8b "$target"
+  # Let udev publish the new label (/dev/disk/by-label) before mounting (udevadm(8) settle). Only a wait: a timeout
+  # must not fail the boot, the mount below copes with systemd either way.
+  udevadm settle || true
 fi
 mkdir -p {DOCKER_DATA}
-# systemd may have mounted it meanwhile: the fstab entry of an earlier boot waits for this label to appear.
-mountpoint -q {DOCKER_DATA} || mount -o noatime "$target" {DOCKER_DATA}
+# After a stop and start, the fstab entry of an earlier boot waits for this label, so systemd may mount it between
+# mkfs and here: mount then exits 32 (already mounted), and the mount systemd made counts.
+mount -o noatime "$target" {DOCKER_DATA} || mountpoint -q {DOCKER_DATA}
 entry='{SCRATCH_FSTAB_ENTRY}'
 grep -qxF "$entry" {FSTAB} || echo "$entry" >> {FSTAB}
 if [[ "$docker_was_up" == true ]]; then
-  systemctl start docker
+  # --no-block: docker.service is ordered after network-online.target, which waits for this boothook's cloud-init
+  # stage; a blocking start from inside cloud-init waits forever (moby/moby#41767).
+  systemctl start --no-block docker
 fi
+"""
+
+
+def dnf_region_steps() -> str:
+    """The boothook's steps that point dnf at this region's package repositories, or fail closed."""
+    return f"""
+# AL2023's repository files name their S3 mirrors by dnf's $awsregion (al2023-repos-$awsregion-*), which dnf
+# reads from {DNF_REGION_VAR}. cloud-init's write-metadata module fills that in, but among cloud_init_modules,
+# after the boothooks of consume_data (cloud-init cloudinit/cmd/main.py, main_init): a first boot still holds the
+# value the AMI was built with (aws/amazon-ecs-ami scripts/cleanup.sh leaves it). The region comes from IMDSv2
+# instead, which the template requires with one hop, enough for the host itself:
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+imds=(curl --fail --silent --show-error --retry 5 --retry-all-errors --retry-connrefused --connect-timeout 2
+  --max-time 10)
+token=$("${{imds[@]}}" -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" {IMDS}/api/token)
+region=$("${{imds[@]}}" -H "X-aws-ec2-metadata-token: $token" {IMDS}/meta-data/placement/region)
+if [[ ! "$region" =~ ^[a-z]+(-[a-z]+)+-[0-9]+$ ]]; then
+  fail_closed "no region from the instance metadata service"
+fi
+# Into the file, not DNF_VAR_awsregion: dnf reads the vars files after the environment and they win (dnf
+# doc/conf_ref.rst "Variables"; dnf/cli/cli.py update_from_etc). write-metadata writes the same region later.
+mkdir -p {DNF_VARS_DIR}
+printf '%s\\n' "$region" > {DNF_REGION_VAR}
 """
 
 
 def nvme_scratch_script() -> str:
     """Assemble the instance's NVMe instance-store devices (RAID 0 when more than one) and mount them where Docker
     keeps container data. A cloud-init boothook: it runs early on every boot (cloud-init's boot_hook handler is
-    PER_ALWAYS), before cloud-init's user scripts and normally before Docker and the ECS agent start; if Docker is
-    already up or starting, it is stopped for the mount and started again. No instance-store device means the wrong
-    instance type: fail closed, like the boot script."""
+    PER_ALWAYS), in cloud-init's network stage, before user scripts and before Docker can start: that stage is
+    ordered before network-online.target (cloud-init systemd/cloud-init.service.tmpl) and docker.service after it
+    (moby contrib/init/systemd/docker.service). A Docker found up or starting anyway is stopped for the mount and
+    started again, without waiting. No instance-store device means the wrong instance type: fail closed, like the
+    boot script."""
     return f"""#!/bin/bash
 # genomics-batch: NVMe instance storage as task scratch ({DOCKER_DATA}).
 set -euo pipefail
@@ -246,7 +285,9 @@ fi
 # AMI's install-worker.sh). Installed on every NVMe instance, one disk or several, so that a package source out of
 # reach fails every NVMe type at its first boot, not only the larger ones; its udev rules reassemble the array on a
 # reboot.
-rpm -q --quiet mdadm || dnf install -y -q mdadm
+if ! rpm -q --quiet mdadm; then
+{textwrap.indent(dnf_region_steps().lstrip(), "  ")}  dnf install -y -q mdadm
+fi
 {scratch_device_steps()}{scratch_assembly_steps()}{scratch_mount_steps()}
 echo "genomics-batch: ${{#devices[@]}} NVMe device(s) mounted at {DOCKER_DATA}"
 """

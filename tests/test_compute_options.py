@@ -35,9 +35,10 @@ def run_scratch(tmp_path: Path, devices: dict[str, str], docker_active: bool = F
         (sys_block / name / "device").mkdir(parents=True)
         (sys_block / name / "device" / "model").write_text(model.ljust(40) + "\n")  # sysfs pads with spaces
         (dev / name).write_text("")
-    # rpm: mdadm counts as installed; blkid: no scratch label yet (a first boot). More in test_launch_template.py.
+    # rpm: mdadm counts as installed, so neither dnf nor the metadata service is asked (curl fails if it were);
+    # blkid: no scratch label yet (a first boot). More in test_launch_template.py.
     for command, status in (("shutdown", 0), ("mdadm", 0), ("mkfs.xfs", 0), ("mount", 0), ("mountpoint", 1),
-                            ("systemctl", 0), ("rpm", 0), ("blkid", 2)):
+                            ("systemctl", 0), ("rpm", 0), ("blkid", 2), ("udevadm", 0), ("curl", 7)):
         body = f'echo "{command} $*" >> "{record}"\n'
         if command == "systemctl":
             body += f'[ "$1" = is-active ] && echo {"active" if docker_active else "inactive"} && exit ' \
@@ -56,7 +57,7 @@ def test_one_nvme_device_is_formatted_and_mounted_where_docker_keeps_its_data(tm
     status, calls = run_scratch(tmp_path, {"nvme1n1": INSTANCE_STORE_MODEL, "nvme0n1": "Amazon Elastic Block Store"})
     assert status == 0
     assert [c for c in calls if c.startswith(("mkfs", "mount ", "mdadm"))] == [
-        f"mkfs.xfs -f -q -L nf-scratch {tmp_path}/dev/nvme1n1",
+        f"mkfs.xfs -f -q -L nf-scratch -l su=8b {tmp_path}/dev/nvme1n1",
         f"mount -o noatime {tmp_path}/dev/nvme1n1 {tmp_path}/docker"]
 
 
@@ -66,10 +67,11 @@ def test_several_nvme_devices_become_one_raid0_array(tmp_path):
     assert status == 0
     assert f"mdadm --create {tmp_path}/dev/md0 --run --level=0 --raid-devices=2 {tmp_path}/dev/nvme1n1 " \
            f"{tmp_path}/dev/nvme2n1" in calls
-    assert f"mkfs.xfs -f -q -L nf-scratch {tmp_path}/dev/md0" in calls
-    # Docker was already up: stopped for the mount, started after it.
+    assert f"mkfs.xfs -f -q -L nf-scratch -l su=8b {tmp_path}/dev/md0" in calls
+    # Docker was already up: stopped for the mount, started after it without waiting (moby/moby#41767).
     assert calls.index("systemctl stop docker docker.socket") < calls.index(
-        f"mount -o noatime {tmp_path}/dev/md0 {tmp_path}/docker") < calls.index("systemctl start docker")
+        f"mount -o noatime {tmp_path}/dev/md0 {tmp_path}/docker") < calls.index("systemctl start --no-block docker")
+    assert not any(c.startswith(("curl", "dnf")) for c in calls)
 
 
 def test_no_instance_storage_fails_closed(tmp_path):

@@ -20,8 +20,10 @@ from components.launch_template import (
     AWS_CLI_KEY_FINGERPRINT,
     AWS_CLI_PATH,
     AWS_CLI_WRAPPER,
+    DNF_VARS_DIR,
     DOCKER_DATA,
     FSTAB,
+    IMDS,
     INSTANCE_STORE_MODEL,
     SCRATCH_FSTAB_ENTRY,
     GenomicsLaunchTemplate,
@@ -202,7 +204,8 @@ def run_boot_script(tmp_path: Path, signing: dict, failing: str | None = None, s
     tmp_path too. `kill_agent=False` drops the script's own agent kill, to show what the check would catch."""
     bin_dir, etc, record = tmp_path / "bin", tmp_path / "etc-ecs", tmp_path / "calls"
     bin_dir.mkdir()
-    for name in ("shutdown", "dnf", "unzip", "uname"):
+    # gpgconf stays the real one unless it is the command made to fail.
+    for name in ("shutdown", "dnf", "unzip", "uname", *(["gpgconf"] if failing == "gpgconf" else [])):
         status = 1 if name == failing else 0
         fake_command(bin_dir, name, f'echo "{name} $*" >> "{record}"; exit {status}')
     # curl "downloads" the installer and its signature from the files the signing fixture made.
@@ -221,7 +224,7 @@ case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[instal
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
     script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"')
     if not kill_agent:
-        script = script.replace("\ngpgconf --kill gpg-agent\n", "\n")
+        script = script.replace("\ngpgconf --kill gpg-agent 2>/dev/null || true\n", "\n")
     # What the installer leaves behind, laid down up front so the script's own later steps have a tree to work on.
     fake_cli_tree(cli_root, record)
     fake_command(bin_dir, "installer", f'echo "installer $*" >> "{record}"')
@@ -265,14 +268,23 @@ def test_failed_provisioning_shuts_the_instance_down(tmp_path, signing, failing,
     assert not any(c.startswith("installer") for c in calls)
 
 
-@pytest.mark.parametrize(("signature", "expected_status"), [("good", 0), ("impostor", 1)])
-def test_the_boot_script_stops_the_gpg_agent_its_signature_check_started(tmp_path, signing, signature,
-                                                                         expected_status):
+def test_a_rejected_signature_leaves_no_gpg_agent_running(tmp_path, signing):
     # gpg starts an agent per home and leaves it running; `gpgconf --kill gpg-agent` with the same GNUPGHOME stops it
-    # (GnuPG manual, gpgconf --kill). Stopped before the verdict, so a rejected signature leaves none either.
-    status, _, record = run_boot_script(tmp_path, signing, signature=signature)
-    assert (status != 0) == bool(expected_status), record.read_text()
+    # (GnuPG manual, gpgconf --kill). Stopped before the verdict, so a rejected signature, whose GnuPG home stays,
+    # leaves none. (After a good one the home is removed and the agent goes with it, kill or not: no test there.)
+    status, _, record = run_boot_script(tmp_path, signing, signature="impostor")
+    assert status != 0 and record.read_text().splitlines()[-1] == "shutdown -h now"
     assert settled_agents_under(tmp_path) == []
+
+
+def test_a_failing_agent_cleanup_does_not_fail_the_boot(tmp_path, signing):
+    # The kill is cleanup under `set -e` and an ERR trap that powers off: a gpgconf that fails (or is missing) must
+    # not shut down an instance whose CLI verified and installed.
+    status, _, record = run_boot_script(tmp_path, signing, failing="gpgconf")
+    calls = record.read_text().splitlines()
+    assert status == 0, calls
+    assert "gpgconf --kill gpg-agent" in calls and "shutdown -h now" not in calls
+    assert any(c.startswith("installer --install-dir") for c in calls)
 
 
 def test_without_the_kill_a_rejected_signature_would_leave_an_agent_running(tmp_path, signing):
@@ -300,6 +312,10 @@ class NvmeInstance:
     docker: str = "inactive"  # what `systemctl is-active docker` prints
     label_on: str | None = None  # the device blkid finds the scratch label on (None: no such file system yet)
     premounted: bool = False  # systemd has mounted the scratch from fstab before the boothook runs
+    # what `mount` does: "mounted"; "raced": systemd mounted it from fstab first, so mount finds it there and exits 32;
+    # "refused": exits 32 with nothing mounted
+    mount: str = "mounted"
+    region: str | None = "eu-west-2"  # what the instance metadata service answers (None: no answer)
     failing: str | None = None
     calls: list[str] = field(default_factory=list)
 
@@ -315,10 +331,18 @@ class NvmeInstance:
         for tool_name in HOST_TOOLS:
             (self.root / "tools" / tool_name).symlink_to(shutil.which(tool_name))
         self.fstab.write_text("UUID=0a1b / xfs defaults,noatime 1 1\n")
+        # As the AMI ships it: the region of the instance it was built on (aws/amazon-ecs-ami scripts/cleanup.sh
+        # removes no dnf variable).
+        self.dnf_vars.mkdir()
+        (self.dnf_vars / "awsregion").write_text("us-west-2\n")
 
     @property
     def fstab(self) -> Path:
         return self.root / "fstab"
+
+    @property
+    def dnf_vars(self) -> Path:
+        return self.root / "dnf-vars"
 
     def fake(self, name: str, body: str = "") -> None:
         status = 1 if name == self.failing else 0
@@ -328,21 +352,46 @@ class NvmeInstance:
         bin_dir = self.root / "bin"
         for name in ("shutdown", "mkfs.xfs"):
             self.fake(name)
-        self.fake("mount", f'touch "{mounted}"')
+        self.fake("mount", {"mounted": f'touch "{mounted}"', "raced": f'touch "{mounted}"; exit 32',
+                            "refused": "exit 32"}[self.mount])
         fake_command(bin_dir, "mountpoint", f'[ -e "{mounted}" ]')
         fake_command(bin_dir, "rpm", f'[ -x "{bin_dir}/mdadm" ]')  # rpm -q --quiet: 0 when installed
-        # dnf "installs" mdadm by putting a recording stand-in on PATH.
+        self.fake("udevadm")
+        self.write_imds()
+        # dnf records the region its repository URLs would name (the variable file, read as dnf reads it), and
+        # "installs" mdadm by putting a recording stand-in on PATH.
         mdadm = f'#!/bin/bash\\necho "mdadm $*" >> "{self.root}/calls"\\n'
         install = f'case "$*" in *mdadm*) printf \'{mdadm}\' > "{bin_dir}/mdadm"; chmod 755 "{bin_dir}/mdadm" ;; esac'
-        self.fake("dnf", "" if self.failing == "dnf" else install)
+        saw = f'echo "dnf repositories of awsregion=$(cat "{self.dnf_vars}/awsregion")" >> "{self.root}/calls"'
+        self.fake("dnf", saw + ("" if self.failing == "dnf" else f"\n{install}"))
         self.fake("blkid", f'echo "{self.root}/dev/{self.label_on}"' if self.label_on else "exit 2")
         active = 0 if self.docker == "active" else 3
         self.fake("systemctl", f'[ "$1" = is-active ] && echo {self.docker} && exit {active}')
 
+    def write_imds(self) -> None:
+        """curl as the instance metadata service answers it (IMDSv2: a session token from a PUT, then GETs that carry
+        it), and nothing else: the boothook reaches no other address."""
+        fake_command(self.root / "bin", "curl", f"""echo "curl $*" >> "{self.root}/calls"
+method=GET; token=""; url=""
+while [ $# -gt 0 ]; do case "$1" in
+  -X) method="$2"; shift 2 ;;
+  -H) case "$2" in "X-aws-ec2-metadata-token: "*) token="${{2#*: }}" ;; esac; shift 2 ;;
+  --retry|--connect-timeout|--max-time) shift 2 ;;
+  -*) shift ;;
+  *) url="$1"; shift ;;
+esac; done
+case "$method $url" in
+  "PUT {IMDS}/api/token") echo -n imds-token ;;
+  "GET {IMDS}/meta-data/placement/region")
+    [ "$token" = imds-token ] || exit 22
+    {"exit 22" if self.region is None else f"echo -n '{self.region}'"} ;;
+  *) exit 7 ;;
+esac""")
+
     def script(self) -> str:
         """The real boothook with its paths moved into the stand-in; the fstab entry stays as an instance gets it."""
         text = nvme_scratch_script().replace(SCRATCH_FSTAB_ENTRY, "@ENTRY@")
-        text = text.replace("/sys/block", str(self.root / "sys"))
+        text = text.replace(DNF_VARS_DIR, str(self.dnf_vars)).replace("/sys/block", str(self.root / "sys"))
         text = text.replace("/dev/", f"{self.root}/dev/").replace(DOCKER_DATA, str(self.root / "docker"))
         return text.replace(FSTAB, str(self.fstab)).replace("@ENTRY@", SCRATCH_FSTAB_ENTRY)
 
@@ -373,9 +422,36 @@ def test_mdadm_is_installed_on_every_nvme_instance_before_anything_uses_it(tmp_p
         assert instance.index("dnf install") < instance.index(f"mdadm --create {tmp_path}/dev/md0 --run --level=0 "
                                                               f"--raid-devices=2 {tmp_path}/dev/nvme1n1 ")
     target = f"{tmp_path}/dev/" + ("md0" if disks == 2 else "nvme1n1")
-    assert f"mkfs.xfs -f -q -L nf-scratch {target}" in instance.calls
+    # A 32 KiB log stripe unit, as the EKS AMI formats its array (awslabs/amazon-eks-ami setup-local-disks).
+    assert f"mkfs.xfs -f -q -L nf-scratch -l su=8b {target}" in instance.calls
     assert f"mount -o noatime {target} {tmp_path}/docker" in instance.calls
     assert "shutdown -h now" not in instance.calls
+
+
+def test_dnf_reaches_the_repositories_of_the_region_the_metadata_service_names(tmp_path):
+    # AL2023's repositories are named by dnf's $awsregion; cloud-init's write-metadata module sets it only after the
+    # boothooks have run (cloud-init cloudinit/cmd/main.py main_init: consume_data, then the init modules), so the
+    # AMI's build region is still there. DNF_VAR_awsregion would not do: the variable files override the environment
+    # (dnf doc/conf_ref.rst "Variables"; dnf/cli/cli.py calls update_from_etc after reading the environment).
+    instance = NvmeInstance(tmp_path, 2, region="ap-southeast-2")
+    assert instance.boot() == 0, instance.calls
+    assert "dnf repositories of awsregion=ap-southeast-2" in instance.calls
+    assert (instance.dnf_vars / "awsregion").read_text() == "ap-southeast-2\n"
+    # IMDSv2: a session token first, then the region with it (the template sets httpTokens=required).
+    token = instance.index(f"curl --fail --silent --show-error --retry 5 --retry-all-errors --retry-connrefused "
+                           f"--connect-timeout 2 --max-time 10 -X PUT -H X-aws-ec2-metadata-token-ttl-seconds: 300 "
+                           f"{IMDS}/api/token")
+    [region] = [i for i, call in enumerate(instance.calls) if call.endswith(f"{IMDS}/meta-data/placement/region")]
+    assert instance.index("curl ") == token < region < instance.index("dnf install")
+
+
+@pytest.mark.parametrize("answer", [None, "", "<html>404 - Not Found</html>"])
+def test_no_region_from_the_metadata_service_fails_closed_before_dnf(tmp_path, answer):
+    instance = NvmeInstance(tmp_path, 1, region=answer)
+    assert instance.boot() != 0
+    assert instance.calls[-1] == "shutdown -h now"
+    assert not any(call.startswith("dnf") for call in instance.calls)
+    assert (instance.dnf_vars / "awsregion").read_text() == "us-west-2\n"
 
 
 def test_an_mdadm_that_cannot_be_installed_fails_closed(tmp_path):
@@ -392,7 +468,8 @@ def test_a_reboot_mounts_the_array_back_as_md127_without_formatting_it(tmp_path)
     assert instance.boot() == 0, instance.calls
     instance.label_on = "md127"
     assert instance.boot() == 0, instance.calls
-    assert not any(call.startswith(("dnf", "mdadm", "mkfs")) for call in instance.calls)
+    # mdadm is installed: no package source, no metadata service, no format.
+    assert not any(call.startswith(("dnf", "curl", "mdadm", "mkfs")) for call in instance.calls)
     assert f"mount -o noatime {tmp_path}/dev/md127 {tmp_path}/docker" in instance.calls
     # The mount is recorded once, however many boots; the root file system's line stays.
     assert instance.fstab.read_text().splitlines() == ["UUID=0a1b / xfs defaults,noatime 1 1", SCRATCH_FSTAB_ENTRY]
@@ -414,9 +491,38 @@ def test_a_docker_that_is_up_or_still_starting_is_stopped_for_the_mount(tmp_path
     assert instance.boot() == 0, instance.calls
     mount = instance.index("mount ")
     if stopped:
-        assert instance.index("systemctl stop docker docker.socket") < mount < instance.index("systemctl start docker")
+        # Started again without waiting: docker.service is ordered after network-online.target (moby
+        # contrib/init/systemd/docker.service), and that waits for the cloud-init stage this boothook runs in
+        # (cloud-init systemd/cloud-init.service.tmpl: Before=network-online.target); moby/moby#41767.
+        start = instance.index("systemctl start --no-block docker")
+        assert instance.index("systemctl stop docker docker.socket") < mount < start
+        assert "systemctl start docker" not in instance.calls
     else:
         assert not any(call.startswith(("systemctl stop", "systemctl start")) for call in instance.calls)
+
+
+def test_udev_settles_on_the_new_label_before_the_mount(tmp_path):
+    instance = NvmeInstance(tmp_path, 2)
+    assert instance.boot() == 0, instance.calls
+    assert instance.index("mkfs.xfs") < instance.index("udevadm settle") < instance.index("mount ")
+    # Only a wait: a settle that times out leaves the mount to go ahead.
+    (tmp_path / "timeout").mkdir()
+    instance = NvmeInstance(tmp_path / "timeout", 2, failing="udevadm")
+    assert instance.boot() == 0, instance.calls
+    assert "shutdown -h now" not in instance.calls
+
+
+def test_a_mount_systemd_made_first_counts_and_a_failed_mount_still_fails_closed(tmp_path):
+    # After a stop and start, the fstab entry of the earlier boot waits for the label: systemd may mount the new file
+    # system between mkfs and the boothook's mount, which then exits 32 (mount(8): already mounted).
+    raced = NvmeInstance(tmp_path, 2, mount="raced")
+    assert raced.boot() == 0, raced.calls
+    assert "shutdown -h now" not in raced.calls
+    assert raced.fstab.read_text().splitlines()[-1] == SCRATCH_FSTAB_ENTRY
+    (tmp_path / "refused").mkdir()
+    refused = NvmeInstance(tmp_path / "refused", 2, mount="refused")
+    assert refused.boot() != 0
+    assert refused.calls[-1] == "shutdown -h now"
 
 
 # Debian's systemd package (tasks.py installs it where a machine lacks it); AL2023 boots systemd 252 too.

@@ -54,7 +54,13 @@ def stuck_job_pattern(queue_arns: Sequence[str]) -> dict:
 def spot_reclaim_pattern(task_queue_arns: Sequence[str]) -> dict:
     """A task job's attempt on this stack's task queues lost with its host (spot reclaim). Only the event that ends
     the attempt counts: RUNNABLE when Batch retries it, FAILED when it does not, never both; an event in any other
-    state (STARTING, RUNNING, SUCCEEDED) ends no attempt, whatever reason it shows."""
+    state (STARTING, RUNNING, SUCCEEDED) ends no attempt, whatever reason it shows.
+
+    Assumed, not documented: that the RUNNABLE event of a retried attempt still carries the "Host EC2..." status
+    reason. The Batch user guide says only that the event's detail "resembles the JobDetail object that's returned
+    from a DescribeJobs API operation" (batch_cwe_events.html), whose statusReason gives "details for the current
+    status of the job" (botocore's Batch model, JobDetail). If Batch replaces it on the way back to RUNNABLE, only
+    final (FAILED) losses match and the alarm undercounts reclaims: it may stay quiet, but never counts one twice."""
     return {**BATCH_JOB_STATE_CHANGE, "detail": {
         "jobQueue": sorted(task_queue_arns), "status": list(ATTEMPT_END_STATUSES),
         "statusReason": [{"prefix": HOST_LOSS_PREFIX}]}}
@@ -117,17 +123,27 @@ def stuck_job_message(stack: str) -> tuple[dict[str, str], str]:
     return paths, json.dumps(text)
 
 
-def key_policy(partition: str, account: str) -> dict:
+# The encryption context SNS puts on the data keys of an encrypted topic: the topic's ARN under this key (AWS's own key
+# policies for services publishing to SSE topics condition on it, e.g. GameLift FlexMatch guide,
+# docs.aws.amazon.com/gamelift/latest/flexmatchguide/queue-notification-sns-sse.html).
+SNS_ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:aws:sns:topicArn"
+
+
+def key_policy(partition: str, account: str, region: str) -> dict:
     """The topic's key: the account administers it; EventBridge and CloudWatch alarms may encrypt with it (AWS
     re:Post, "Why isn't my SNS topic receiving EventBridge notifications": an AWS-managed aws/sns key cannot
-    grant them that, so their messages would be dropped). EventBridge's grant carries no condition: "Adding the
-    aws:SourceAccount, aws:SourceArn, and aws:SourceOrgID to a AWS KMS policy is not supported for
-    EventBridge-to-encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html)."""
+    grant them that, so their messages would be dropped). EventBridge's grant has no aws:Source* condition: "Adding
+    the aws:SourceAccount, aws:SourceArn, and aws:SourceOrgID to a AWS KMS policy is not supported for
+    EventBridge-to-encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html). It is
+    narrowed instead by the encryption context SNS sets: only for this account's topics in this region. StringLike,
+    not ArnLike: kms:EncryptionContext:<key> is a String condition key (Service Authorization Reference for AWS KMS;
+    parliament reports ArnLike on it as MISMATCHED_TYPE)."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
          "Action": "kms:*", "Resource": "*"},
         {"Sid": "EventBridgeEncrypts", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*"},
+         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringLike": {SNS_ENCRYPTION_CONTEXT_KEY: f"arn:{partition}:sns:{region}:{account}:*"}}},
         {"Sid": "AlarmsEncrypt", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
@@ -198,6 +214,7 @@ class StackAlertsArgs:
     queue_arns: dict[str, pulumi.Input[str]]  # keys: contract.QUEUES
     task_queue_arns: list[pulumi.Input[str]]
     head_log_group_name: pulumi.Input[str]
+    region: str  # the stack's region: the topic key serves EventBridge for this account's topics in it only
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, queue_arns: dict[str, pulumi.Input[str]],
@@ -207,7 +224,7 @@ class StackAlertsArgs:
         return cls(stack=s.stack, emails=list(a.emails), head_failures=a.head_failures, stuck_jobs=a.stuck_jobs,
                    spot_interruptions_per_hour=a.spot_interruptions_per_hour,
                    budget_monthly_usd=s.budget.monthly_usd, queue_arns=queue_arns, task_queue_arns=task_queue_arns,
-                   head_log_group_name=head_log_group_name)
+                   head_log_group_name=head_log_group_name, region=s.region)
 
 
 def _email_suffix(email: str) -> str:
@@ -238,7 +255,7 @@ class StackAlerts(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{name}-key", description=f"genomics-batch {args.stack}: alert topic", enable_key_rotation=True,
             policy=pulumi.Output.all(partition=self._partition, account=self._account).apply(
-                lambda a: json.dumps(key_policy(a["partition"], a["account"]))),
+                lambda a: json.dumps(key_policy(a["partition"], a["account"], args.region))),
             opts=child)
         topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key.arn, opts=child)
         for email in args.emails:

@@ -19,14 +19,14 @@ from components.contract import (
     GPU,
     ON_DEMAND,
     SPOT,
-    STUCK_REASONS,
     TASK_QUEUES,
     TEAM_TAG,
+    stuck_reasons,
     team_queue_key,
 )
 from components.planning import plan_queues
 from policies.iam import assume_role_policy, s3_access_policy
-from settings.limits import weight_factor
+from settings.limits import partition_for, weight_factor
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -60,6 +60,7 @@ class BatchComputeClusterArgs:
     share_decay_seconds: int
     compute_reservation: int
     team_caps: dict[str, int]  # team -> maxVcpus of its own spot environment and queue
+    partition: str  # the region's ARN partition: which stuck-job reasons its queues may act on (contract.stuck_reasons)
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[list[str]],
@@ -83,6 +84,7 @@ class BatchComputeClusterArgs:
             share_weight_factors={team: weight_factor(t.weight) for team, t in s.teams.items()},
             share_decay_seconds=q.share_decay_seconds, compute_reservation=q.compute_reservation,
             team_caps={team: t.max_vcpus for team, t in s.teams.items() if t.max_vcpus is not None},
+            partition=partition_for(s.region),
         )
 
 
@@ -245,13 +247,13 @@ class BatchComputeCluster(pulumi.ComponentResource):
         return {"scheduling_policy_arn": self._scheduling.arn, "opts": opts}
 
     def _stuck_actions(self, args: BatchComputeClusterArgs) -> list[aws.batch.JobQueueJobStateTimeLimitActionArgs]:
-        """Cancel a job stuck RUNNABLE on a misconfiguration (contract.STUCK_REASONS; never on a capacity shortage,
-        see contract.CAPACITY_REASON). CANCEL is the only action for ECS compute environments (botocore's Batch
-        model, JobStateTimeLimitAction.action); the provider checks action and state against the SDK's enums and
-        maxTimeSeconds within 600-86400 (terraform-provider-aws internal/service/batch/job_queue.go)."""
+        """Cancel a job stuck RUNNABLE on a misconfiguration (contract.stuck_reasons for the partition; never on a
+        capacity shortage, see contract.CAPACITY_REASON). CANCEL is the only action for ECS compute environments
+        (botocore's Batch model, JobStateTimeLimitAction.action); the provider checks action and state against the
+        SDK's enums and maxTimeSeconds within 600-86400 (terraform-provider-aws internal/service/batch/job_queue.go)."""
         return [aws.batch.JobQueueJobStateTimeLimitActionArgs(
             action="CANCEL", state="RUNNABLE", reason=reason, max_time_seconds=args.stuck_job_timeout_seconds,
-        ) for reason in STUCK_REASONS]
+        ) for reason in stuck_reasons(args.partition)]
 
     def _team_queues(self, args: BatchComputeClusterArgs,
                      environments: dict[str, aws.batch.ComputeEnvironment]) -> None:

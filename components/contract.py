@@ -46,11 +46,22 @@ NEXTFLOW_SUBMIT_RATE_PER_SECOND = 20
 # time-limit actions cancel such jobs, and the alerts report them. All four reasons Batch can act on are listed in
 # https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html; these are its
 # MISCONFIGURATION ones, which waiting never fixes.
+EC2_CONFIGURATION_REASON = "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED"
 STUCK_REASONS = (
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
-    "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
+    EC2_CONFIGURATION_REASON,
 )
+
+
+def stuck_reasons(partition: str) -> tuple[str, ...]:
+    """The STUCK_REASONS a partition's queues act on. The China copy of the same page
+    (docs.amazonaws.cn/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html) lists only three
+    supported reasons, without EC2_INSTANCE_CONFIGURATION_UNSUPPORTED: a queue there asking for it may be refused at
+    deploy, so aws-cn queues leave it out (such jobs then wait, as before that reason existed)."""
+    return tuple(r for r in STUCK_REASONS if r != EC2_CONFIGURATION_REASON) if partition == "aws-cn" else STUCK_REASONS
+
+
 # The fourth reason no queue acts on. A job waiting for capacity runs once capacity is back (spot pools refill, and
 # on-demand shortages of one type pass). Cancelling it fails the task, and under Nextflow's default errorStrategy
 # (terminate: nextflow-io/nextflow ProcessConfig.groovy, DEFAULT_CONFIG) that ends the run. That holds for every

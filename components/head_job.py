@@ -50,8 +50,21 @@ def retry_strategy(attempts: int) -> dict:
       "Host EC2 (instance i-...) terminated." (aws.amazon.com/blogs/compute/introducing-retry-strategies-for-aws-batch)
     - exit code 143: it was stopped from outside while running. A user's stop (TerminateJob) and the head's own
       timeout never reach this rule, as Batch retries neither (job_retries.html: "Jobs that are cancelled or terminated
-      aren't retried"; job_timeouts.html). What is left is AWS stopping it: an infrastructure update past
-      compute.updateTimeoutMinutes, Fargate task retirement, whose status reasons AWS does not document.
+      aren't retried"; job_timeouts.html). What is left is AWS stopping it, which AWS documents only in part.
+
+    An infrastructure update lets running jobs "run until the timeout set in the job execution timeout in minutes
+    (jobExecutionTimeoutMinutes) has elapsed"; only with terminateJobsOnUpdate (not ours) does it say jobs "are
+    terminated and might be retried ... depending on the retry settings for the job"
+    (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html). What Batch does to a job still
+    running after the timeout, and with which status reason, is undocumented; so is Fargate task retirement's. The
+    head is retried, and resumes by itself, only if Batch applies this strategy then AND the entrypoint (Nextflow
+    cancels its tasks, then it exits 143) ends within the container stop timeout: on EC2 ECS_CONTAINER_STOP_TIMEOUT
+    (launchTemplate.ecsAgent.containerStopTimeoutSeconds); on Fargate ECS's default 30 s, which a Batch
+    containerProperties job cannot change (botocore ECS model, ContainerDefinition.stopTimeout: "For tasks that use
+    the Fargate launch type ... the default value of 30 seconds is used"; Batch documents stopTimeout only for
+    ecsProperties containers, TaskContainerProperties). Killed sooner it exits 137, and only a "Host EC2" reason, if
+    Batch gives one, still matches. Otherwise the run ends FAILED and the user resumes it with
+    `nfbatch run <pipeline> --name <run> --resume` (finished tasks come from the cache).
     """
     return {
         "attempts": attempts,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components import update_rules
-from components.contract import PROJECT
+from components.contract import PROJECT, queue_arn_export
 from components.update_rules import Action
 from nfbatch.errors import NfbatchError
 from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
@@ -350,10 +350,30 @@ def _changed_by_references(inputs: dict[str, str], actions: dict[tuple, Action],
     return changed
 
 
-def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[str, str]) -> str:
+# How long `pulumi up` waits for a compute environment to leave UPDATING: the resource declares no Timeouts
+# (terraform-provider-aws internal/service/batch/compute_environment.go, UpdateWithoutTimeout,
+# `waitComputeEnvironmentUpdated(ctx, conn, d.Id(), d.Timeout(schema.TimeoutUpdate))`), so the SDK's "System default
+# of 20 minutes" applies (terraform-plugin-sdk helper/schema/resource_data.go, ResourceData.Timeout), and customTimeouts
+# on such a resource is a runtime error (pulumi/pulumi-terraform-bridge#2391).
+PROVIDER_UPDATE_WAIT_MINUTES = 20
+
+
+def head_environments(plan: dict) -> set[str]:
+    """The compute environments the head queue uses (the on-demand one on an EC2-head stack): only their updates can
+    stop a head. Found through the headQueueArn export and the queue's computeEnvironmentOrders."""
+    head_queues = {name for name, _ in REFERENCE.findall(str(plan.get("outputs", {}).get(queue_arn_export("head"))))}
+    return {name for r in plan["resources"] if r["type"] == update_rules.JOB_QUEUE and r["name"] in head_queues
+            for key, value in flatten(r["inputs"]).items() if key.startswith("computeEnvironmentOrders")
+            for name, _ in REFERENCE.findall(value)}
+
+
+def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[str, str],
+                               runs_heads: bool = False) -> str:
     """What a running pipeline sees when an in-place change replaces a compute environment's instances: an
     infrastructure update, started by the same inputs the provider replaces the environment for when it cannot update
-    it (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html). Fargate has no such update."""
+    it (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html: running jobs "are allowed to
+    run until ... jobExecutionTimeoutMinutes has elapsed"; what Batch does then is undocumented). Fargate has no such
+    update. Only an environment that runs heads (`runs_heads`) gets the note about heads."""
     if resource_type != update_rules.COMPUTE_ENVIRONMENT or action.kind != "update" or \
             inputs.get("computeResources.type") in ("FARGATE", "FARGATE_SPOT"):
         return ""
@@ -361,8 +381,15 @@ def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[
     if not any(k == t or k.startswith((f"{t}.", f"{t}[")) for k in action.keys for t in triggers):
         return ""
     minutes = inputs.get("updatePolicy.jobExecutionTimeoutMinutes", "30")  # the API's default
-    return (f"replaces its instances: running jobs get {minutes} min to finish, then are stopped; a head resumes on a "
-            f"new attempt")
+    note = f"replaces its instances: running jobs get {minutes} min to finish, then are stopped"
+    if runs_heads:
+        note += ("; a head still running then resumes on a new attempt only if Batch retries it, else resume it with "
+                 "nfbatch run <pipeline> --name <run> --resume")
+    if float(minutes) > PROVIDER_UPDATE_WAIT_MINUTES:
+        note += (f"; pulumi up waits only {PROVIDER_UPDATE_WAIT_MINUTES} min for the update and may fail with a wait "
+                 "timeout while Batch carries on: wait until aws batch describe-compute-environments shows it VALID, "
+                 "then run pulumi refresh and pulumi up again")
+    return note
 
 
 def resource_changes(a: dict, b: dict) -> list[dict]:
@@ -390,8 +417,9 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
                for t, n in sorted(flat_b.keys() - flat_a.keys())]
     changes += [{"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
                 for t, n in sorted(flat_a.keys() - flat_b.keys())]
+    heads = head_environments(b)
     changes += [{"action": act.kind, "type": t, "name": n, "inputs": list(act.keys), "because": list(act.because),
-                 "note": infrastructure_update_note(t, act, flat_b[(t, n)]) or act.note}
+                 "note": infrastructure_update_note(t, act, flat_b[(t, n)], runs_heads=n in heads) or act.note}
                 for (t, n), act in sorted(actions.items())]
     for change in changes:
         loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])

@@ -6,8 +6,9 @@ import pytest
 from conftest import build_component, component_args, resolve
 
 from components.compute_cluster import BatchComputeCluster, BatchComputeClusterArgs
-from components.contract import STUCK_REASONS
+from components.contract import EC2_CONFIGURATION_REASON, STUCK_REASONS, stuck_reasons
 from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
+from settings import load_settings
 
 ARGS = {
     "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
@@ -91,6 +92,23 @@ def test_queues_order_environments_and_cancel_stuck_jobs(cluster):
         "priority"]
     assert resolve(component.queue_arns["head"]) == queues["head"].outputs["arn"]
     assert resolve(component.queue_names["default"]) == queues["default"].outputs["name"]
+
+
+def test_china_queues_act_only_on_the_reasons_the_china_guide_lists():
+    # docs.amazonaws.cn/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html lists CAPACITY,
+    # COMPUTE_ENVIRONMENT_MAX_RESOURCE and JOB_RESOURCE_REQUIREMENT only; docs.aws.amazon.com adds
+    # EC2_INSTANCE_CONFIGURATION_UNSUPPORTED. An aws-cn queue asking for it may be refused at deploy.
+    assert stuck_reasons("aws") == stuck_reasons("aws-us-gov") == STUCK_REASONS
+    assert EC2_CONFIGURATION_REASON in STUCK_REASONS
+    assert stuck_reasons("aws-cn") == tuple(r for r in STUCK_REASONS if r != EC2_CONFIGURATION_REASON)
+    assert component_args(BatchComputeClusterArgs, **ARGS).partition == "aws"  # us-east-1, from the settings
+    china = load_settings({"aws:region": "cn-north-1"}, "test")
+    assert BatchComputeClusterArgs.from_settings(china, **{**ARGS, "read_write_bucket_arns": []}).partition == "aws-cn"
+    mocks, _ = build(partition="aws-cn")
+    for queue in mocks.of_type("aws:batch/jobQueue:JobQueue"):
+        reasons = [a["reason"] for a in queue.inputs["jobStateTimeLimitActions"]]
+        assert reasons == ["MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+                           "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"], queue.name
 
 
 def test_spill_over_setting_adds_on_demand_to_the_default_queue():

@@ -54,6 +54,21 @@ def test_retry_patterns_are_ones_the_provider_accepts():
     assert not text.fullmatch("Host EC2 (instance*")  # the check can fail
 
 
+def test_a_stopped_fargate_head_has_ecs_default_stop_timeout_to_exit_143():
+    # The 143 rule needs the entrypoint to end before the container is killed. A Batch containerProperties job sets
+    # no stop timeout (botocore Batch model: only TaskContainerProperties, for ecsProperties, has stopTimeout), so on
+    # Fargate ECS's default applies (botocore ECS model, ContainerDefinition.stopTimeout); on EC2 the ECS agent's
+    # ECS_CONTAINER_STOP_TIMEOUT (launchTemplate.ecsAgent.containerStopTimeoutSeconds).
+    session = botocore.session.get_session()
+    batch = session.get_service_model("batch").shape_for("ContainerProperties").members
+    ecs_properties = session.get_service_model("batch").shape_for("TaskContainerProperties").members
+    assert "stopTimeout" not in batch and "stopTimeout" in ecs_properties
+    ecs = session.get_service_model("ecs").shape_for("ContainerDefinition").members["stopTimeout"].documentation
+    assert "For tasks that use the Fargate launch type, the max stop timeout value is 120 seconds and if the " \
+           "parameter is not specified, the default value of 30 seconds is used." in ecs
+    assert "ECS_CONTAINER_STOP_TIMEOUT" in ecs
+
+
 @pytest.fixture(scope="module")
 def head():
     args = component_args(

@@ -194,7 +194,14 @@ def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
     changes = _changes(project, "dev", "bigger")
     for ce in ("batch-spot", "batch-ondemand"):
         assert "running jobs get 360 min to finish, then are stopped" in changes[ce]["note"], changes[ce]
-        assert "resumes on a new attempt" in changes[ce]["note"]
+        # The provider waits 20 min (terraform-plugin-sdk helper/schema/resource_data.go, "System default of 20
+        # minutes"; compute_environment.go declares no Timeouts): a longer drain may fail pulumi up meanwhile.
+        assert "pulumi up waits only 20 min" in changes[ce]["note"]
+        assert "describe-compute-environments shows it VALID, then run pulumi refresh" in changes[ce]["note"]
+    # Only the head queue's environment runs heads; Batch does not document what it does to one past the timeout.
+    assert "resumes on a new attempt only if Batch retries it, else resume it with nfbatch run <pipeline> --name " \
+           "<run> --resume" in changes["batch-ondemand"]["note"]
+    assert "head" not in changes["batch-spot"]["note"]
     before, after = build_plan("dev", project), build_plan("bigger", project)
     assert "360 min" in render_diff(before, after, diff_plans(before, after), "text", width=400)
     ec2 = {"computeResources.type": "EC2", "updatePolicy.jobExecutionTimeoutMinutes": "45"}
@@ -202,11 +209,31 @@ def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
     assert infrastructure_update_note(COMPUTE_ENVIRONMENT, scaling, ec2) == ""
     subnets = Action("update", ("computeResources.subnets",), ())
     assert "get 45 min" in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, ec2)
+    assert "head" not in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, ec2)
+    assert "a head still running" in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, ec2, runs_heads=True)
+    # A drain within the provider's wait leaves pulumi up nothing to time out on.
+    short = {**ec2, "updatePolicy.jobExecutionTimeoutMinutes": "20"}
+    assert "pulumi up" not in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, short, runs_heads=True)
     # Without an update policy Batch waits its default, 30 minutes (botocore Batch model, UpdatePolicy).
     assert "get 30 min" in infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, {"computeResources.type": "EC2"})
     # Fargate has no infrastructure update and no update policy.
     fargate = {"computeResources.type": "FARGATE", "computeResources.subnets": '["subnet-1"]'}
     assert infrastructure_update_note(COMPUTE_ENVIRONMENT, subnets, fargate) == ""
+
+
+@pytest.mark.parametrize("platform", ["ec2", "fargate"])
+def test_only_the_head_queues_environment_is_said_to_stop_heads(project, platform):
+    # Heads run only on the head queue (contract.queue_capacity): on-demand on EC2, the Fargate environment otherwise,
+    # which has no infrastructure update. Spot, GPU and capped teams' environments run tasks only.
+    stack = {"headJob": {"platform": platform}, "compute": {"gpu": {"enabled": True}},
+             "teams": {"capped": {"maxVcpus": 16}}}
+    _variant(project, f"heads-{platform}", **stack)
+    _variant(project, f"heads-{platform}-bigger", **stack, launchTemplate={"rootVolume": {"sizeGib": 200}})
+    changes = _changes(project, f"heads-{platform}", f"heads-{platform}-bigger")
+    updated = {name for name, c in changes.items() if "replaces its instances" in c["note"]}
+    assert updated == {"batch-spot", "batch-ondemand", "batch-gpu", "batch-team-capped"}, changes
+    with_heads = {name for name in updated if "a head still running" in changes[name]["note"]}
+    assert with_heads == ({"batch-ondemand"} if platform == "ec2" else set())
 
 
 def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project):

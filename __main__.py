@@ -19,7 +19,8 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None  # a clean message, no traceback
 
 # Default tags reach every resource the provider creates; the launch template carries them to instances and volumes.
-provider = aws.Provider("aws", region=s.region, default_tags=aws.ProviderDefaultTagsArgs(tags=s.cost_tags))
+provider = aws.Provider("aws", region=s.region, allowed_account_ids=s.allowed_account_ids,
+                        default_tags=aws.ProviderDefaultTagsArgs(tags=s.cost_tags))
 opts = pulumi.ResourceOptions(providers=[provider])
 buckets = s.extra_bucket_arns
 

@@ -19,7 +19,7 @@ from components.alerts import tag_budget
 from components.contract import GPU_QUEUE, TEAM_TAG, team_task_queues
 from components.head_job import NextflowHeadJobArgs, head_definition
 from policies.iam import assume_role_policy, bucket_arn, head_job_policy, team_run_policy, team_s3_statements
-from settings.limits import PRINCIPAL_ARN, partition_for
+from settings.limits import ACCOUNT_ID, PRINCIPAL_ARN, partition_for
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -71,6 +71,19 @@ def principal_kind_and_name(arn: str) -> tuple[str, str]:
     if not match:
         raise ValueError(f"not an IAM role or user ARN: {arn}")
     return match.group(2), match.group(3)
+
+
+def foreign_principals(team: str, principals: list[str], account: str) -> list[str]:
+    """One line for each principal of an account other than `account`, the caller's. The run policy is attached by
+    role or user name in the caller's account (aws.iam.PolicyAttachment takes names), so such a principal would not
+    get it, while a same-named one of the caller's account silently would. Offline (`nfbatch plan`) the account is a
+    placeholder, not 12 digits: nothing can be compared, and settings/rules.py checked what it could."""
+    if not ACCOUNT_ID.fullmatch(account or ""):
+        return []
+    return [f"teams.{team}.principals: {arn} is in account {PRINCIPAL_ARN.fullmatch(arn).group(1)}, but this stack "
+            f"deploys to account {account}; the run policy is attached by name there, so it would reach a same-named "
+            f"principal of {account} instead. List principals of account {account}, or deploy with credentials of "
+            "the principals' account" for arn in principals if PRINCIPAL_ARN.fullmatch(arn).group(1) != account]
 
 
 class BatchTeams(pulumi.ComponentResource):
@@ -139,11 +152,17 @@ class BatchTeams(pulumi.ComponentResource):
     def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team, definition: aws.batch.JobDefinition,
                     budget_name: pulumi.Output[str] | None) -> aws.iam.Policy:
         """The team's run policy, attached to each of its principals (roles and users of this account)."""
-        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name, budget_name).apply(
-            lambda x: json.dumps(team_run_policy(
+        def document_of(x: list) -> str:
+            foreign = foreign_principals(team.name, team.principals, x[0]["account"])
+            if foreign:  # raised inside an apply, so `pulumi preview` fails before anything is attached
+                raise pulumi.RunError("\n".join(foreign))
+            return json.dumps(team_run_policy(
                 partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
                 head_queue_arn=x[1], job_definition_name=x[2], bucket_arn=x[0]["bucket_arn"],
-                log_group_name=x[0]["log_group"], budget_name=x[3])))
+                log_group_name=x[0]["log_group"], budget_name=x[3]))
+
+        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name,
+                                     budget_name).apply(document_of)
         policy = aws.iam.Policy(f"{prefix}-run", description=f"genomics-batch: run pipelines as team {team.name}",
                                 policy=document, tags={TEAM_TAG: team.name}, opts=self._child)
         if team.principals:

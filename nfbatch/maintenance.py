@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, queue_capacity
-from nfbatch.aws import Aws
+from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, TEAM_TAG, queue_capacity
+from nfbatch.aws import RETRY_CONFIG, Aws
 from nfbatch.runs import describe_jobs, list_job_summaries
 from nfbatch.stack import StackOutputs
 
@@ -37,7 +38,8 @@ REDEPLOY = "run `pulumi up` for this stack"
 def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
     """Every check of a deployed stack, in the order a person would fix them."""
     return [*_compute_environment_checks(aws, outputs), *_queue_checks(aws, outputs),
-            _job_definition_check(aws, outputs), *_team_checks(aws, outputs), *_bucket_checks(aws, outputs),
+            _job_definition_check(aws, outputs), *_team_checks(aws, outputs), *_cost_tag_checks(aws, outputs),
+            *_bucket_checks(aws, outputs),
             *_role_checks(aws, outputs), *_alert_checks(aws, outputs)]
 
 
@@ -115,6 +117,48 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
         checks.append(_check(f"team {team} head job definition", arn in active,
                              f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}", REDEPLOY))
     return checks
+
+
+COST_TAG_CHECK = f"{TEAM_TAG} cost allocation tag"
+# Activation is account-wide and, in an organization, the management account's (budget.activateTeamCostTag).
+ACTIVATE = (f"set genomics-batch:budget.activateTeamCostTag to true and `pulumi up` (or `aws ce "
+            f"update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={TEAM_TAG},Status=Active`), "
+            "with credentials of the account that pays the bill")
+
+
+def cost_tag_check(tags: list[dict], budgeted: list[str]) -> dict:
+    """What ListCostAllocationTags' CostAllocationTags (botocore's Cost Explorer model: TagKey, Type, Status Active
+    or Inactive) say of the Team key. Team budgets filter on the tag, so they see nothing until it is Active; AWS
+    lists a key only once resources carry it, up to 24 h after its first use. A failure only when a budget needs it:
+    without one the tag is for Cost Explorer's reports alone."""
+    status = next((t.get("Status") for t in tags if t.get("TagKey") == TEAM_TAG), None)
+    needs = f"; the budgets of {', '.join(budgeted)} count nothing until it is Active" if budgeted else ""
+    if status == "Active":
+        return _check(COST_TAG_CHECK, True, "Active: budgets and Cost Explorer can filter on it")
+    if status is None:
+        return _check(COST_TAG_CHECK, not budgeted, f"AWS does not list {TEAM_TAG} yet (it does up to 24 h after a "
+                                                    f"resource first carries the tag){needs}",
+                      f"wait until `aws ce list-cost-allocation-tags --tag-keys {TEAM_TAG}` lists it, then {ACTIVATE}")
+    return _check(COST_TAG_CHECK, not budgeted, f"{status}{needs}", ACTIVATE)
+
+
+def _cost_tag_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+    """The Team key's status in Cost Explorer, on a stack with teams."""
+    if not outputs.teams:
+        return []
+    budgeted = sorted(name for name, t in outputs.teams.items() if t.get("budgetName"))
+    # A read for advice only: one retry, so an account or endpoint that cannot answer does not hold the others up.
+    ce = aws.session.client("ce", region_name=aws.region, config=RETRY_CONFIG.merge(
+        Config(retries={"mode": "standard", "total_max_attempts": 2})))
+    try:
+        tags = ce.list_cost_allocation_tags(TagKeys=[TEAM_TAG], Type="UserDefined")["CostAllocationTags"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        return [_check(COST_TAG_CHECK, not budgeted, f"cannot read its status: ListCostAllocationTags answered "
+                                                     f"{code}", "run doctor with credentials that may call "
+                                                            "ce:ListCostAllocationTags (in an organization, the "
+                                                            "management account's)")]
+    return [cost_tag_check(tags, budgeted)]
 
 
 def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:

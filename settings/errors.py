@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -30,19 +31,32 @@ class SettingsError(ValueError):
 MISSING = object()
 
 
+def printable(text: str) -> str:
+    """`text` as it may stand in an error line: escaped in JSON (quoted, "\\n", "\\u202e") when it holds a control,
+    format or line-separator character, which printed raw could start a forged line or reorder the text."""
+    unsafe = any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in text)
+    return json.dumps(text) if unsafe else text
+
+
 def show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= 80 else text[:77] + "..."
+    """A value for an error line. Long values are cut, except ARNs: their end (a role's name) is what tells them
+    apart, and IAM's are at most 2,048 characters (botocore's IAM model, arnType)."""
+    text = json.dumps(value) if not isinstance(value, str) else printable(value)
+    whole = isinstance(value, str) and value.startswith("arn:") and len(value) <= 2048
+    return text if len(text) <= 80 or whole else text[:77] + "..."
 
 
 def problem(path: str, value: Any, allowed: str) -> str:
     """One problem line for a key path below the project namespace (`compute.spot.maxVcpus`)."""
-    key = f"{PROJECT}:{path}"
+    key = printable(f"{PROJECT}:{path}")
     return f"{key}: {allowed}" if value is MISSING else f"{key} = {show(value)}: {allowed}"
 
 
 def location_path(top: str, loc: tuple) -> str:
-    """`top` plus a pydantic error location as a key path: ("spot", "maxVcpus") -> compute.spot.maxVcpus."""
+    """`top` plus a pydantic error location as a key path: ("spot", "maxVcpus") -> compute.spot.maxVcpus. A bad
+    mapping key (pydantic's ("genomics-core", "[key]")) is the path of that entry: teams.genomics-core."""
+    if loc and loc[-1] == "[key]":
+        loc = (*loc[:-2], str(loc[-2]))
     path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     return top + (f".{path}" if path else "")
 
@@ -103,17 +117,39 @@ def fix_for(problem_line: str, model: type) -> str:
     """The `pulumi config` command that mends one problem: back to the default where there is one."""
     key = problem_line.split(" = ", 1)[0].split(": ", 1)[0]
     namespace, _, path = key.partition(":")
+    if namespace == "aws" and path == "allowedAccountIds":
+        return (f"list your account ids quoted in the stack file, {key}: [\"111122223333\"], or `pulumi config rm "
+                f"{key}`")
     if namespace == "aws":
         return "pulumi config set aws:region us-east-1 (or the region where your data lives)"
     if namespace != PROJECT:
         return f"pulumi config rm '{key}', then set it as '{PROJECT}:{path}'"
     if "unknown key" in problem_line:
         return f"pulumi config rm --path '{key}'"
+    renamed = _rename_fix(key, path, problem_line)
+    if renamed:
+        return renamed
     field = _field_at(model, tuple(p for p in path.split(".") if "[" not in p)) if "[" not in path else None
     default = field.get_default(call_default_factory=True) if field is not None and not field.is_required() else None
     if isinstance(default, (bool, int, str)):
         return f"pulumi config set --path '{key}' {_command_value(default)} (the default), or another allowed value"
     return f"pulumi config set --path '{key}' <an allowed value>, or `pulumi config rm --path '{key}'` for the default"
+
+
+# Problems mended by renaming a key, not by a new value: a team's name, and a user tag key that is the program's own
+# or one IAM would take for another (settings/rules.py, _tags).
+RENAME_KEY = ("is not a team name", "which the program sets itself", "only in case", "tag keys must be")
+
+
+def _rename_fix(key: str, path: str, problem_line: str) -> str | None:
+    section, _, name = path.partition(".")
+    if section not in ("teams", "tags") or not name or not any(p in problem_line for p in RENAME_KEY):
+        return None
+    if section == "teams":
+        return (f"rename the team '{name}' in the stack file's {PROJECT}:teams (or `pulumi config rm --path '{key}'` "
+                "and set its settings again under the new name)")
+    return (f"rename the tag key: `pulumi config rm --path '{key}'`, then `pulumi config set --path "
+            f"'{PROJECT}:tags.<another key>' <the same value>`")
 
 
 def allowed_for(model: type, loc: tuple, error: dict) -> str:

@@ -31,7 +31,8 @@ UPDATE_TIMEOUT_MINUTES = (1, 360)
 # Batch job-state time-limit actions accept 600 to 86400 seconds (JobStateTimeLimitAction.maxTimeSeconds).
 JOB_STATE_TIME_LIMIT_SECONDS = (600, 86400)
 
-REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+# Two letters for most regions, four for the European Sovereign Cloud's (eusc-de-east-1).
+REGION_NAME = re.compile(r"[a-z]{2,4}(-[a-z]+)+-\d")
 INSTANCE_TYPE_NAME = re.compile(r"optimal|default_x86_64|default_arm64|[a-z][a-z0-9-]*[0-9][a-z0-9-]*(\.[a-z0-9-]+)?")
 VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
 SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
@@ -59,13 +60,14 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+@cache
 def partition_for(region: str) -> str:
-    """The ARN partition of a region name."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region name, from botocore's offline endpoint data (no network call): aws-cn,
+    aws-us-gov, the isolated aws-iso* partitions (us-iso-east-1, eu-isoe-west-1) and aws-eusc (eusc-de-east-1) as
+    well as aws. Raises botocore's UnknownRegionError for a region it does not know (settings refuse those first)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_partition_for_region(region)
 
 
 # --- regions, zones and instance types, from botocore's offline data -------------------------------------------
@@ -165,16 +167,25 @@ IMAGE_REFERENCE = re.compile(
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
 IMAGE_REFERENCE_MAX = 255
 
-def email_problem(address: str) -> str | None:
-    """Why `address` is not a deliverable email address, or None: the email-validator library's syntax rules
-    (RFC 5321/5322, IDNA domains, no special-use domains such as .invalid or localhost), without DNS lookups."""
+def checked_email(address: str) -> tuple[str | None, str | None]:
+    """(the address as SNS and Budgets are sent it, None), or (None, why it is not a deliverable address): the
+    email-validator library's syntax rules (RFC 5321/5322, IDNA domains, no special-use domains such as .invalid or
+    localhost), without DNS lookups. Strict: at most 64 characters before the @ (RFC 5321 4.5.3.1.1). ASCII only
+    before the @: neither the SNS nor the Budgets reference documents SMTPUTF8 mail, so an address that needs it is
+    refused rather than lost. An internationalized domain is accepted and sent in its ASCII (IDNA, xn--) form, which
+    every mail server takes; the domain is lowercased, the part before the @ kept as written."""
     from email_validator import EmailNotValidError, validate_email  # imported only when a stack lists addresses
 
     try:
-        validate_email(address, check_deliverability=False)
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False, strict=True)
     except EmailNotValidError as error:
-        return str(error)
-    return None
+        return None, str(error)
+    return valid.ascii_email, None
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` is not a deliverable email address, or None (checked_email's rules)."""
+    return checked_email(address)[1]
 
 
 # Budgets: "A notification can have one SNS subscriber and up to 10 email subscribers" (botocore's Budgets model,
@@ -262,8 +273,21 @@ def fargate_memory_choices(vcpus: int) -> list[int]:
 # Lowercase, so no two teams differ only in case; 32 characters keep IAM role and queue names within their limits.
 TEAM_NAME = re.compile(r"[a-z][a-z0-9]{1,31}")
 TEAM_NAME_RULE = "2-32 lowercase letters or digits, starting with a letter (no '-': it is a Batch share identifier)"
-# An IAM role or user ARN (IAM identifiers, "IAM ARNs"): any partition, a 12-digit account, an optional path.
-PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+
+
+def team_name_suggestion(name: str) -> str:
+    """A valid team name close to `name`: lowercase ASCII letters and digits, a letter first, at most 32."""
+    kept = re.sub(r"[^a-z0-9]", "", name.lower(), flags=re.ASCII).lstrip("0123456789")
+    return (kept if len(kept) >= 2 else f"team{kept}")[:32]
+# An IAM role or user ARN (IAM identifiers, "IAM ARNs"): any partition, a 12-digit account, an optional path, the
+# name. ASCII only, as botocore's IAM model has it: names `[\w+=,.@-]+`, 1 to 64 characters (roleNameType,
+# userNameType), paths of printable ASCII, at most 512 characters with both slashes (pathType); re.ASCII keeps \w
+# and \d from matching other scripts' letters and digits, which IAM refuses.
+PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})",
+                           re.ASCII)
+PRINCIPAL_PATH_MAX = 512
+# An AWS account id: 12 digits (IAM identifiers, "AWS account ID").
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 # Roles whose policies only the owning AWS service may change: service-linked roles live under /aws-service-role/
 # (botocore's IAM model, UnmodifiableEntityException: "service-linked roles are protected"; CreateServiceLinkedRole:
 # "To attach a policy to this service-linked role, you must make the request using the AWS service that depends on
@@ -276,6 +300,16 @@ PROTECTED_ROLE_PATHS = {
     "aws-reserved/sso.amazonaws.com/": "an IAM Identity Center role: IAM refuses to change it; list a role of your "
                                        "own, or attach the run policy through the permission set (a customer "
                                        "managed policy reference)",
+}
+# The same roles by name, wherever their path: a service-linked role's name is the service's prefix AWSServiceRoleFor
+# and an optional suffix (botocore's IAM model, CreateServiceLinkedRole.CustomSuffix: "combined with the
+# service-provided prefix to form the complete role name"), and IAM Identity Center names the roles of its
+# permission sets AWSReservedSSO_<permission set>_<unique suffix>
+# (https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html); IAM refuses changes to
+# either ("Cannot perform the operation on the protected role ... this role is only modifiable by AWS").
+PROTECTED_ROLE_NAMES = {
+    "AWSServiceRoleFor": PROTECTED_ROLE_PATHS["aws-service-role/"],
+    "AWSReservedSSO_": PROTECTED_ROLE_PATHS["aws-reserved/sso.amazonaws.com/"],
 }
 
 
@@ -291,9 +325,14 @@ def principal_parts(arn: str) -> tuple[str, str, str, str, str]:
 
 def principal_problem(arn: str) -> str | None:
     """Why IAM would refuse to attach a policy to this principal, or None."""
-    _, _, kind, path, _ = principal_parts(arn)
-    return next((why for prefix, why in PROTECTED_ROLE_PATHS.items()
-                 if kind == "role" and path.startswith(prefix)), None)
+    _, _, kind, path, name = principal_parts(arn)
+    if len("/" + path) > PRINCIPAL_PATH_MAX:
+        return f"a principal whose path is {len('/' + path)} characters long; IAM paths hold at most " \
+               f"{PRINCIPAL_PATH_MAX}"
+    if kind != "role":
+        return None
+    return next((why for prefix, why in PROTECTED_ROLE_PATHS.items() if path.startswith(prefix)), None) or next(
+        (why for prefix, why in PROTECTED_ROLE_NAMES.items() if name.startswith(prefix)), None)
 # ShareAttributes.weightFactor (botocore's Batch model): 0.0001 to 999.9999, and a lower factor is a larger share.
 WEIGHT_FACTOR = (0.0001, 999.9999)
 # AWS Batch user guide, "AWS Batch service quotas" (not adjustable, per region): job queues and compute environments

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from components.contract import PROJECT
-from settings.errors import MISSING, SettingsError, allowed_for, fix_for, location_path, problem
-from settings.limits import aws_regions
+from settings.errors import MISSING, SettingsError, allowed_for, fix_for, location_path, problem, show
+from settings.limits import ACCOUNT_ID, aws_regions
 from settings.model import TOP_LEVEL, StackSettings
 from settings.rules import cross_key_problems
 
@@ -76,8 +76,23 @@ def _region_problems(region: Any) -> list[str]:
     if str(region) not in aws_regions():
         close = difflib.get_close_matches(str(region), sorted(aws_regions()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        return [f"aws:region = {region}: not an AWS region{hint}; a region name such as us-east-1 or eu-west-1"]
+        return [f"aws:region = {show(str(region))}: not an AWS region{hint}; a region name such as us-east-1 or "
+                "eu-west-1"]
     return []
+
+
+ALLOWED_ACCOUNTS = "aws:allowedAccountIds"
+
+
+def _allowed_accounts(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The provider's aws:allowedAccountIds as the model takes it ({} when unset), and its problems."""
+    if raw.get(ALLOWED_ACCOUNTS) is None:
+        return {}, []
+    value = _parse(raw[ALLOWED_ACCOUNTS])
+    if isinstance(value, list) and value and all(isinstance(v, str) and ACCOUNT_ID.fullmatch(v) for v in value):
+        return {"allowedAccountIds": value}, []
+    return {}, [f"{ALLOWED_ACCOUNTS} = {show(value)}: must be a list of 12-digit AWS account ids, each quoted, such "
+                "as [\"111122223333\"] (YAML reads a bare number and drops a leading 0)"]
 
 
 def _section_problems(name: str, value: Any) -> list[str]:
@@ -107,11 +122,13 @@ def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
     problems = _namespace_problems(raw) + problems
     region = raw.get("aws:region")
     problems += _region_problems(region)
+    accounts, account_problems = _allowed_accounts(raw)
+    problems += account_problems
     for name, value in data.items():
         problems += _section_problems(name, value)
     if problems:
         raise SettingsError(problems, fix_for(problems[0], StackSettings))
-    settings = StackSettings.model_validate({"stack": stack, "region": region, **data})
+    settings = StackSettings.model_validate({"stack": stack, "region": region, **accounts, **data})
     cross = [problem(path, value, allowed) for path, value, allowed in cross_key_problems(settings)]
     if cross:
         raise SettingsError(cross, fix_for(cross[0], StackSettings))

@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from components.contract import COST_TAG_KEYS, PROJECT
 from policies.iam import bucket_arn
 from settings.limits import (
+    ACCOUNT_ID,
     BUDGET_EMAIL_SUBSCRIBERS,
     GP3_IOPS,
     GP3_SIZE_GIB,
@@ -30,9 +31,10 @@ from settings.limits import (
     TEAM_NAME_RULE,
     UPDATE_TIMEOUT_MINUTES,
     bucket_name_problem,
-    email_problem,
+    checked_email,
     partition_for,
     principal_problem,
+    team_name_suggestion,
 )
 
 
@@ -94,10 +96,12 @@ def _check_image(value: Any) -> Any:
 
 
 def _check_email(value: Any) -> Any:
-    problem = email_problem(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return value
+    address, problem = checked_email(value)
     if problem:
         raise ValueError(f"not an email address such as oncall@lab.org: {problem[0].lower()}{problem[1:]}")
-    return value
+    return address  # the ASCII form (limits.checked_email): what SNS and Budgets are sent
 
 
 EmailAddress = Annotated[str, BeforeValidator(_check_email)]
@@ -256,8 +260,9 @@ class ComputeSettings(_Model):
         ge=JOB_STATE_TIME_LIMIT_SECONDS[0], le=JOB_STATE_TIME_LIMIT_SECONDS[1])
     update_timeout_minutes: Int = setting(
         UPDATE_TIMEOUT_MINUTES[1], "the longest the AWS provider accepts (the API allows 7200): when a stack update "
-        "replaces instances, jobs on them get 6 h to finish; a head still running then is stopped and resumes from "
-        "its S3 cache on a new attempt", ge=UPDATE_TIMEOUT_MINUTES[0], le=UPDATE_TIMEOUT_MINUTES[1])
+        "replaces instances, jobs on them get 6 h to finish; what Batch does to a head still running then is not "
+        "documented: a new attempt resumes it if Batch retries it (headJob.attempts), else resume it with nfbatch run "
+        "--resume", ge=UPDATE_TIMEOUT_MINUTES[0], le=UPDATE_TIMEOUT_MINUTES[1])
 
 
 class QueueSettings(_Model):
@@ -283,10 +288,12 @@ class HeadJobSettings(_Model):
     memory_mib: Int = setting(
         4096, "under 4 GiB the Nextflow JVM dies of heap exhaustion on large pipelines; NXF_OPTS gets 75 % as heap",
         ge=2048, le=65536)
-    attempts: Int = setting(5, "rides out host and spot interruptions; other failures exit at once", ge=1, le=10)
+    attempts: Int = setting(5, "rides out a lost host and, if Batch retries it, a head AWS stopped (exit 143); "
+                               "other failures exit at once", ge=1, le=10)
     timeout_hours: Int = setting(
         120, "five days covers large cohorts and bounds a hung head's cost (Batch does not retry a timed-out job); "
-             "a stack update may stop a head sooner (compute.updateTimeoutMinutes), and the run resumes",
+             "a stack update may stop an EC2 head sooner (compute.updateTimeoutMinutes): a new attempt resumes it "
+             "only if Batch retries it, else nfbatch run --resume does",
         ge=1, le=120)
     nextflow_version: str = setting(
         DEFAULT_NEXTFLOW_VERSION, "pinned, and the head image tag with it: Nextflow changes only on purpose",
@@ -327,7 +334,8 @@ class BudgetSettings(_Model):
 def _check_principal(value: Any) -> Any:
     if isinstance(value, str) and not PRINCIPAL_ARN.fullmatch(value):
         raise ValueError("not an IAM role or user ARN such as arn:aws:iam::123456789012:role/GenomicsCoreRunner (a "
-                         "12-digit account, role/ or user/, then the name)")
+                         "12-digit account, role/ or user/, an optional path, then a name of 1-64 ASCII letters, "
+                         "digits or +=,.@_-)")
     problem = principal_problem(value) if isinstance(value, str) else None
     if problem:
         raise ValueError(f"is {problem}")
@@ -362,19 +370,20 @@ class TeamSettings(_Model):
     principals: list[PrincipalArn] = setting(
         default_factory=list, why="none: nobody is given the team's run policy; each listed role or user gets it "
                                   "attached",
-        allowed="IAM role or user ARNs of the stack's own account and partition, each once; not service-linked or "
-                "IAM Identity Center (AWSReservedSSO_) roles")
+        allowed="IAM role or user ARNs of the stack's own account and partition (and of aws:allowedAccountIds when "
+                "set), each once; not service-linked (AWSServiceRoleFor*) or IAM Identity Center (AWSReservedSSO_*) "
+                "roles, whatever their path")
 
 
-def _check_team_names(value: Any) -> Any:
-    if isinstance(value, dict):
-        bad = [k for k in value if not (isinstance(k, str) and TEAM_NAME.fullmatch(k))]
-        if bad:
-            raise ValueError(f"team name {bad[0]!r} is not allowed: {TEAM_NAME_RULE}, such as genomicscore")
+def _check_team_name(value: Any) -> Any:
+    # A key validator: pydantic reports a bad key at teams.<name> with the name as the value (settings/errors.py).
+    if not (isinstance(value, str) and TEAM_NAME.fullmatch(value)):
+        raise ValueError(f"is not a team name: {TEAM_NAME_RULE}; rename the team, for example to "
+                         f"{team_name_suggestion(str(value))}")
     return value
 
 
-Teams = Annotated[dict[str, TeamSettings], BeforeValidator(_check_team_names)]
+Teams = dict[Annotated[str, BeforeValidator(_check_team_name)], TeamSettings]
 
 
 class TeamsSection(RootModel[Teams]):
@@ -400,6 +409,12 @@ class StackSettings(_Model):
     stack: str
     region: str = setting(why="the region decides where genomic data lives, which is not ours to guess",
                           allowed="an AWS region name such as us-east-1")
+    allowed_account_ids: list[Annotated[str, Field(pattern=ACCOUNT_ID.pattern)]] | None = setting(
+        None, "any account: the AWS provider's guard is off. A list is handed to the program's provider, which then "
+              "refuses credentials of any other account (an explicit provider reads no aws:* config itself: "
+              "pulumi/pulumi-aws#1307), and team principals must be of one of these accounts",
+        allowed="12-digit AWS account ids, each quoted (YAML reads a bare number and drops a leading 0)",
+        min_length=1)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     bucket: BucketSettings = Field(default_factory=BucketSettings)
     launch_template: LaunchTemplateSettings = Field(default_factory=LaunchTemplateSettings)

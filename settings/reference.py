@@ -24,6 +24,8 @@ from settings.model import TOP_LEVEL, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schema" / "stack-config.schema.json"
+# Settings of the stack model that live in the AWS provider's namespace of the stack file.
+PROVIDER_KEYS = {"region": "aws:region", "allowed_account_ids": "aws:allowedAccountIds"}
 BEGIN = "<!-- BEGIN GENERATED {name}: python -m settings.reference --write -->"
 END = "<!-- END GENERATED {name} -->"
 
@@ -67,7 +69,8 @@ def config_rows(model: type[BaseModel] = StackSettings, prefix: str = "") -> lis
     for name, field in model.model_fields.items():
         if model is StackSettings and name == "stack":
             continue  # the stack's name, not a setting
-        key = "aws:region" if model is StackSettings and name == "region" else prefix + (field.alias or name)
+        key = PROVIDER_KEYS.get(name, prefix + (field.alias or name)) if model is StackSettings else \
+            prefix + (field.alias or name)
         annotation = unwrap(field.annotation)
         mapped = inner_type(field.annotation)
         if get_origin(mapped) is dict and issubclass(inner_type(get_args(mapped)[1]), BaseModel):
@@ -105,7 +108,8 @@ def stack_file_schema() -> dict:
                            "additionalProperties": False, "description": "an encrypted value (pulumi config set "
                                                                           "--secret)"}
     region = model["properties"]["region"]
-    config = {"aws:region": {**region, "type": "string", "pattern": f"^{REGION_NAME.pattern}$"}}
+    config = {"aws:region": {**region, "type": "string", "pattern": f"^{REGION_NAME.pattern}$"},
+              "aws:allowedAccountIds": model["properties"]["allowedAccountIds"]}
     for key in TOP_LEVEL:
         # No setting is named `secure`, so an object holding that key is an encrypted value, never a setting.
         config[f"{PROJECT}:{key}"] = {"if": {"type": "object", "required": ["secure"]},

@@ -253,11 +253,17 @@ def _gpu(s: StackSettings) -> list[Problem]:
     gpu = s.compute.gpu
     if not gpu.enabled:
         return []
+    # The GPU compute environment is one of its own, so it could be x86_64 beside arm64 ones; it is refused because
+    # compute.architecture is also the architecture of the stack's images: an arm64 stack's head and task images are
+    # arm64 builds, while ECS_AL2023_NVIDIA runs x86_64 only (botocore's Batch model, Ec2Configuration.imageType:
+    # "non AWS Graviton-based instance types"; aws/amazon-ecs-ami al2023gpu.pkr.hcl builds from x86_64). A GPU step
+    # would need x86_64 images of its own, which one architecture setting cannot say.
     if s.compute.architecture == "arm64":
-        return [("compute.gpu.enabled", True, "cannot be true with compute.architecture arm64: Batch's GPU AMI "
-                                              "(ECS_AL2023_NVIDIA) serves only non-Graviton types and is built for "
-                                              "x86_64 only, which cannot run arm64 task images; keep GPUs off or "
-                                              "use x86_64")]
+        return [("compute.gpu.enabled", True, "cannot be true with compute.architecture arm64: an arm64 stack's "
+                                              "task images are arm64 builds, while Batch's GPU AMI "
+                                              "(ECS_AL2023_NVIDIA) runs x86_64 only (non-Graviton types), so a GPU "
+                                              "step would need x86_64 images of its own; keep GPUs off, or use "
+                                              "compute.architecture x86_64")]
     key = "compute.gpu.instanceTypes"
     return _type_list(key, gpu.instance_types) or _gpu_types(s, key, gpu.instance_types)
 
@@ -279,14 +285,17 @@ def _fargate(s: StackSettings) -> list[Problem]:
 
 def _compute(s: StackSettings) -> list[Problem]:
     c, problems = s.compute, _instance_types(s) + _gpu(s) + _fargate(s)
-    # A stack update stops a head that runs longer than the update timeout (at most 360 min, the provider's limit), and
-    # only a new attempt resumes it: with one attempt, such a run would be lost for good.
+    # An infrastructure update of the on-demand environment stops an EC2 head that outlasts the update timeout (at most
+    # 360 min, the provider's limit); only a new attempt can resume the run without the user. A Fargate head's
+    # environment never has one: Fargate environments update only security groups and subnets, and declare no update
+    # policy (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html).
     head_minutes = s.head_job.timeout_hours * 60
-    if s.head_job.attempts < 2 and head_minutes > c.update_timeout_minutes:
+    if s.head_job.platform == "ec2" and s.head_job.attempts < 2 and head_minutes > c.update_timeout_minutes:
         problems.append(("headJob.attempts", s.head_job.attempts,
                          f"must be at least 2 while headJob.timeoutHours × 60 ({head_minutes}) exceeds "
-                         f"compute.updateTimeoutMinutes ({c.update_timeout_minutes}): a stack update stops a longer "
-                         f"run and only a new attempt resumes it (or keep headJob.timeoutHours × 60 within it)"))
+                         f"compute.updateTimeoutMinutes ({c.update_timeout_minutes}): a stack update may stop a "
+                         f"longer run, and only a new attempt can resume it by itself (or keep "
+                         f"headJob.timeoutHours × 60 within it, or use headJob.platform fargate)"))
     if c.on_demand.max_vcpus < s.head_job.vcpus:
         problems.append(("compute.onDemand.maxVcpus", c.on_demand.max_vcpus,
                          f"must be at least headJob.vcpus ({s.head_job.vcpus}) or the head job can never start"))
@@ -373,10 +382,16 @@ def _emails(key: str, emails: list[str], budget: bool) -> list[Problem]:
     return []
 
 
+def as_written(usd: float) -> float | int:
+    """1500, as the stack file says, rather than the model's 1500.0."""
+    return int(usd) if usd.is_integer() else usd
+
+
 def _alerts(s: StackSettings) -> list[Problem]:
     problems = []
     if s.budget.monthly_usd is not None and not s.alerts.emails:
-        problems.append(("budget.monthlyUsd", s.budget.monthly_usd, "needs alerts.emails: a budget alerts by email"))
+        problems.append(("budget.monthlyUsd", as_written(s.budget.monthly_usd),
+                         "needs alerts.emails: a budget alerts by email"))
     return problems + _emails("alerts.emails", s.alerts.emails, budget=s.budget.monthly_usd is not None)
 
 
@@ -475,7 +490,9 @@ def _teams(s: StackSettings) -> list[Problem]:
 def _team_principals(s: StackSettings) -> list[Problem]:
     """Each principal gets its team's run policy attached by name in the stack's own account (components/teams.py:
     aws.iam.PolicyAttachment takes role and user names), so every principal must be of the region's partition and of
-    one account. The stack's account is unknown offline: that all principals share one is what can be checked here.
+    one account. The stack's account is unknown offline: that all principals share one, and that it is one of the
+    provider's aws:allowedAccountIds when the stack file sets them, is what can be checked here (components/teams.py
+    compares them with the caller's account at deploy time).
     IAM names are unique in an account whatever their path, and "Names are not distinguished by case" (botocore's IAM
     model, CreateRole.RoleName): role/a/X and role/b/x are one role, listed twice."""
     partition, problems, first, seen = partition_for(s.region), [], None, {}
@@ -488,6 +505,12 @@ def _team_principals(s: StackSettings) -> list[Problem]:
                 problems.append((key, arn, f"is in the {arn_partition} partition, but {s.region} is in {partition}: "
                                            "the run policy can be attached only to principals of the stack's own "
                                            "partition and account"))
+            elif s.allowed_account_ids and account not in s.allowed_account_ids:
+                problems.append((key, arn, f"is in account {account}, which aws:allowedAccountIds does not list "
+                                           f"({', '.join(s.allowed_account_ids)}): the run policy is attached by "
+                                           "name in the stack's own account, so it would reach a same-named "
+                                           "principal there, not this one; list a principal of the stack's "
+                                           "account"))
             elif account != first[0]:
                 problems.append((key, arn, f"is in account {account}, but {first[1]} is in {first[0]}: the run "
                                            "policy is attached in the stack's own account, so every principal must "
@@ -506,9 +529,6 @@ def _team_budgets_need_caps(s: StackSettings) -> list[Problem]:
     which divides them by job, lands only in CUR and Data Exports
     (https://docs.aws.amazon.com/cur/latest/userguide/split-cost-allocation-data.html). An uncapped team's budget
     would read near zero whatever the team spent, so it is refused rather than trusted."""
-    def as_written(usd: float) -> float | int:  # 1500, as the stack file says, rather than the model's 1500.0
-        return int(usd) if usd.is_integer() else usd
-
     return [(f"teams.{name}.monthlyBudgetUsd", as_written(team.monthly_budget_usd),
              "needs maxVcpus: a budget sees only instances tagged with the team, which only a capped team has (shared "
              "instances are split by team only in the Cost and Usage Report); cap the team or drop the budget")
@@ -562,6 +582,16 @@ def warnings(s: StackSettings) -> list[str]:
                      f"{NEXTFLOW_SUBMIT_RATE_PER_SECOND}/s; Docker kills it sooner and the rest keep running "
                      f"(fix: pulumi config set --path "
                      f"'genomics-batch:launchTemplate.ecsAgent.containerStopTimeoutSeconds' {min(needed, 600)})")
+    if s.budget.activate_team_cost_tag:
+        # terraform-provider-aws internal/service/ce/cost_allocation_tag.go: create sets the status, then reads it
+        # back with ListCostAllocationTags and fails on an empty answer (NewEmptyResultError) while AWS does not list
+        # the key: "it can take up to 24 hours for the tag keys to appear" after resources first carry them
+        # (https://www.pulumi.com/registry/packages/aws/api-docs/costexplorer/costallocationtag/).
+        found.append(f"WARNING budget.activateTeamCostTag = true: the deploy fails while AWS does not list the "
+                     f"{TEAM_TAG} tag key yet (the provider reads the tag back and gets an empty answer), which it "
+                     f"does up to 24 h after a resource first carries {TEAM_TAG}; turn it on in a later deploy than "
+                     f"the one that adds the first team, once `aws ce list-cost-allocation-tags --tag-keys "
+                     f"{TEAM_TAG}` lists the key (`nfbatch doctor` checks it)")
     if s.network.mode == "existing":
         found.append("WARNING network.mode = existing: instances in subnetIds need outbound access (a NAT gateway or "
                      "public IPs) to reach ECR, the ECS and Batch endpoints and the AWS CLI download; without it "

@@ -192,6 +192,48 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("principal-long-name", team(f"core: {{principals: [{ARN}{'r' * 65}]}}"), "not an IAM role or user ARN"),
     ("principal-wildcard", team(f"core: {{principals: ['{ARN}*']}}"), "not an IAM role or user ARN"),
     ("principal-bare-name", team("core: {principals: [GenomicsCoreRunner]}"), "not an IAM role or user ARN"),
+    # Protected roles by name too, whatever their path (botocore's IAM model, CreateServiceLinkedRole; IAM Identity
+    # Center user guide, referencingpermissionsets.html: AWSReservedSSO_<permission set>_<suffix>).
+    ("principal-sso-name-no-path", team(f"core: {{principals: [{ARN}AWSReservedSSO_Admin_0123456789abcdef]}}"),
+     "teams.core.principals[0] = " + ARN + "AWSReservedSSO_Admin_0123456789abcdef: is an IAM Identity Center role"),
+    ("principal-sso-name-other-path", team(f"core: {{principals: [{ARN}lab/AWSReservedSSO_Bio_0123456789abcdef]}}"),
+     "is an IAM Identity Center role: IAM refuses to change it"),
+    ("principal-service-linked-name-no-path", team(f"core: {{principals: [{ARN}AWSServiceRoleForBatch]}}"),
+     "teams.core.principals[0] = " + ARN + "AWSServiceRoleForBatch: is a service-linked role"),
+    ("principal-service-linked-name-suffix", team(f"core: {{principals: [{ARN}custom/AWSServiceRoleForECS_lab]}}"),
+     "is a service-linked role: only the AWS service that owns it may attach policies to it"),
+    # botocore's IAM model: names [\w+=,.@-] in ASCII, 1-64 characters; paths at most 512 characters.
+    ("principal-unicode-name", team(f"core: {{principals: [{ARN}Rünner]}}"),
+     "principals[0] = " + ARN + "Rünner: not an IAM role or user ARN"),
+    ("principal-unicode-digits", team("core: {principals: [arn:aws:iam::١٢٣٤٥٦٧٨٩٠١٢:role/Runner]}"),
+     "not an IAM role or user ARN such as arn:aws:iam::123456789012:role/GenomicsCoreRunner"),
+    ("principal-unicode-path", team(f"core: {{principals: [{ARN}équipe/Runner]}}"), "not an IAM role or user ARN"),
+    ("principal-path-513", team(f"core: {{principals: [{ARN}{'p/' * 256}Runner]}}"),
+     "is a principal whose path is 513 characters long; IAM paths hold at most 512"),
+    # An error names a long ARN whole: its end is the role's name (settings/errors.py, show).
+    ("principal-long-arn-whole", team(f"core: {{principals: [{ARN}{'lab/' * 20}AWSReservedSSO_Admin_"
+                                      "0123456789abcdef]}"),
+     "principals[0] = " + ARN + "lab/" * 20 + "AWSReservedSSO_Admin_0123456789abcdef: is an IAM Identity Center"),
+    # The run policy is attached by name in the stack's own account: with the provider's aws:allowedAccountIds set,
+    # principals of any other account are refused offline.
+    ("principal-not-allowed-account", HEAD + '  aws:allowedAccountIds: ["111122223333"]\n'
+                                             f"  genomics-batch:teams:\n    core: {{principals: [{ARN}Runner]}}\n",
+     "teams.core.principals[0] = " + ARN + "Runner: is in account 123456789012, which aws:allowedAccountIds does not "
+     "list (111122223333)"),
+    ("allowed-accounts-unquoted", HEAD + "  aws:allowedAccountIds: [111122223333]\n",
+     "aws:allowedAccountIds = [111122223333]: must be a list of 12-digit AWS account ids, each quoted"),
+    ("allowed-accounts-short", HEAD + '  aws:allowedAccountIds: ["12345"]\n',
+     'aws:allowedAccountIds = ["12345"]: must be a list of 12-digit AWS account ids'),
+    ("allowed-accounts-string", HEAD + '  aws:allowedAccountIds: "111122223333"\n',
+     "aws:allowedAccountIds = 111122223333: must be a list"),
+    ("allowed-accounts-empty", HEAD + "  aws:allowedAccountIds: []\n", "aws:allowedAccountIds = []: must be a list"),
+    # Partitions from botocore's endpoint data (settings/limits.py, partition_for): the isolated and sovereign ones too.
+    ("principal-commercial-in-iso", in_region("us-iso-east-1", team(f"core: {{principals: [{ARN}Runner]}}")),
+     "is in the aws partition, but us-iso-east-1 is in aws-iso"),
+    ("principal-commercial-in-iso-e", in_region("eu-isoe-west-1", team(f"core: {{principals: [{ARN}Runner]}}")),
+     "is in the aws partition, but eu-isoe-west-1 is in aws-iso-e"),
+    ("principal-commercial-in-eusc", in_region("eusc-de-east-1", team(f"core: {{principals: [{ARN}Runner]}}")),
+     "is in the aws partition, but eusc-de-east-1 is in aws-eusc"),
     # --- budgets: a notification mails at most 10 addresses (botocore's Budgets model, NotificationWithSubscribers)
     ("team-budget-11-emails", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [" + EMAILS_11 + "]}"),
      "teams.core.budgetEmails = 11 addresses: at most 10"),
@@ -199,7 +241,8 @@ BAD: list[tuple[str, bytes | str, str]] = [
                                       "  genomics-batch:budget:\n    monthlyUsd: 1000\n",
      "alerts.emails = 11 addresses: at most 10: each budget notification mails them"),
     ("team-budget-email-case", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [a@lab.org, "
-                                    "A@LAB.ORG]}"), "teams.core.budgetEmails = "),
+                                    "A@LAB.ORG]}"),
+     'teams.core.budgetEmails = ["a@lab.org", "A@lab.org"]: lists an address more than once'),
     ("team-budget-email-at", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [lead-at-lab.org]}"),
      "budgetEmails[0] = lead-at-lab.org: not an email address such as oncall@lab.org: an email address must have"),
     ("team-budget-email-no-dot", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: [lead@lab]}"),
@@ -210,19 +253,36 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("team-budget-zero", team("core: {maxVcpus: 16, monthlyBudgetUsd: 0, budgetEmails: [lead@lab.org]}"),
      "teams.core.monthlyBudgetUsd = 0: input should be greater than 0"),
     # --- alert addresses, validated by email-validator (syntax only, no DNS)
-    ("email-space", section("alerts", "emails: ['on call@lab.org']"), "not an email address"),
+    ("email-space", section("alerts", "emails: ['on call@lab.org']"),
+     "alerts.emails[0] = on call@lab.org: not an email address such as oncall@lab.org: the email address contains "
+     "invalid characters before the @-sign: SPACE"),
     ("email-localhost", section("alerts", "emails: [root@localhost]"), "It should have a period"),
     ("email-reserved-domain", section("alerts", "emails: [oncall@lab.invalid]"), "special-use or reserved name"),
     ("email-ip-literal", section("alerts", "emails: ['oncall@[10.0.0.1]']"), "bracketed IP address"),
     ("email-double-dot", section("alerts", "emails: [on..call@lab.org]"), "two periods in a row"),
+    # The value holds a newline: it is shown escaped, so it cannot start a line of its own.
     ("email-header-injection", section("alerts", 'emails: ["oncall@lab.org\\nBcc: all@lab.org"]'),
-     "not an email address"),
-    ("email-display-name", section("alerts", "emails: ['Oncall <oncall@lab.org>']"), "not an email address"),
-    ("email-trailing-dot", section("alerts", "emails: [oncall@lab.org.]"), "not an email address"),
+     'alerts.emails[0] = "oncall@lab.org\\nBcc: all@lab.org": not an email address such as oncall@lab.org: the part '
+     "after the @-sign contains invalid characters: ':', '@', SPACE, U+000A"),
+    ("email-display-name", section("alerts", "emails: ['Oncall <oncall@lab.org>']"),
+     "a display name and angle brackets around the email address are not permitted here"),
+    ("email-trailing-dot", section("alerts", "emails: [oncall@lab.org.]"),
+     "alerts.emails[0] = oncall@lab.org.: not an email address such as oncall@lab.org: an email address cannot end "
+     "with a period"),
+    # email-validator with allow_smtputf8=False and strict=True (settings/limits.py, checked_email): ASCII before the
+    # @, which neither SNS nor Budgets documents otherwise; at most 64 characters there (RFC 5321 4.5.3.1.1).
+    ("email-unicode-local", section("alerts", "emails: ['jürgen@lab.org']"),
+     "alerts.emails[0] = jürgen@lab.org: not an email address such as oncall@lab.org: internationalized characters "
+     "before the @-sign are not supported: 'ü'"),
+    ("email-local-65", section("alerts", "emails: [" + "x" * 65 + "@lab.org]"),
+     "the email address is too long before the @-sign (1 character too many)"),
+    ("email-unicode-local-team", team("core: {maxVcpus: 16, monthlyBudgetUsd: 100, budgetEmails: ['léa@lab.org']}"),
+     "teams.core.budgetEmails[0] = léa@lab.org: not an email address such as oncall@lab.org: internationalized"),
     ("email-repeat-case", section("alerts", "emails: [oncall@lab.org, ONCALL@lab.org]"),
      "lists an address more than once"),
     ("email-not-a-list", section("alerts", "emails: oncall@lab.org"), "alerts.emails = oncall@lab.org: input should"),
-    ("budget-no-emails", section("budget", "monthlyUsd: 500"), "budget.monthlyUsd = 500.0: needs alerts.emails"),
+    # Shown as the file says it, 500, not the model's 500.0.
+    ("budget-no-emails", section("budget", "monthlyUsd: 500"), "budget.monthlyUsd = 500: needs alerts.emails"),
     ("budget-negative", HEAD + "  genomics-batch:alerts:\n    emails: [oncall@lab.org]\n"
                                "  genomics-batch:budget:\n    monthlyUsd: -5\n", "budget.monthlyUsd = -5"),
     # --- GPUs: what Batch's GPU AMI (ECS_AL2023_NVIDIA) runs (botocore's Batch model; aws/amazon-ecs-ami)
@@ -298,6 +358,15 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("tags-team-exact", HEAD + "  genomics-batch:teams:\n    core: {}\n  genomics-batch:tags:\n    Team: y\n",
      "tags.Team = y: is the tag Team"),
     ("tags-mixed-case", section("tags", "pRoJeCt: gamma"), "tags.pRoJeCt = gamma: collides with the tag Project"),
+    # A colliding key is mended by renaming it, not by another value.
+    ("tags-collision-fix", section("tags", "PROJECT: alpha"),
+     "fix: rename the tag key: `pulumi config rm --path 'genomics-batch:tags.PROJECT'`, then `pulumi config set "
+     "--path 'genomics-batch:tags.<another key>' <the same value>`"),
+    ("tags-case-duplicate-fix", section("tags", "CostCenter: a; costcenter: b"),
+     "tags.costcenter = b: differs from the tag CostCenter only in case; IAM treats tag keys case-insensitively\n"
+     "fix: rename the tag key: `pulumi config rm --path 'genomics-batch:tags.costcenter'`"),
+    ("tags-newline-value", HEAD + '  genomics-batch:tags:\n    Owner: "lab\\n  - genomics-batch:fake = 1: forged"\n',
+     'tags.Owner = "lab\\n  - genomics-batch:fake = 1: forged": tag values must be'),
     # --- other settings, each named with its value and the rule
     # The provider refuses more than 360 at preview (terraform-provider-aws batch/compute_environment.go, IntBetween).
     ("update-timeout-long", section("compute", "updateTimeoutMinutes: 7200"),
@@ -314,7 +383,13 @@ BAD: list[tuple[str, bytes | str, str]] = [
     # --- teams (fidelity)
     # terraform-provider-aws internal/service/batch/validate.go (validShareIdentifier): letters and digits only.
     ("team-hyphen", section("teams", "genomics-core: {}"),
-     "team name 'genomics-core' is not allowed: 2-32 lowercase letters or digits"),
+     "teams.genomics-core = genomics-core: is not a team name: 2-32 lowercase letters or digits, starting with a "
+     "letter (no '-': it is a Batch share identifier); rename the team, for example to genomicscore\nfix: rename the "
+     "team 'genomics-core'"),
+    ("team-upper-underscore", section("teams", "core: {}; RNA_Lab: {}"),
+     "teams.RNA_Lab = RNA_Lab: is not a team name: 2-32 lowercase letters or digits, starting with a letter (no '-': "
+     "it is a Batch share identifier); rename the team, for example to rnalab"),
+    ("team-number", section("teams", "2024: {}"), "teams.2024 = 2024: is not a team name"),
     # Budgets read Cost Explorer: split cost allocation data (shared instances by team) is in CUR / Data Exports only.
     ("team-budget-uncapped", section("teams", "rnalab: {monthlyBudgetUsd: 500, budgetEmails: [lead@lab.org]}"),
      "teams.rnalab.monthlyBudgetUsd = 500: needs maxVcpus"),
@@ -352,6 +427,9 @@ GOOD: list[tuple[str, str]] = [
     ("price-capacity", section("compute", "spot: {allocationStrategy: SPOT_PRICE_CAPACITY_OPTIMIZED}")),
     ("short-head-short-update", HEAD + "  genomics-batch:headJob:\n    timeoutHours: 2\n    attempts: 1\n"
                                 "  genomics-batch:compute:\n    updateTimeoutMinutes: 120\n"),
+    # A Fargate head's environment has no infrastructure update (Batch user guide, updating-compute-environments.html:
+    # Fargate environments update only security groups and subnets), so one attempt and a five-day timeout plan.
+    ("fargate-head-one-attempt-long-run", section("headJob", "platform: fargate; attempts: 1; timeoutHours: 120")),
     ("eu-region", "config:\n  aws:region: eu-central-2\n"),
     ("gov-region", "config:\n  aws:region: us-gov-west-1\n"),
     ("many-read-buckets", section("bucket", "readOnlyBuckets: [" + ", ".join(f"public-{i:02d}" for i in range(60))
@@ -392,6 +470,20 @@ GOOD: list[tuple[str, str]] = [
                                                         "budgetEmails: [lead@lab.org]}; rnalab: {weight: 2}")),
     ("teams-cost-tag-second-step", HEAD + "  genomics-batch:teams:\n    imaging: {maxVcpus: 8}\n"
                                           "  genomics-batch:budget:\n    activateTeamCostTag: true\n"),
+    # Offline the stack's account is unknown: principals of any one account plan (the deploy compares them with the
+    # caller's account, components/teams.py), and so do those of an account aws:allowedAccountIds lists.
+    ("principal-other-account-offline", team("core: {principals: [arn:aws:iam::111122223333:role/Runner]}")),
+    ("principal-in-allowed-account", HEAD + '  aws:allowedAccountIds: ["111122223333", "444455556666"]\n'
+                                            "  genomics-batch:teams:\n"
+                                            "    core: {principals: [arn:aws:iam::111122223333:role/Runner]}\n"),
+    ("allowed-accounts-without-teams", HEAD + '  aws:allowedAccountIds: ["012345678901"]\n'),
+    ("principal-path-512", team(f"core: {{principals: [{ARN}pp/{'p/' * 254}Runner]}}")),
+    ("principal-name-64", team(f"core: {{principals: [{ARN}{'r' * 64}, arn:aws:iam::123456789012:user/{'u' * 64}]}}")),
+    ("principal-sso-like-own-role", team(f"core: {{principals: [{ARN}LabAWSReservedSSO_Copy]}}")),
+    ("principal-iso-e", in_region("eu-isoe-west-1", team("core: {principals: [arn:aws-iso-e:iam::123456789012:role/"
+                                                         "Runner]}"))),
+    ("email-unicode-domain", section("alerts", "emails: ['oncall@bücher.de']")),
+    ("email-local-64", section("alerts", "emails: [" + "x" * 64 + "@lab.org]")),
 ]
 
 
@@ -422,6 +514,14 @@ def test_bad_stack_files_are_refused_cleanly(project, capsys, name, text, expect
     assert code == 2, err
     assert expected in err
     assert "Traceback" not in err and "fix: " in err
+
+
+def test_a_value_cannot_forge_an_error_line(project, capsys):
+    # A newline in a value is printed escaped (settings/errors.py, printable), so the line it carries stays inside.
+    text = next(t for n, t, _ in BAD if n == "tags-newline-value")
+    code, err = plan(project, "forge", text, capsys)
+    assert code == 2 and "forged" in err
+    assert not any(line.startswith("  - genomics-batch:fake") for line in err.splitlines()), err
 
 
 @pytest.mark.parametrize(("name", "text"), GOOD, ids=[n for n, _ in GOOD])

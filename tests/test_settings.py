@@ -216,6 +216,11 @@ def test_the_update_timeout_is_the_setting_and_a_single_attempt_needs_a_head_tha
     with pytest.raises(SettingsError, match=r"headJob.attempts = 1: must be at least 2 while headJob.timeoutHours "
                                             r"× 60 \(180\) exceeds compute.updateTimeoutMinutes \(120\)"):
         load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 3, "attempts": 1})
+    # A Fargate head's environment has no infrastructure update to outlast (Batch user guide,
+    # updating-compute-environments.html: Fargate environments update only security groups and subnets).
+    assert load(headJob={"platform": "fargate", "attempts": 1}).head_job.attempts == 1
+    with pytest.raises(SettingsError, match=r"headJob.attempts = 1: must be at least 2"):
+        load(headJob={"platform": "ec2", "attempts": 1})
 
 
 def test_existing_mode_warns_about_egress_and_a_missing_s3_endpoint():
@@ -251,7 +256,7 @@ def test_the_stop_timeout_covers_cancelling_every_task_the_stack_can_run():
 @pytest.mark.parametrize(("sections", "expected"), [
     ({"alerts": {"emails": ["not-an-email"]}}, "alerts.emails[0] = not-an-email: not an email address"),
     ({"alerts": {"emails": ["a@lab.org", "A@lab.org"]}}, "alerts.emails = "),
-    ({"budget": {"monthlyUsd": 100}}, "budget.monthlyUsd = 100.0: needs alerts.emails"),
+    ({"budget": {"monthlyUsd": 100}}, "budget.monthlyUsd = 100: needs alerts.emails"),  # as written, not 100.0
     ({"budget": {"monthlyUsd": 0}, "alerts": {"emails": ["a@lab.org"]}}, "budget.monthlyUsd = 0: "),
     ({"alerts": {"spotInterruptionsPerHour": -1}}, "spotInterruptionsPerHour = -1: must be between 0 and 100000"),
 ])
@@ -398,3 +403,101 @@ def test_email_addresses_are_checked_without_any_network_lookup(monkeypatch):
     assert email_problem("oncall+batch@mail.lab.example.org") is None
     assert "@-sign" in email_problem("oncall.lab.org")
     assert "special-use or reserved" in email_problem("oncall@lab.invalid")
+
+
+def test_addresses_are_sent_in_their_ascii_form_and_need_no_smtputf8():
+    # email-validator (allow_smtputf8=False, strict=True): an internationalized domain goes to SNS and Budgets in
+    # its IDNA (xn--) form and the domain lowercased; a non-ASCII local part, which needs SMTPUTF8, is refused.
+    from conftest import run_program
+
+    from settings.limits import checked_email
+
+    assert checked_email("oncall@bücher.de") == ("oncall@xn--bcher-kva.de", None)
+    assert checked_email("Oncall@LAB.ORG") == ("Oncall@lab.org", None)
+    assert "not supported" in checked_email("jürgen@lab.org")[1]
+    assert "too long before the @-sign" in checked_email("x" * 65 + "@lab.org")[1]
+    assert load(alerts={"emails": ["oncall@bücher.de"]}).alerts.emails == ["oncall@xn--bcher-kva.de"]
+    run = run_program("dev", {"genomics-batch:alerts": {"emails": ["oncall@bücher.de"]}})
+    assert [s.inputs["endpoint"] for s in run.mocks.of_type("aws:sns/topicSubscription:TopicSubscription")] == [
+        "oncall@xn--bcher-kva.de"]
+
+
+def test_partitions_come_from_botocore_for_every_region():
+    # botocore's endpoint data (Session.get_partition_for_region): isolated and sovereign partitions too.
+    from settings.limits import REGION_NAME, aws_regions, partition_for
+
+    assert {r: partition_for(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1",
+                                          "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1")} \
+        == {"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso",
+            "us-isob-east-1": "aws-iso-b", "eu-isoe-west-1": "aws-iso-e", "us-isof-south-1": "aws-iso-f",
+            "eusc-de-east-1": "aws-eusc"}
+    assert all(REGION_NAME.fullmatch(r) for r in aws_regions())  # the schema's pattern takes every region
+    s = load_settings({"aws:region": "eu-isoe-west-1", "genomics-batch:bucket": '{"readOnlyBuckets": ["ref"]}'}, "t")
+    assert s.extra_bucket_arns["read_only_bucket_arns"] == ["arn:aws-iso-e:s3:::ref"]
+
+
+def test_turning_on_the_cost_tag_warns_that_it_belongs_to_a_later_deploy():
+    # terraform-provider-aws internal/service/ce/cost_allocation_tag.go: the create reads the tag back with
+    # ListCostAllocationTags and fails with NewEmptyResultError while AWS does not list the key (up to 24 h).
+    from settings.rules import warnings
+
+    teams = {"imaging": {"maxVcpus": 8}}
+    assert not [w for w in warnings(load(teams=teams)) if "activateTeamCostTag" in w]
+    [warning] = [w for w in warnings(load(teams=teams, budget={"activateTeamCostTag": True}))
+                 if "activateTeamCostTag" in w]
+    assert warning.startswith("WARNING budget.activateTeamCostTag = true: the deploy fails while AWS does not list "
+                              "the Team tag key yet")
+    assert "up to 24 h" in warning and "a later deploy than the one that adds the first team" in warning
+    assert "aws ce list-cost-allocation-tags --tag-keys Team" in warning
+
+
+def test_protected_roles_are_refused_by_name_and_principals_are_ascii_within_iam_lengths():
+    # botocore's IAM model: roleNameType/userNameType [\w+=,.@-]+ of 1-64, pathType at most 512 characters, both
+    # ASCII; service-linked (AWSServiceRoleFor…) and Identity Center (AWSReservedSSO_…) roles are unmodifiable.
+    import botocore.session
+
+    from settings.limits import PRINCIPAL_ARN, principal_problem
+
+    iam = "arn:aws:iam::123456789012:role/"
+    shapes = botocore.session.get_session().get_service_model("iam")
+    assert shapes.shape_for("pathType").metadata["max"] == 512
+    assert shapes.shape_for("roleNameType").metadata["max"] == shapes.shape_for("userNameType").metadata["max"] == 64
+    assert "service-linked" in principal_problem(iam + "AWSServiceRoleForBatch")
+    assert "Identity Center" in principal_problem(iam + "x/AWSReservedSSO_Lab_0123456789abcdef")
+    assert principal_problem("arn:aws:iam::123456789012:user/AWSReservedSSO_x") is None  # roles only
+    assert principal_problem(iam + "MyAWSServiceRoleForBatch") is None  # only the prefix is the service's
+    assert principal_problem(iam + "pp/" + "p/" * 254 + "R") is None  # a path of 512 characters
+    assert "513 characters" in principal_problem(iam + "p/" * 256 + "R")
+    assert not PRINCIPAL_ARN.fullmatch(iam + "Rünner") and not PRINCIPAL_ARN.fullmatch(iam + "r" * 65)
+    assert not PRINCIPAL_ARN.fullmatch("arn:aws:iam::١٢٣٤٥٦٧٨٩٠١٢:role/Runner")  # Arabic-Indic digits are \d too
+
+
+def test_allowed_account_ids_reach_the_provider_and_bound_the_principals():
+    # An explicit provider reads no aws:* config (pulumi/pulumi-aws#1307): the program passes the list on itself.
+    from conftest import run_program
+
+    [provider] = run_program("dev", {"aws:allowedAccountIds": ["123456789012"]}).mocks.of_type("pulumi:providers:aws")
+    assert json.loads(provider.inputs["allowedAccountIds"]) == ["123456789012"]
+    principal = "arn:aws:iam::111122223333:role/Runner"
+    with pytest.raises(SettingsError, match=r"is in account 111122223333, which aws:allowedAccountIds does not list"):
+        load_settings({**REGION, "aws:allowedAccountIds": '["123456789012"]',
+                       "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}})}, "t")
+    s = load_settings({**REGION, "aws:allowedAccountIds": '["111122223333"]',
+                       "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}})}, "t")
+    assert s.allowed_account_ids == ["111122223333"]
+
+
+def test_error_lines_name_the_entry_escape_control_characters_and_keep_arns_whole():
+    from settings.errors import location_path, show
+
+    assert location_path("teams", ("genomics-core", "[key]")) == "teams.genomics-core"
+    assert show("a\nb") == '"a\\nb"' and show("right\u202eleft") == '"right\\u202eleft"'
+    arn = "arn:aws:iam::123456789012:role/" + "lab/" * 30 + "GenomicsRunner"
+    assert show(arn) == arn and show("x" * 100).endswith("...")
+    with pytest.raises(SettingsError) as caught:
+        load(teams={"genomics-core": {}})
+    assert caught.value.problems == [
+        "genomics-batch:teams.genomics-core = genomics-core: is not a team name: 2-32 lowercase letters or digits, "
+        "starting with a letter (no '-': it is a Batch share identifier); rename the team, for example to "
+        "genomicscore"]
+    assert caught.value.fix.startswith("rename the team 'genomics-core'")

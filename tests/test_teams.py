@@ -175,7 +175,8 @@ def test_every_allowed_team_name_is_a_share_identifier_the_provider_accepts(name
 def test_a_hyphenated_team_name_is_refused_before_the_provider_refuses_it_at_preview():
     with pytest.raises(SettingsError) as error:
         load_settings({"aws:region": REGION, "genomics-batch:teams": json.dumps({"genomics-core": {}})}, "dev")
-    assert "team name 'genomics-core' is not allowed: 2-32 lowercase letters or digits" in str(error.value)
+    assert "teams.genomics-core = genomics-core: is not a team name: 2-32 lowercase letters or digits" in \
+        str(error.value)
     assert not PROVIDER_SHARE_IDENTIFIER.fullmatch("genomics-core")  # why: it would fail `pulumi preview`
 
 
@@ -410,9 +411,9 @@ def test_the_guard_rule_flags_a_widened_team_role(three):
 # --- bad team settings --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("teams", "extra", "message"), [
-    ({"Genomics": {}}, {}, "team name 'Genomics' is not allowed"),
-    ({"g": {}}, {}, "team name 'g' is not allowed"),
-    ({"a" * 33: {}}, {}, "is not allowed: 2-32 lowercase"),
+    ({"Genomics": {}}, {}, "teams.Genomics = Genomics: is not a team name"),
+    ({"g": {}}, {}, "teams.g = g: is not a team name"),
+    ({"a" * 33: {}}, {}, "is not a team name: 2-32 lowercase"),
     ({"core": {"weight": 0}}, {}, "teams.core.weight = 0: must be between 0.001 and 10000"),
     ({"core": {"maxVcpus": 512}}, {}, "teams.core.maxVcpus = 512: must be at most compute.spot.maxVcpus (64)"),
     ({"core": {"monthlyBudgetUsd": 0, "budgetEmails": ["a@lab.org"]}}, {}, "teams.core.monthlyBudgetUsd = 0"),
@@ -422,7 +423,7 @@ def test_the_guard_rule_flags_a_widened_team_role(three):
     # data is in CUR / Data Exports only: docs.aws.amazon.com/cur/latest/userguide/split-cost-allocation-data.html).
     ({"core": {"monthlyBudgetUsd": 100, "budgetEmails": ["a@lab.org"]}}, {},
      "teams.core.monthlyBudgetUsd = 100: needs maxVcpus"),
-    ({"genomics-core": {}}, {}, "team name 'genomics-core' is not allowed"),
+    ({"genomics-core": {}}, {}, "teams.genomics-core = genomics-core: is not a team name"),
     ({"core": {"budgetEmails": ["a@lab.org"]}}, {}, "only used with monthlyBudgetUsd"),
     ({"core": {"principals": ["arn:aws:iam::12345:role/x"]}}, {}, "not an IAM role or user ARN"),
     ({"core": {"principals": [f"arn:aws:iam::{ACCOUNT}:group/devs"]}}, {}, "not an IAM role or user ARN"),
@@ -494,3 +495,64 @@ def test_teams_with_fargate_heads_and_a_gpu_queue_reach_both():
     head = [policy_of(run, "teams-imaging-head")]
     assert decision(head, "batch:SubmitJob", run.outputs["gpuQueueArn"]) == "Allow"
     assert "task.accelerator" in run.outputs["teams"]["imaging"]["nextflowConfig"]
+
+
+# --- principals of another account than the caller's ---------------------------------------------------------------
+
+def team_with_principals(principals: list[str]):
+    from components.teams import Team
+
+    return Team(name="core", capped=False, monthly_budget_usd=None, budget_emails=[], read_only_bucket_arns=[],
+                read_write_bucket_arns=[], principals=principals)
+
+
+def test_a_principal_of_another_account_than_the_callers_fails_the_deploy_clearly():
+    # The run policy is attached by name (aws.iam.PolicyAttachment takes role and user names), in the caller's
+    # account: a principal of another account would silently grant a same-named one of the caller's. The mocked caller
+    # is ACCOUNT (tests/conftest.py, getCallerIdentity), so a principal of 111122223333 is foreign here.
+    import pulumi
+    from conftest import build_component, component_args
+
+    from components.head_job import NextflowHeadJobArgs
+    from components.teams import BatchTeams, BatchTeamsArgs
+
+    head = component_args(NextflowHeadJobArgs, bucket_name="lab-work", bucket_arn="arn:aws:s3:::lab-work",
+                          queue_arns={q: f"{BATCH}:job-queue/{q}-q" for q in ("head", "default", "priority")},
+                          task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/task")
+
+    def teams(principals: list[str]) -> BatchTeamsArgs:
+        return BatchTeamsArgs(teams=[team_with_principals(principals)], head=head, image="nextflow:25.04.6",
+                              log_group_name="/head", execution_role_arn=None, activate_cost_tag=False)
+
+    own = f"arn:aws:iam::{ACCOUNT}:role/Runner"
+    mocks, _ = build_component(lambda: BatchTeams("teams", teams([own])))
+    assert mocks.named("teams-core-run", "aws:iam/policyAttachment:PolicyAttachment").inputs["roles"] == ["Runner"]
+    with pytest.raises(pulumi.RunError) as error:
+        build_component(lambda: BatchTeams("teams", teams([own, "arn:aws:iam::111122223333:role/Runner"])))
+    assert str(error.value) == (
+        "teams.core.principals: arn:aws:iam::111122223333:role/Runner is in account 111122223333, but this stack "
+        f"deploys to account {ACCOUNT}; the run policy is attached by name there, so it would reach a same-named "
+        f"principal of {ACCOUNT} instead. List principals of account {ACCOUNT}, or deploy with credentials of the "
+        "principals' account")
+
+
+def test_offline_the_caller_account_is_unknown_and_principals_of_one_account_plan(tmp_path):
+    # nfbatch plan answers getCallerIdentity with a placeholder (nfbatch/plan.py, PlanMocks): nothing to compare,
+    # so a real user's principals of 111122223333 still plan; settings/rules.py checked one account and the partition.
+    import shutil
+
+    from conftest import MAIN, ROOT
+
+    from components.teams import foreign_principals
+    from nfbatch.plan import build_plan
+
+    assert foreign_principals("core", ["arn:aws:iam::111122223333:role/R"], "(known after deploy: account id)") == []
+    assert foreign_principals("core", ["arn:aws:iam::111122223333:role/R"], "111122223333") == []
+    shutil.copy(MAIN, tmp_path / "__main__.py")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.lab.yaml").write_text(
+        "config:\n  aws:region: us-east-1\n  genomics-batch:teams:\n"
+        "    core: {principals: [arn:aws:iam::111122223333:role/Runner, arn:aws:iam::111122223333:user/alice]}\n")
+    plan = build_plan("lab", tmp_path)
+    [attachment] = [r for r in plan["resources"] if r["type"] == "aws:iam/policyAttachment:PolicyAttachment"]
+    assert attachment["inputs"]["roles"] == ["Runner"] and attachment["inputs"]["users"] == ["alice"]

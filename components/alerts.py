@@ -28,7 +28,7 @@ ATTEMPT_END_STATUSES = ("RUNNABLE", "FAILED")
 # What a time-limit action writes on the job it cancels, before the action's reason (AWS Batch user guide,
 # job_stuck_in_runnable_misconfiguration.html: "Canceled by JobStateTimeLimit action due to reason: <reason>").
 TIME_LIMIT_CANCEL_PREFIX = "Canceled by JobStateTimeLimit action due to reason: "
-# Every reason the queues act on (contract.STUCK_REASONS) is a MISCONFIGURATION one; a capacity cancel is not ours.
+# Every reason the queues act on (facts.contract) is a MISCONFIGURATION one; a capacity cancel is not ours.
 STUCK_CANCEL_PREFIX = f"{TIME_LIMIT_CANCEL_PREFIX}MISCONFIGURATION:"
 # PutRule's EventPattern holds at most 2,048 characters (botocore's events model, shape EventPattern; EventBridge
 # quotas, "Event pattern size"). The provider's own check allows 4,096 (internal/service/events/rule.go).
@@ -211,7 +211,7 @@ class StackAlertsArgs:
     stuck_jobs: bool
     spot_interruptions_per_hour: int  # 0: no alarm
     budget_monthly_usd: float | None
-    queue_arns: dict[str, pulumi.Input[str]]  # keys: contract.QUEUES
+    queue_arns: dict[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
     task_queue_arns: list[pulumi.Input[str]]
     head_log_group_name: pulumi.Input[str]
     region: str  # the stack's region: the topic key serves EventBridge for this account's topics in it only

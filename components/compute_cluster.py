@@ -1,7 +1,7 @@
 """BatchComputeCluster: instance and task IAM roles, spot and on-demand compute environments, and the job queues.
 
 Queue layout is decided by `components.planning.plan_queues` (pure); compute environments use the Batch
-service-linked role and a strategy the provider can update (components.update_rules), so launch template,
+service-linked role and a strategy the provider can update (facts.update_rules), so launch template,
 instance type and subnet changes update in place.
 """
 
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import (
+from components.planning import plan_queues
+from facts.contract import (
     FARGATE,
     GPU,
     ON_DEMAND,
@@ -24,9 +25,8 @@ from components.contract import (
     stuck_reasons,
     team_queue_key,
 )
-from components.planning import plan_queues
+from facts.limits import partition_for, weight_factor
 from policies.iam import assume_role_policy, s3_access_policy
-from settings.limits import partition_for, weight_factor
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -60,7 +60,7 @@ class BatchComputeClusterArgs:
     share_decay_seconds: int
     compute_reservation: int
     team_caps: dict[str, int]  # team -> maxVcpus of its own spot environment and queue
-    partition: str  # the region's ARN partition: which stuck-job reasons its queues may act on (contract.stuck_reasons)
+    partition: str  # the region's ARN partition: which stuck-job reasons its queues may act on (facts.contract)
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[list[str]],
@@ -240,15 +240,15 @@ class BatchComputeCluster(pulumi.ComponentResource):
         """With teams, every queue is fair-share: jobs must then name a share identifier (SubmitJob), so the head
         queue needs the policy as much as the task queues. AWS turns no FIFO queue into a fair-share one, and the
         provider refuses to remove a policy (terraform-provider-aws job_queue.go, Update), so adding the first team
-        or removing the last replaces the queues (components/update_rules.py says so in `nfbatch plan --diff`)."""
+        or removing the last replaces the queues (facts/update_rules.py says so in `nfbatch plan --diff`)."""
         opts = pulumi.ResourceOptions(parent=self, replace_on_changes=["schedulingPolicyArn"])
         if self._scheduling is None:
             return {"opts": opts}
         return {"scheduling_policy_arn": self._scheduling.arn, "opts": opts}
 
     def _stuck_actions(self, args: BatchComputeClusterArgs) -> list[aws.batch.JobQueueJobStateTimeLimitActionArgs]:
-        """Cancel a job stuck RUNNABLE on a misconfiguration (contract.stuck_reasons for the partition; never on a
-        capacity shortage, see contract.CAPACITY_REASON). CANCEL is the only action for ECS compute environments
+        """Cancel a job stuck RUNNABLE on a misconfiguration (facts.contract.stuck_reasons for the partition; never on a
+        capacity shortage, see facts.contract.CAPACITY_REASON). CANCEL is the only action for ECS compute environments
         (botocore's Batch model, JobStateTimeLimitAction.action); the provider checks action and state against the
         SDK's enums and maxTimeSeconds within 600-86400 (terraform-provider-aws internal/service/batch/job_queue.go)."""
         return [aws.batch.JobQueueJobStateTimeLimitActionArgs(

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import (
+from components.launch_template import AWS_CLI_PATH
+from facts.contract import (
     CACHE_PREFIX,
     HEAD_SCHEDULING_PRIORITY,
     LOGS_PREFIX,
@@ -24,7 +25,6 @@ from components.contract import (
     WORK_PREFIX,
     team_prefix,
 )
-from components.launch_template import AWS_CLI_PATH
 from policies.iam import assume_role_policy, head_job_policy
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class NextflowHeadJobArgs:
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     region: str
-    queue_arns: dict[str, pulumi.Input[str]]  # keys: contract.QUEUES
+    queue_arns: dict[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
     task_role_arn: pulumi.Input[str]
     read_only_bucket_arns: list[str]
     read_write_bucket_arns: list[str]
@@ -340,7 +340,7 @@ def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulum
         # allocation data) can split by run and by team.
         propagate_tags=True,
         # A team's head runs on fair-share queues, which refuse it without a scheduling priority unless SubmitJob
-        # overrides one (contract.HEAD_SCHEDULING_PRIORITY says why this value). The stack's own head is for stacks
+        # overrides one (facts.contract says why this value). The stack's own head is for stacks
         # without teams, whose queues are FIFO (with teams it has no share identifier to submit with at all).
         **({"tags": {TEAM_TAG: team}, "scheduling_priority": HEAD_SCHEDULING_PRIORITY} if team else {}),
         opts=opts,

@@ -1,4 +1,4 @@
-"""The stack's exports, built from the components: exactly the names `components.contract.EXPORTS` lists."""
+"""The stack's exports, built from the components: exactly the names `facts.contract.EXPORTS` lists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import pulumi
 
 from components.alerts import StackAlerts
 from components.compute_cluster import BatchComputeCluster
-from components.contract import (
+from components.head_job import NextflowHeadJob, render_nextflow_config
+from components.storage import WorkBucket
+from components.teams import BatchTeams
+from facts.contract import (
     CAPACITY,
     EXPORT_NAMES,
     GPU_QUEUE,
@@ -24,9 +27,6 @@ from components.contract import (
     team_prefix,
     team_task_queues,
 )
-from components.head_job import NextflowHeadJob, render_nextflow_config
-from components.storage import WorkBucket
-from components.teams import BatchTeams
 
 if TYPE_CHECKING:
     from settings import StackSettings

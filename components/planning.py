@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from components.contract import queue_capacity
+from facts.contract import queue_capacity
 
 Egress = Literal["public", "nat-single", "nat-per-az"]
 NetworkMode = Literal["create", "existing"]
@@ -67,7 +67,7 @@ def plan_network(mode: NetworkMode, cidr: str, az_count: int, egress: Egress) ->
 class QueuePlan:
     key: str
     priority: int
-    environments: tuple[str, ...]  # capacity kinds (contract.SPOT / ON_DEMAND), in order of preference
+    environments: tuple[str, ...]  # capacity kinds (facts.contract.SPOT / ON_DEMAND), in order of preference
 
 
 def plan_queues(head: int, priority: int, default: int, spot_fallback: bool, head_platform: str = "ec2",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import SCRATCH_PREFIXES
+from facts.contract import SCRATCH_PREFIXES
 
 if TYPE_CHECKING:
     from settings import StackSettings

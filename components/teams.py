@@ -16,10 +16,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alerts import tag_budget
-from components.contract import GPU_QUEUE, TEAM_TAG, team_task_queues
 from components.head_job import NextflowHeadJobArgs, head_definition
+from facts.contract import GPU_QUEUE, TEAM_TAG, team_task_queues
+from facts.limits import ACCOUNT_ID, PRINCIPAL_ARN, partition_for
 from policies.iam import assume_role_policy, bucket_arn, head_job_policy, team_run_policy, team_s3_statements
-from settings.limits import ACCOUNT_ID, PRINCIPAL_ARN, partition_for
 
 if TYPE_CHECKING:
     from settings import StackSettings

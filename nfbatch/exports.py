@@ -1,5 +1,5 @@
 """What each stack export must look like when nfbatch reads it, checked against the export contract
-(components/contract.py EXPORTS) so a hand-edited outputs file is refused with the key, the value and what is expected.
+(facts/contract.py EXPORTS) so a hand-edited outputs file is refused with the key, the value and what is expected.
 
 Plain checks, not a pydantic model: the operational verbs never import pydantic (tests/test_nfbatch.py).
 """
@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from components.contract import (
+from facts.contract import (
     CAPACITY,
     GPU_QUEUE,
     OPTIONAL_CAPACITY,
@@ -21,7 +21,7 @@ from components.contract import (
     queue_arn_export,
     queue_name_export,
 )
-from settings.limits import TEAM_NAME, TEAM_NAME_RULE, bucket_name_problem, partition_for
+from facts.limits import TEAM_NAME, TEAM_NAME_RULE, bucket_name_problem, partition_for
 
 # ARN layouts as the Service Authorization Reference lists them for AWS Batch, IAM and SNS (parliament's copy,
 # iam_definition.json): arn:${Partition}:batch:${Region}:${Account}:job-queue/${JobQueueName}, and so on.

@@ -10,7 +10,7 @@ import time
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, TEAM_TAG, queue_capacity
+from facts.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, TEAM_TAG, queue_capacity
 from nfbatch.aws import RETRY_CONFIG, Aws
 from nfbatch.runs import describe_jobs, list_job_summaries
 from nfbatch.stack import StackOutputs

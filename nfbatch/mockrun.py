@@ -26,7 +26,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-from components.contract import PROJECT
+from facts.contract import PROJECT
 
 # Stands in for an encrypted (`secure:`) config value, which cannot be read without the stack's secrets provider.
 SECRET_PLACEHOLDER = "SecretValueHiddenFromPlan"  # noqa: S105 - a marker, not a password

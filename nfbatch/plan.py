@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from components import update_rules
-from components.contract import PROJECT, queue_arn_export
-from components.update_rules import Action
+from facts import update_rules
+from facts.contract import PROJECT, queue_arn_export
+from facts.update_rules import Action
 from nfbatch.errors import NfbatchError
 from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
 
@@ -38,7 +38,7 @@ class PlanMocks(RecordingMocks):
         return unknown(f"{name}.id"), state
 
     def call(self, args):
-        from settings.limits import partition_for
+        from facts.limits import partition_for
 
         self.calls.append((args.token, dict(args.args)))
         match args.token.rsplit(":", 1)[-1]:
@@ -394,7 +394,7 @@ def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[
 
 def resource_changes(a: dict, b: dict) -> list[dict]:
     """What `pulumi up` would do to move from plan `a` to plan `b`: create, delete, update in place or replace each
-    resource, by the provider's own rules (components.update_rules)."""
+    resource, by the provider's own rules (facts.update_rules)."""
     flat_a = {(r["type"], r["name"]): flatten(r["inputs"]) for r in a["resources"]}
     flat_b = {(r["type"], r["name"]): flatten(r["inputs"]) for r in b["resources"]}
     by_name: dict[str, list[tuple]] = {}

@@ -18,12 +18,12 @@ from pathlib import Path
 import yaml
 from botocore.exceptions import ClientError
 
-from components.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
-from components.contract import HEAD_SCHEDULING_PRIORITY, PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG, TEAM_TAG, team_prefix
+from facts.contract import HEAD_JOB_NAME_PREFIX as JOB_PREFIX
+from facts.contract import HEAD_SCHEDULING_PRIORITY, PARAMS_PREFIX, PIPELINE_TAG, RUN_TAG, TEAM_TAG, team_prefix
+from facts.limits import TEAM_NAME, TEAM_NAME_RULE
 from nfbatch.aws import Aws
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs
-from settings.limits import TEAM_NAME, TEAM_NAME_RULE
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 # A pipeline Nextflow can fetch: a name (hello, nf-core/rnaseq) or an https:// repository, no shell characters.

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.contract import (
+from facts.contract import (
     CAPACITY,
     FARGATE,
     GPU_QUEUE,
@@ -20,9 +20,9 @@ from components.contract import (
     compute_environment_export,
     queue_arn_export,
 )
+from facts.limits import aws_regions
 from nfbatch import exports
 from nfbatch.errors import NfbatchError
-from settings.limits import aws_regions
 
 
 @dataclass(frozen=True)

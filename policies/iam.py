@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 
-from components.contract import (
+from facts.contract import (
     CACHE_PREFIX,
     LOGS_PREFIX,
     NEXTFLOW_JOB_DEFINITION_PREFIX,

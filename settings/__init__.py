@@ -2,7 +2,7 @@
 
 limits (what AWS accepts) → model (keys, defaults, reasons) → rules (cross-key checks) → errors (messages) →
 load (from the engine's raw config). `load_settings` returns `StackSettings` or raises `SettingsError`.
-The names below load on first use, so `settings.limits` (plain Python) can be imported without pydantic.
+The names below load on first use, so `facts.limits` (plain Python) can be imported without pydantic.
 """
 
 from importlib import import_module
@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "SettingsError": "settings.errors",
-    "partition_for": "settings.limits",
+    "partition_for": "facts.limits",
     "load_settings": "settings.load",
     "raw_stack_config": "settings.load",
     "DEFAULT_INSTANCE_TYPES": "settings.model",

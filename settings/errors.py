@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, RootModel
 
-from components.contract import PROJECT
+from facts.contract import PROJECT
 
 
 class SettingsError(ValueError):

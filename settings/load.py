@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.contract import PROJECT
+from facts.contract import PROJECT
+from facts.limits import ACCOUNT_ID, aws_regions
 from settings.errors import MISSING, SettingsError, allowed_for, fix_for, location_path, problem, show
-from settings.limits import ACCOUNT_ID, aws_regions
 from settings.model import TOP_LEVEL, StackSettings
 from settings.rules import cross_key_problems
 

@@ -11,9 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 from pydantic.alias_generators import to_camel
 
-from components.contract import COST_TAG_KEYS, PROJECT
-from policies.iam import bucket_arn
-from settings.limits import (
+from facts.contract import COST_TAG_KEYS, PROJECT
+from facts.limits import (
     ACCOUNT_ID,
     BUDGET_EMAIL_SUBSCRIBERS,
     GP3_IOPS,
@@ -36,6 +35,7 @@ from settings.limits import (
     principal_problem,
     team_name_suggestion,
 )
+from policies.iam import bucket_arn
 
 
 def setting(default: Any = ..., why: str = "", allowed: str | None = None, schema: dict | None = None,

@@ -17,9 +17,9 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from components.contract import EXPORTS, PROJECT
+from facts.contract import EXPORTS, PROJECT
+from facts.limits import REGION_NAME
 from settings.errors import inner_type, unwrap
-from settings.limits import REGION_NAME
 from settings.model import TOP_LEVEL, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,11 +10,8 @@ import json
 import math
 from typing import Any
 
-from components.contract import NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
-from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
-from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
-from settings.errors import MISSING
-from settings.limits import (
+from facts.contract import NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
+from facts.limits import (
     AZ_ID,
     BATCH_BUNDLES,
     BUDGET_EMAIL_SUBSCRIBERS,
@@ -48,6 +45,9 @@ from settings.limits import (
     principal_parts,
     type_architecture,
 )
+from facts.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
+from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
+from settings.errors import MISSING
 from settings.model import StackSettings
 
 Problem = tuple[str, Any, str]
@@ -232,7 +232,7 @@ def _instance_types(s: StackSettings) -> list[Problem]:
 
 
 def _gpu_types(s: StackSettings, key: str, types: list[str]) -> list[Problem]:
-    """What Batch's GPU AMI, ECS_AL2023_NVIDIA, can run (settings.limits.nvidia_ami_problem cites the sources)."""
+    """What Batch's GPU AMI, ECS_AL2023_NVIDIA, can run (facts.limits.nvidia_ami_problem cites the sources)."""
     not_gpu = [t for t in types if not is_gpu_family(instance_family(t))]
     if not_gpu:
         return [(key, not_gpu, "not GPU families (g and p classes, such as g5, g6, p4d)")]

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from components.contract import PROJECT
+from facts.contract import PROJECT
 
 # The top-level keys of a stack file the Pulumi CLI knows (stack settings, secrets, ESC environments).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")

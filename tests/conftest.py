@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.contract import ON_DEMAND, SPOT, compute_environment_export, queue_capacity
+from facts.contract import ON_DEMAND, SPOT, compute_environment_export, queue_capacity
 from nfbatch.mockrun import RecordingMocks, Registration, read_stack_file, start
 from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
 from nfbatch.mockrun import run_program as execute

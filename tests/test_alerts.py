@@ -28,8 +28,8 @@ from components.alerts import (
     stuck_job_pattern,
     topic_policy,
 )
-from components.contract import CAPACITY_REASON, STUCK_REASONS
-from settings.limits import JOB_QUEUES_PER_ACCOUNT, JOB_STATE_TIME_LIMIT_SECONDS
+from facts.contract import CAPACITY_REASON, STUCK_REASONS
+from facts.limits import JOB_QUEUES_PER_ACCOUNT, JOB_STATE_TIME_LIMIT_SECONDS
 
 BATCH = f"arn:aws:batch:{REGION}:{ACCOUNT}"
 QUEUES = {q: f"{BATCH}:job-queue/batch-{q}-4f2a" for q in ("head", "default", "priority")}

@@ -227,7 +227,7 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("allowed-accounts-string", HEAD + '  aws:allowedAccountIds: "111122223333"\n',
      "aws:allowedAccountIds = 111122223333: must be a list"),
     ("allowed-accounts-empty", HEAD + "  aws:allowedAccountIds: []\n", "aws:allowedAccountIds = []: must be a list"),
-    # Partitions from botocore's endpoint data (settings/limits.py, partition_for): the isolated and sovereign ones too.
+    # Partitions from botocore's endpoint data (facts/limits.py, partition_for): the isolated and sovereign ones too.
     ("principal-commercial-in-iso", in_region("us-iso-east-1", team(f"core: {{principals: [{ARN}Runner]}}")),
      "is in the aws partition, but us-iso-east-1 is in aws-iso"),
     ("principal-commercial-in-iso-e", in_region("eu-isoe-west-1", team(f"core: {{principals: [{ARN}Runner]}}")),
@@ -269,7 +269,7 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("email-trailing-dot", section("alerts", "emails: [oncall@lab.org.]"),
      "alerts.emails[0] = oncall@lab.org.: not an email address such as oncall@lab.org: an email address cannot end "
      "with a period"),
-    # email-validator with allow_smtputf8=False and strict=True (settings/limits.py, checked_email): ASCII before the
+    # email-validator with allow_smtputf8=False and strict=True (facts/limits.py, checked_email): ASCII before the
     # @, which neither SNS nor Budgets documents otherwise; at most 64 characters there (RFC 5321 4.5.3.1.1).
     ("email-unicode-local", section("alerts", "emails: ['jürgen@lab.org']"),
      "alerts.emails[0] = jürgen@lab.org: not an email address such as oncall@lab.org: internationalized characters "

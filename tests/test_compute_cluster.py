@@ -6,8 +6,8 @@ import pytest
 from conftest import build_component, component_args, resolve
 
 from components.compute_cluster import BatchComputeCluster, BatchComputeClusterArgs
-from components.contract import EC2_CONFIGURATION_REASON, STUCK_REASONS, stuck_reasons
-from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
+from facts.contract import EC2_CONFIGURATION_REASON, STUCK_REASONS, stuck_reasons
+from facts.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from settings import load_settings
 
 ARGS = {

@@ -13,7 +13,7 @@ import pytest
 from conftest import MAIN, ROOT, create_budget_in_moto, run_program
 from test_guard import violations_for
 
-from components.contract import PROJECT
+from facts.contract import PROJECT
 from nfbatch.cli import main
 
 COMBINED = {

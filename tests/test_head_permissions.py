@@ -7,7 +7,7 @@ v25.04.6, plugins/nf-amazon/src/main/nextflow/cloud/aws/batch/) makes it. Calls 
 import pytest
 from iam_eval import decision
 
-from components.contract import NEXTFLOW_JOB_DEFINITION_PREFIX as NF
+from facts.contract import NEXTFLOW_JOB_DEFINITION_PREFIX as NF
 from policies.iam import head_job_policy
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"

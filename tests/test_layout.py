@@ -41,3 +41,33 @@ def test_the_project_cites_public_sources_not_the_private_notes():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     citing = [name for name in tracked if "shared" + "/" in (ROOT / name).read_text(errors="replace")]
     assert citing == []
+
+
+# The layers from the ground up: a module may import its own layer and those below it, never one above.
+LAYERS = ("facts", "policies", "settings", "components", "nfbatch")
+
+
+def _imported_packages(path) -> set[str]:
+    """The project's top-level packages a module imports (at any depth: function-local imports count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & set(LAYERS)
+
+
+def test_imports_run_one_way_from_the_facts_up():
+    upward = []
+    for rank, layer in enumerate(LAYERS):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            above = {p for p in _imported_packages(path) if LAYERS.index(p) > rank}
+            upward += [f"{path.relative_to(ROOT)} imports {p}" for p in sorted(above)]
+    assert upward == []
+
+
+def test_the_layering_check_sees_an_upward_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from components.contract import X\n    import nfbatch.cli\n")
+    assert _imported_packages(module) == {"components", "nfbatch"}

@@ -827,7 +827,7 @@ def test_a_hand_edited_outputs_file_is_refused_with_the_key_value_and_what_is_ex
 
 
 def test_every_export_of_the_contract_has_a_check():
-    from components.contract import EXPORT_NAMES
+    from facts.contract import EXPORT_NAMES
     from nfbatch.exports import CHECKS
 
     assert set(CHECKS) | {"region", "teams"} == set(EXPORT_NAMES)  # region and teams are checked on their own

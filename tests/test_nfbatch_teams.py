@@ -10,7 +10,7 @@ from botocore.validate import validate_parameters
 from conftest import ACCOUNT, REGION, run_program
 from test_nfbatch import as_json, nfbatch
 
-from components.contract import HEAD_SCHEDULING_PRIORITY, RUN_TAG, TEAM_TAG
+from facts.contract import HEAD_SCHEDULING_PRIORITY, RUN_TAG, TEAM_TAG
 from nfbatch.maintenance import COST_TAG_CHECK, cost_tag_check
 
 

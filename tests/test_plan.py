@@ -184,7 +184,7 @@ def test_a_new_launch_template_setting_updates_both_compute_environments_in_plac
 
 
 def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
-    from components.update_rules import COMPUTE_ENVIRONMENT, Action
+    from facts.update_rules import COMPUTE_ENVIRONMENT, Action
     from nfbatch.plan import infrastructure_update_note
 
     # A new launch template version starts an infrastructure update; a new maxVcpus is a scaling update only

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.contract import ON_DEMAND, SPOT
 from components.planning import plan_network, plan_queues
+from facts.contract import ON_DEMAND, SPOT
 
 EGRESS = ["public", "nat-single", "nat-per-az"]
 

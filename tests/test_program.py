@@ -7,8 +7,8 @@ from conftest import run_program
 from parliament import analyze_policy_string
 from parliament import config as parliament_config
 
-from components.contract import REQUIRED_EXPORT_NAMES
 from components.head_job import render_nextflow_config
+from facts.contract import REQUIRED_EXPORT_NAMES
 from policies.iam import write_actions_on_any_resource
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT, tool
 
-from components.contract import EXPORTS
+from facts.contract import EXPORTS
 from settings import SettingsError, load_settings
 from settings.reference import SCHEMA_PATH, config_rows, readme_text, schema_text, stack_file_schema
 

@@ -7,8 +7,8 @@ import pulumi
 import pytest
 from conftest import MAIN, stack_config, start_mocks
 
+from facts.limits import LOG_RETENTION_DAYS
 from settings import SettingsError, load_settings
-from settings.limits import LOG_RETENTION_DAYS
 
 REGION = {"aws:region": "us-east-1"}
 
@@ -295,7 +295,7 @@ def test_botocore_says_what_the_gpu_and_architecture_rules_rely_on():
 
 
 def test_the_bundles_and_gpu_families_get_the_architecture_and_refusals_of_their_sources():
-    from settings.limits import nvidia_ami_problem, type_architecture
+    from facts.limits import nvidia_ami_problem, type_architecture
 
     assert [type_architecture(t) for t in ("optimal", "default_x86_64", "default_arm64", "m7g.large", "p6e-gb200")] \
         == ["x86_64", "x86_64", "arm64", "arm64", "arm64"]
@@ -319,8 +319,8 @@ def _described_families() -> dict[str, list[dict]]:
 
 
 def test_family_names_read_as_ec2_describes_the_families():
-    # EC2 DescribeInstanceTypes (moto's recorded snapshot): the naming rules in settings/limits.py against the facts.
-    from settings.limits import has_instance_storage, instance_architecture, is_burstable, is_gpu_family
+    # EC2 DescribeInstanceTypes (moto's recorded snapshot): the naming rules in facts/limits.py against the facts.
+    from facts.limits import has_instance_storage, instance_architecture, is_burstable, is_gpu_family
 
     families = _described_families()
     assert len(families) > 150
@@ -335,9 +335,9 @@ def test_family_names_read_as_ec2_describes_the_families():
 
 
 def test_the_capacity_table_never_refuses_a_type_that_fits_and_is_exact_for_current_families():
-    # EC2 DescribeInstanceTypes (moto's snapshot): the size and class table of settings/limits.py is never below a
+    # EC2 DescribeInstanceTypes (moto's snapshot): the size and class table of facts/limits.py is never below a
     # type's real vCPUs and memory, so the head check refuses only types that truly cannot hold the head.
-    from settings.limits import instance_capacity
+    from facts.limits import instance_capacity
 
     judged = exact = 0
     for family, sizes in _described_families().items():
@@ -357,7 +357,7 @@ def test_the_capacity_table_never_refuses_a_type_that_fits_and_is_exact_for_curr
 
 
 def test_iam_names_and_protected_roles_are_as_botocore_documents_them():
-    from settings.limits import principal_parts, principal_problem
+    from facts.limits import principal_parts, principal_problem
 
     assert "Names are not distinguished by case" in _doc("iam", "CreateRoleRequest", "RoleName")
     assert "service-linked roles are protected" in _doc("iam", "UnmodifiableEntityException")
@@ -394,7 +394,7 @@ def test_budgets_take_ten_email_subscribers_and_the_rules_allow_exactly_ten():
 def test_email_addresses_are_checked_without_any_network_lookup(monkeypatch):
     import socket
 
-    from settings.limits import email_problem
+    from facts.limits import email_problem
 
     def no_network(*_args, **_kwargs):
         raise AssertionError("email validation must not resolve names")
@@ -410,7 +410,7 @@ def test_addresses_are_sent_in_their_ascii_form_and_need_no_smtputf8():
     # its IDNA (xn--) form and the domain lowercased; a non-ASCII local part, which needs SMTPUTF8, is refused.
     from conftest import run_program
 
-    from settings.limits import checked_email
+    from facts.limits import checked_email
 
     assert checked_email("oncall@bücher.de") == ("oncall@xn--bcher-kva.de", None)
     assert checked_email("Oncall@LAB.ORG") == ("Oncall@lab.org", None)
@@ -424,7 +424,7 @@ def test_addresses_are_sent_in_their_ascii_form_and_need_no_smtputf8():
 
 def test_partitions_come_from_botocore_for_every_region():
     # botocore's endpoint data (Session.get_partition_for_region): isolated and sovereign partitions too.
-    from settings.limits import REGION_NAME, aws_regions, partition_for
+    from facts.limits import REGION_NAME, aws_regions, partition_for
 
     assert {r: partition_for(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1",
                                           "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1")} \
@@ -456,7 +456,7 @@ def test_protected_roles_are_refused_by_name_and_principals_are_ascii_within_iam
     # ASCII; service-linked (AWSServiceRoleFor…) and Identity Center (AWSReservedSSO_…) roles are unmodifiable.
     import botocore.session
 
-    from settings.limits import PRINCIPAL_ARN, principal_problem
+    from facts.limits import PRINCIPAL_ARN, principal_problem
 
     iam = "arn:aws:iam::123456789012:role/"
     shapes = botocore.session.get_session().get_service_model("iam")

@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import build_component, component_args, resolve
 
-from components.contract import CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX, WORK_PREFIX
 from components.storage import WorkBucket, WorkBucketArgs, lifecycle_rules, tls_only_policy
+from facts.contract import CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX, WORK_PREFIX
 
 
 def test_only_scratch_prefixes_expire():

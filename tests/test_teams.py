@@ -14,13 +14,13 @@ from hypothesis.strategies import from_regex
 from iam_eval import decision
 
 from components.compute_cluster import share_distribution
-from components.contract import HEAD_SCHEDULING_PRIORITY, TEAM_TAG
 from components.teams import principal_kind_and_name
-from components.update_rules import JOB_QUEUE, action_for
+from facts.contract import HEAD_SCHEDULING_PRIORITY, TEAM_TAG
+from facts.limits import TEAM_NAME, weight_factor
+from facts.update_rules import JOB_QUEUE, action_for
 from policies.guard import rules
 from policies.iam import reaches_other_results, team_run_policy, team_s3_statements
 from settings import SettingsError, load_settings
-from settings.limits import TEAM_NAME, weight_factor
 
 BATCH = f"arn:aws:batch:{REGION}:{ACCOUNT}"
 CORE = {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],

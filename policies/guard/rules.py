@@ -19,9 +19,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.contract import COST_TAG_KEYS as REQUIRED_COST_TAGS
-from components.contract import TEAM_TAG
-from components.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
+from facts.contract import COST_TAG_KEYS as REQUIRED_COST_TAGS
+from facts.contract import TEAM_TAG
+from facts.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from policies.iam import reaches_other_results, write_actions_on_any_resource
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -267,7 +267,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
                     type="SPOT", allocation_strategy=args.spot_allocation_strategy,
                     bid_percentage=args.spot_bid_percentage, max_vcpus=cap,
-                    tags={TEAM_TAG: team},  # reaches the instances, so a capped team's whole bill is its own
+                    tags={TEAM_TAG: team},  # reaches its instances (not their EBS volumes)
                     **common),
                 tags={TEAM_TAG: team}, opts=ce_opts)
             queue = aws.batch.JobQueue(

@@ -24,7 +24,8 @@ from botocore.exceptions import (
 from nfbatch.errors import NfbatchError
 
 # Standard mode retries throttling (TooManyRequestsException, ThrottlingException) and transient errors with
-# exponential backoff and full jitter; ten attempts ride out a burst of SubmitJob or DescribeJobs throttling.
+# exponential backoff and full jitter; ten retries (max_attempts counts retries, not the first try) ride out a burst
+# of SubmitJob or DescribeJobs throttling.
 # An endpoint that cannot be reached is different: it gets a short connect timeout and one more try (below), so a
 # wrong AWS_ENDPOINT_URL or a dead network fails in seconds, not after half a minute of silent retries.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=3, read_timeout=30,

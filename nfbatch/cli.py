@@ -194,7 +194,6 @@ class Cli:
         return 0
 
     def do_run(self, outputs) -> int:
-        runs.resume_must_be_own_team(self.aws, outputs, self.request)
         submitted = runs.submit_run(self.aws, outputs, self.request)
         if self.args.json:
             self.emit_json({"run": submitted.run_name, "headJobId": submitted.job_id,

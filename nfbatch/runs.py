@@ -143,7 +143,9 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
     validate_request(request)
     team = outputs.team(request.team)  # before any AWS call: a team stack needs --team, others refuse it
     head_queue_must_accept_jobs(aws, outputs)
-    if not request.resume:
+    if request.resume:
+        resume_must_be_own_team(aws, outputs, request)
+    else:
         name_must_be_new(aws, outputs, request)
     params_uri = None
     if request.params_file is not None:

@@ -1,8 +1,8 @@
-"""Documentation generated from the model and the contract, so it cannot drift: the README's configuration table
-and outputs list, and the JSON Schema (draft 2020-12) of a whole `Pulumi.<stack>.yaml`.
+"""Documentation generated from the model and the contract, so it cannot drift: the configuration reference's table
+of settings and list of outputs (docs/configuration.md), and the JSON Schema (draft 2020-12) of a `Pulumi.<stack>.yaml`.
 
-`python -m settings.reference --write` refreshes README.md and schema/stack-config.schema.json; the tests fail while
-either is stale.
+`python -m settings.reference --write` refreshes docs/configuration.md and schema/stack-config.schema.json; the tests
+fail while either is stale.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from settings.model import TOP_LEVEL, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schema" / "stack-config.schema.json"
+# The docs page that holds the generated sections, between BEGIN and END markers; the prose around them is written.
+CONFIGURATION_PATH = ROOT / "docs" / "configuration.md"
 # Settings of the stack model that live in the AWS provider's namespace of the stack file.
 PROVIDER_KEYS = {"region": "aws:region", "allowed_account_ids": "aws:allowedAccountIds"}
 BEGIN = "<!-- BEGIN GENERATED {name}: python -m settings.reference --write -->"
 END = "<!-- END GENERATED {name} -->"
 
 
-# --- the README's configuration table -----------------------------------------------------------------------------
+# --- the configuration reference's table --------------------------------------------------------------------------
 
 def _code(value: Any) -> str:
     if isinstance(value, bool):
@@ -139,24 +141,25 @@ def replace_section(text: str, name: str, body: str) -> str:
     begin, end = BEGIN.format(name=name), END.format(name=name)
     pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no generated section {name!r} ({begin} ... {end})")
+        page = CONFIGURATION_PATH.relative_to(ROOT)
+        raise ValueError(f"{page} has no generated section {name!r} ({begin} ... {end})")
     return pattern.sub(lambda _: f"{begin}\n{body}{end}", text)
 
 
-def readme_text(current: str) -> str:
+def configuration_text(current: str) -> str:
+    """The configuration reference page `current` with its generated sections refreshed, the rest untouched."""
     text = replace_section(current, "config-reference", config_table())
     return replace_section(text, "outputs", outputs_list())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="refresh README.md and the schema file")
+    parser.add_argument("--write", action="store_true", help="refresh docs/configuration.md and the schema file")
     args = parser.parse_args(argv)
     if not args.write:
         sys.stdout.write(config_table())
         return 0
-    readme = ROOT / "README.md"
-    readme.write_text(readme_text(readme.read_text()))
+    CONFIGURATION_PATH.write_text(configuration_text(CONFIGURATION_PATH.read_text()))
     SCHEMA_PATH.parent.mkdir(exist_ok=True)
     SCHEMA_PATH.write_text(schema_text())
     return 0

@@ -1,7 +1,8 @@
-"""Documentation generated from the model: README table and outputs list, the stack-file JSON Schema, and that the
-schema and the program agree on what is valid."""
+"""Documentation generated from the model: the configuration reference's table and outputs list
+(docs/configuration.md), the stack-file JSON Schema, and that the schema and the program agree on what is valid."""
 
 import json
+import re
 import subprocess
 
 import jsonschema
@@ -11,14 +12,46 @@ from conftest import ROOT, tool
 
 from facts.contract import EXPORTS
 from settings import SettingsError, load_settings
-from settings.reference import SCHEMA_PATH, config_rows, readme_text, schema_text, stack_file_schema
+from settings.reference import (
+    CONFIGURATION_PATH,
+    SCHEMA_PATH,
+    config_rows,
+    configuration_text,
+    replace_section,
+    schema_text,
+    stack_file_schema,
+)
 
 REFRESH = "refresh with `venv/bin/python -m settings.reference --write`"
 
 
-def test_readme_configuration_table_and_outputs_list_are_current():
+def test_configuration_table_and_outputs_list_are_current():
+    page = CONFIGURATION_PATH.read_text()
+    assert CONFIGURATION_PATH == ROOT / "docs" / "configuration.md"
+    assert configuration_text(page) == page, REFRESH
+
+
+def test_refreshing_rewrites_only_the_generated_sections():
+    page = CONFIGURATION_PATH.read_text()
+    stale = replace_section(page, "config-reference", "| key |\n")
+    assert stale != page
+    assert configuration_text(stale) == page
+    with pytest.raises(ValueError, match=re.escape("docs/configuration.md has no generated section 'outputs'")):
+        replace_section("# no markers here\n", "outputs", "- `region`\n")
+
+
+def test_write_refreshes_the_configuration_page_and_the_schema(tmp_path, monkeypatch):
+    from settings import reference
+
+    page, schema = tmp_path / "configuration.md", tmp_path / "schema" / "stack.json"
+    page.write_text(replace_section(CONFIGURATION_PATH.read_text(), "outputs", "- stale\n"))
+    monkeypatch.setattr(reference, "CONFIGURATION_PATH", page)
+    monkeypatch.setattr(reference, "SCHEMA_PATH", schema)
     readme = (ROOT / "README.md").read_text()
-    assert readme_text(readme) == readme, REFRESH
+    assert reference.main(["--write"]) == 0
+    assert page.read_text() == CONFIGURATION_PATH.read_text()
+    assert schema.read_text() == schema_text()
+    assert (ROOT / "README.md").read_text() == readme
 
 
 def test_committed_schema_is_current():
@@ -38,8 +71,15 @@ def test_every_setting_has_a_default_reason_and_appears_once():
 
 
 def test_outputs_list_names_every_export():
+    page = CONFIGURATION_PATH.read_text()
+    assert all(f"- `{e.name}`: {e.description}" in page for e in EXPORTS)
+
+
+def test_the_readme_no_longer_carries_a_generated_section():
+    # One copy of the reference: the README links to docs/configuration.md instead of repeating it.
     readme = (ROOT / "README.md").read_text()
-    assert all(f"- `{e.name}`: {e.description}" in readme for e in EXPORTS)
+    assert "BEGIN GENERATED" not in readme
+    assert "docs/configuration.md" in readme
 
 
 def validate(config: dict) -> list[str]:

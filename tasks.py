@@ -10,17 +10,19 @@ missing or stale, then runs. Standard library only, so a machine with just Pytho
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / "venv"
 LOCK = ROOT / "requirements-dev.lock"
-# The venv is rebuilt when any of these change: the pinned packages, and the project's own install metadata.
-STAMP_INPUTS = (LOCK, ROOT / "pyproject.toml")
+# The venv is rebuilt when what it installs changes: the pinned packages, the Python, and the project's own install
+# metadata (pyproject's [project] and [tool.setuptools]; tool settings such as mypy's do not count).
 STAMP = VENV / ".tasks-stamp"
 
 
@@ -29,9 +31,11 @@ def _python() -> Path:
 
 
 def _stamp() -> str:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    install = {"project": pyproject.get("project"), "setuptools": pyproject.get("tool", {}).get("setuptools")}
     digest = hashlib.sha256(sys.version.encode())
-    for path in STAMP_INPUTS:
-        digest.update(path.read_bytes())
+    digest.update(LOCK.read_bytes())
+    digest.update(json.dumps(install, sort_keys=True).encode())
     return digest.hexdigest()
 
 

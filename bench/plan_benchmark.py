@@ -2,7 +2,7 @@
 
 Run: venv/bin/python bench/plan_benchmark.py [--repeat 5]. The large stack has 6 AZs with a NAT gateway each,
 100 extra buckets and 40 instance types, so every policy and subnet list is long; the team stacks are dev with 1 and
-with 50 teams (README, Performance). Prints timings; asserts nothing.
+with 50 teams (docs/testing.md, Performance). Prints timings; asserts nothing.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ SIGTERM reaches the real entrypoint, which forwards it to a stand-in Nextflow th
 the way nf-amazon's reaper does (AwsBatchExecutor: a pool of 5 threads per CPU, rate-limited by the executor's
 submitRateLimit, 20/s in this stack's config); the entrypoint then uploads .nextflow.log and exits. Run:
 venv/bin/python bench/stop_benchmark.py [--tasks 200]. Prints the time from SIGTERM to exit; asserts nothing.
-The head's stop timeout (launchTemplate.ecsAgent.containerStopTimeoutSeconds) is sized from it: see the README.
+The head's stop timeout (launchTemplate.ecsAgent.containerStopTimeoutSeconds) is sized from it: see docs/testing.md.
 """
 
 from __future__ import annotations

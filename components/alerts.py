@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from settings import StackSettings
 
@@ -169,11 +169,6 @@ def topic_policy(topic_arn: str, account: str, alarm_arns: Sequence[str] = ()) -
     ]}
 
 
-def budget_tag_filter(stack: str) -> dict[str, list[str]]:
-    """Budgets filter on one tag key; the Stack tag (set on every resource, instance and volume) names the stack."""
-    return tag_cost_filter("Stack", stack)
-
-
 def tag_cost_filter(key: str, value: str) -> dict[str, list[str]]:
     """A Budgets cost filter on one user tag: `user:<key>$<value>` (AWS Budgets API, CostFilters TagKeyValue)."""
     return {"TagKeyValue": [f"user:{key}${value}"]}
@@ -211,14 +206,14 @@ class StackAlertsArgs:
     stuck_jobs: bool
     spot_interruptions_per_hour: int  # 0: no alarm
     budget_monthly_usd: float | None
-    queue_arns: dict[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
-    task_queue_arns: list[pulumi.Input[str]]
+    queue_arns: Mapping[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
+    task_queue_arns: Sequence[pulumi.Input[str]]
     head_log_group_name: pulumi.Input[str]
     region: str  # the stack's region: the topic key serves EventBridge for this account's topics in it only
 
     @classmethod
-    def from_settings(cls, s: StackSettings, *, queue_arns: dict[str, pulumi.Input[str]],
-                      task_queue_arns: list[pulumi.Input[str]],
+    def from_settings(cls, s: StackSettings, *, queue_arns: Mapping[str, pulumi.Input[str]],
+                      task_queue_arns: Sequence[pulumi.Input[str]],
                       head_log_group_name: pulumi.Input[str]) -> StackAlertsArgs:
         a = s.alerts
         return cls(stack=s.stack, emails=list(a.emails), head_failures=a.head_failures, stuck_jobs=a.stuck_jobs,
@@ -245,7 +240,7 @@ class StackAlerts(pulumi.ComponentResource):
         alarm_arns = self._rules(args, topic)
         self._topic_policy(topic, alarm_arns)
         if args.budget_monthly_usd is not None:
-            self._budget(args)
+            self._budget(args, args.budget_monthly_usd)
         self._queries(args)
         self.topic_arn = topic.arn
         self.register_outputs({"topic_arn": self.topic_arn})
@@ -326,8 +321,9 @@ class StackAlerts(pulumi.ComponentResource):
             threshold=args.spot_interruptions_per_hour, treat_missing_data="notBreaching",
             alarm_actions=[topic.arn], **matched_events([rule.name for rule in rules]), opts=child)
 
-    def _budget(self, args: StackAlertsArgs) -> None:
-        tag_budget(f"{self._name}-budget", monthly_usd=args.budget_monthly_usd, emails=args.emails, tag_key="Stack",
+    def _budget(self, args: StackAlertsArgs, monthly_usd: float) -> None:
+        """Budgets filter on one tag key; the Stack tag (set on every resource, instance and volume) names the stack."""
+        tag_budget(f"{self._name}-budget", monthly_usd=monthly_usd, emails=args.emails, tag_key="Stack",
                    tag_value=args.stack, opts=self._child)
 
     def _queries(self, args: StackAlertsArgs) -> None:

@@ -8,8 +8,9 @@ instance type and subnet changes update in place.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BatchComputeClusterArgs:
-    subnet_ids: pulumi.Input[list[str]]
-    security_group_ids: pulumi.Input[list[str]]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     launch_template_id: pulumi.Input[str]
     launch_template_version: pulumi.Input[int]
     work_bucket_arn: pulumi.Input[str]
@@ -63,9 +64,10 @@ class BatchComputeClusterArgs:
     partition: str  # the region's ARN partition: which stuck-job reasons its queues may act on (facts.contract)
 
     @classmethod
-    def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[list[str]],
-                      security_group_ids: pulumi.Input[list[str]], launch_template_id: pulumi.Input[str],
-                      launch_template_version: pulumi.Input[int], work_bucket_arn: pulumi.Input[str],
+    def from_settings(cls, s: StackSettings, *, subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
+                      security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
+                      launch_template_id: pulumi.Input[str], launch_template_version: pulumi.Input[int],
+                      work_bucket_arn: pulumi.Input[str],
                       read_only_bucket_arns: list[str], read_write_bucket_arns: list[str]) -> BatchComputeClusterArgs:
         c, q = s.compute, s.queues
         return cls(
@@ -88,6 +90,19 @@ class BatchComputeClusterArgs:
         )
 
 
+class SharedResources(TypedDict):
+    """The compute resources every EC2 environment (spot, on-demand, GPU, a capped team's) has in common: keyword
+    arguments of aws.batch.ComputeEnvironmentComputeResourcesArgs, typed so each is checked against the provider's."""
+
+    min_vcpus: int
+    instance_types: list[str]
+    subnets: pulumi.Input[Sequence[pulumi.Input[str]]]
+    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    instance_role: pulumi.Output[str]
+    ec2_configurations: list[aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs]
+    launch_template: aws.batch.ComputeEnvironmentComputeResourcesLaunchTemplateArgs
+
+
 def share_distribution(weight_factors: dict[str, float]) -> list[dict]:
     """The fair-share policy's shareDistribution: one share identifier (the team's name) per team, sorted so the
     plan does not change when teams are reordered in the stack file."""
@@ -101,6 +116,8 @@ class BatchComputeCluster(pulumi.ComponentResource):
     queue_names: dict[str, pulumi.Output[str]]
     queue_arns: dict[str, pulumi.Output[str]]
     compute_environment_arns: dict[str, pulumi.Output[str]]
+    team_environment_arns: dict[str, pulumi.Output[str]]  # team-<name> -> its own spot environment
+    task_queue_arns: list[pulumi.Output[str]]
     instance_role_arn: pulumi.Output[str]
     task_role_arn: pulumi.Output[str]
 
@@ -140,7 +157,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
             managed["ssm"] = "AmazonSSMManagedInstanceCore"  # opt-in: `aws ssm start-session` onto an instance
         attachments = [aws.iam.RolePolicyAttachment(
             f"{name}-instance-{key}", role=instance_role.name,
-            policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"), opts=child,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy), opts=child,
         ) for key, policy in managed.items()]
         profile = aws.iam.InstanceProfile(f"{name}-instance", role=instance_role.name, opts=child)
 
@@ -159,7 +176,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
             parent=self, depends_on=depends_on,
             ignore_changes=["computeResources.desiredVcpus"],  # Batch moves it with load; not drift to undo
         )
-        common = {
+        common: SharedResources = {
             "min_vcpus": 0,  # no instances, no cost, while idle
             "instance_types": list(args.instance_types),
             "subnets": args.subnet_ids,
@@ -195,7 +212,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
         )
         environments = {SPOT: spot, ON_DEMAND: on_demand}
         if args.gpu_instance_types:
-            environments[GPU] = self._gpu_environment(args, common, update_policy, ce_opts)
+            environments[GPU] = self._gpu_environment(args, args.gpu_instance_types, common, update_policy, ce_opts)
         if args.head_platform == "fargate":
             environments[FARGATE] = self._fargate_environment(args)
         return environments
@@ -210,14 +227,14 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 security_group_ids=args.security_group_ids),
             opts=pulumi.ResourceOptions(parent=self))
 
-    def _gpu_environment(self, args: BatchComputeClusterArgs, common: dict,
+    def _gpu_environment(self, args: BatchComputeClusterArgs, instance_types: list[str], common: SharedResources,
                          update_policy: aws.batch.ComputeEnvironmentUpdatePolicyArgs,
                          ce_opts: pulumi.ResourceOptions) -> aws.batch.ComputeEnvironment:
         # On-demand: GPU spot pools are thin and a reclaim throws away hours of GPU work; min 0 keeps it free idle.
         # Batch picks the NVIDIA variant of the ECS AMI from the image type.
-        gpu = {**common, "instance_types": list(args.gpu_instance_types),
-               "ec2_configurations": [aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
-                   image_type="ECS_AL2023_NVIDIA")]}
+        gpu: SharedResources = {**common, "instance_types": list(instance_types),
+                                "ec2_configurations": [aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
+                                    image_type="ECS_AL2023_NVIDIA")]}
         return aws.batch.ComputeEnvironment(
             f"{self._name}-gpu", type="MANAGED", update_policy=update_policy,
             compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(

@@ -7,6 +7,7 @@ check them against botocore's model and against the container entrypoint's own r
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -179,7 +180,7 @@ class NextflowHeadJobArgs:
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     region: str
-    queue_arns: dict[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
+    queue_arns: Mapping[str, pulumi.Input[str]]  # keys: facts.contract.QUEUES
     task_role_arn: pulumi.Input[str]
     read_only_bucket_arns: list[str]
     read_write_bucket_arns: list[str]
@@ -197,7 +198,7 @@ class NextflowHeadJobArgs:
 
     @classmethod
     def from_settings(cls, s: StackSettings, *, bucket_name: pulumi.Input[str], bucket_arn: pulumi.Input[str],
-                      queue_arns: dict[str, pulumi.Input[str]], task_role_arn: pulumi.Input[str],
+                      queue_arns: Mapping[str, pulumi.Input[str]], task_role_arn: pulumi.Input[str],
                       read_only_bucket_arns: list[str], read_write_bucket_arns: list[str]) -> NextflowHeadJobArgs:
         h = s.head_job
         return cls(
@@ -341,7 +342,10 @@ def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulum
         propagate_tags=True,
         # A team's head runs on fair-share queues, which refuse it without a scheduling priority unless SubmitJob
         # overrides one (facts.contract says why this value). The stack's own head is for stacks
-        # without teams, whose queues are FIFO (with teams it has no share identifier to submit with at all).
-        **({"tags": {TEAM_TAG: team}, "scheduling_priority": HEAD_SCHEDULING_PRIORITY} if team else {}),
+        # without teams, whose queues are FIFO (with teams it has no share identifier to submit with at all). None sends
+        # nothing (pulumi/pulumi sdk/python/lib/pulumi/runtime/rpc.py, serialize_properties: "We treat properties that
+        # serialize to None as if they don't exist").
+        tags={TEAM_TAG: team} if team else None,
+        scheduling_priority=HEAD_SCHEDULING_PRIORITY if team else None,
         opts=opts,
     )

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -56,6 +57,8 @@ class BatchNetworking(pulumi.ComponentResource):
         super().__init__("genomics:networking:BatchNetworking", name, None, opts)
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         if args.mode == "existing":
+            if args.vpc_id is None:  # settings require network.vpcId in this mode; a component built alone may not
+                raise ValueError("BatchNetworkingArgs.vpc_id = None: an existing network needs its VPC id")
             self.vpc_id = pulumi.Output.from_input(args.vpc_id)
             self.subnet_ids = pulumi.Output.from_input(list(args.subnet_ids))
             if args.route_table_ids:
@@ -99,13 +102,15 @@ class BatchNetworking(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
             tags={"Name": f"{name}-public"}, opts=child,
         )
-        route_tables, public_subnets, private_subnets, nat_gateways = [public_rt], [], [], {}
+        route_tables, public_subnets, private_subnets = [public_rt], [], []
+        nat_gateways: dict[int, aws.ec2.NatGateway] = {}
         for planned in plan.subnets:
-            zone = zones.apply(lambda zs, i=planned.index: zs[i])
+            # itemgetter binds this subnet's index now; a lambda would need a default (python/mypy#15459).
+            zone = zones.apply(itemgetter(planned.index))
             public_subnets.append(self._public_subnet(vpc, planned, zone, public_rt, plan.public_instances))
             if planned.index in plan.nat_gateways:
                 nat_gateways[planned.index] = self._nat_gateway(planned.index, public_subnets[-1], igw)
-            if planned.private_cidr is not None:
+            if planned.private_cidr is not None and planned.nat is not None:  # plan_network sets both or neither
                 subnet, table = self._private_subnet(vpc, planned, zone, nat_gateways[planned.nat])
                 private_subnets.append(subnet)
                 route_tables.append(table)

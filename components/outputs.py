@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -65,7 +66,7 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
             bucket=bucket.bucket, queue_key=key, queue_name=cluster.queue_names[key], queue_arn=cluster.queue_arns[key],
             retry_queue_name=cluster.queue_names[retry_key],
             head_queue_name=cluster.queue_names["head"], gpu_queue=cluster.queue_names.get(GPU_QUEUE), **team,
-        ).apply(lambda a, name=name: entry(name, a))
+        ).apply(partial(entry, name))  # this team's name, bound now (mypy types no lambda default: python/mypy#15459)
     return exported
 
 

@@ -19,14 +19,18 @@ if TYPE_CHECKING:
     from settings import StackSettings
 
 
-def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[dict]:
+# A rule as a plain dict in the provider's typed form (snake_case keys), so the keys are checked against it.
+LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
+
+
+def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[LifecycleRule]:
     """Lifecycle rules as plain dicts: scratch prefixes expire, every prefix aborts stale multipart uploads.
 
     No rule ever names the results or logs prefixes, so nothing there expires.
     """
-    rules = []
+    rules: list[LifecycleRule] = []
     for prefix in SCRATCH_PREFIXES:
-        rule = {
+        rule: LifecycleRule = {
             "id": f"expire-{prefix}",
             "status": "Enabled",
             "filter": {"prefix": f"{prefix}/"},

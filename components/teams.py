@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components.alerts import tag_budget
 from components.head_job import NextflowHeadJobArgs, head_definition
 from facts.contract import GPU_QUEUE, TEAM_TAG, team_task_queues
-from facts.limits import ACCOUNT_ID, PRINCIPAL_ARN, partition_for
+from facts.limits import ACCOUNT_ID, PRINCIPAL_ARN, partition_for, principal_parts
 from policies.iam import assume_role_policy, bucket_arn, head_job_policy, team_run_policy, team_s3_statements
 
 if TYPE_CHECKING:
@@ -65,6 +65,17 @@ class BatchTeamsArgs:
                    execution_role_arn=execution_role_arn, activate_cost_tag=s.budget.activate_team_cost_tag)
 
 
+class TeamOutputs(TypedDict):
+    """What BatchTeams builds for one team (components/outputs.py turns it into the `teams` export)."""
+
+    job_definition_name: pulumi.Output[str]
+    job_definition_arn: pulumi.Output[str]
+    task_role_arn: pulumi.Output[str]
+    head_role_arn: pulumi.Output[str]
+    run_policy_arn: pulumi.Output[str]
+    budget_name: pulumi.Output[str] | None  # None: the team has no budget
+
+
 def principal_kind_and_name(arn: str) -> tuple[str, str]:
     """("role" or "user", its name) of an IAM principal ARN; attachments take the name, paths dropped."""
     match = PRINCIPAL_ARN.fullmatch(arn)
@@ -80,10 +91,11 @@ def foreign_principals(team: str, principals: list[str], account: str) -> list[s
     placeholder, not 12 digits: nothing can be compared, and settings/rules.py checked what it could."""
     if not ACCOUNT_ID.fullmatch(account or ""):
         return []
-    return [f"teams.{team}.principals: {arn} is in account {PRINCIPAL_ARN.fullmatch(arn).group(1)}, but this stack "
+    owners = [(arn, principal_parts(arn)[1]) for arn in principals]  # settings/rules.py checked each ARN's form
+    return [f"teams.{team}.principals: {arn} is in account {owner}, but this stack "
             f"deploys to account {account}; the run policy is attached by name there, so it would reach a same-named "
             f"principal of {account} instead. List principals of account {account}, or deploy with credentials of "
-            "the principals' account" for arn in principals if PRINCIPAL_ARN.fullmatch(arn).group(1) != account]
+            "the principals' account" for arn, owner in owners if owner != account]
 
 
 class BatchTeams(pulumi.ComponentResource):
@@ -111,7 +123,7 @@ class BatchTeams(pulumi.ComponentResource):
                                                opts=self._child)
         self.register_outputs({"teams": self.teams})
 
-    def _team(self, args: BatchTeamsArgs, team: Team) -> dict[str, pulumi.Output]:
+    def _team(self, args: BatchTeamsArgs, team: Team) -> TeamOutputs:
         prefix, region = f"{self._name}-{team.name}", args.head.region
         task_queue, retry_queue = team_task_queues(team.name, team.capped)
         queues = {q: args.head.queue_arns[q] for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE])

@@ -9,6 +9,8 @@ import math
 import re
 from functools import cache
 
+from facts.botocore_cache import botocore_facts
+
 # gp3 limits as botocore's EC2 model documents them (CreateVolume), plus the two ratio rules AWS enforces. The
 # smallest root volume is the ECS-optimized Amazon Linux 2023 AMI's own snapshot, 30 GiB: a smaller one fails every
 # instance launch.
@@ -64,22 +66,23 @@ def bucket_name_problem(name: str) -> str | None:
 def partition_for(region: str) -> str:
     """The ARN partition of a region name, from botocore's offline endpoint data (no network call): aws-cn,
     aws-us-gov, the isolated aws-iso* partitions (us-iso-east-1, eu-isoe-west-1) and aws-eusc (eusc-de-east-1) as
-    well as aws. Raises botocore's UnknownRegionError for a region it does not know (settings refuse those first)."""
+    well as aws. Raises botocore's UnknownRegionError for a region it does not know (settings refuse those first).
+    Known regions come from the botocore cache (facts/botocore_cache.py); any other name is asked of botocore."""
+    known = botocore_facts().region_partitions.get(region)
+    if known is not None:
+        return known
     import botocore.session
 
-    return botocore.session.get_session().get_partition_for_region(region)
+    return str(botocore.session.get_session().get_partition_for_region(region))
 
 
 # --- regions, zones and instance types, from botocore's offline data -------------------------------------------
 
 @cache
 def aws_regions() -> frozenset[str]:
-    """Every region botocore's endpoint data knows, in every partition (no network call)."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return frozenset(region for partition in session.get_available_partitions()
-                     for region in session.get_available_regions("ec2", partition_name=partition))
+    """Every region botocore's endpoint data knows EC2 in, in every partition (no network call; cached per botocore
+    version by facts/botocore_cache.py)."""
+    return frozenset(botocore_facts().region_partitions)
 
 
 # An availability zone name is the region plus a letter (us-east-1a); a zone id (use1-az1) is not a name.
@@ -88,10 +91,9 @@ AZ_ID = re.compile(r"[a-z]{2,4}\d-az\d+")
 
 @cache
 def ec2_instance_types() -> frozenset[str]:
-    """Every instance type botocore's EC2 model lists (the InstanceType enum)."""
-    import botocore.session
-
-    return frozenset(botocore.session.get_session().get_service_model("ec2").shape_for("InstanceType").enum)
+    """Every instance type botocore's EC2 model lists (the InstanceType enum; cached per botocore version by
+    facts/botocore_cache.py)."""
+    return botocore_facts().instance_types
 
 
 def instance_family(name: str) -> str:
@@ -342,7 +344,8 @@ COMPUTE_ENVIRONMENTS_PER_ACCOUNT = 50
 SHARE_IDENTIFIERS_PER_QUEUE = 500
 # IAM quotas: a managed policy holds at most 6,144 characters, whitespace not counted.
 MANAGED_POLICY_CHARS = 6144
-# FairsharePolicy (Batch API reference): shareDecaySeconds up to one week, computeReservation 0-99.
+# FairsharePolicy (Batch API reference): shareDecaySeconds up to one week, computeReservation 0-99; the provider
+# checks the same ranges (terraform-provider-aws internal/service/batch/scheduling_policy.go, IntBetween).
 SHARE_DECAY_SECONDS = (0, 604800)
 COMPUTE_RESERVATION = (0, 99)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from functools import cache
+from typing import Any
 
 import boto3
 import botocore.loaders
@@ -64,7 +65,7 @@ class Aws:
     def __init__(self, region: str, session: boto3.Session | None = None):
         self.session = session or new_session(region)
         self.region = region
-        self._clients: dict[str, object] = {}
+        self._clients: dict[str, Any] = {}  # botocore clients: classes made from service models at run time
 
     def client(self, service: str):
         if service not in self._clients:

@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
+    _add_run_verbs(verb)
+    _add_stack_verbs(verb)
+    return parser
+
+
+def _add_run_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """The verbs of pipeline runs: run, status, teams, logs and stop."""
     run = verb("run", "submit a pipeline run to the stack's head queue", json_flag=True, epilog=RUN_EPILOG)
     run.add_argument("pipeline", help="pipeline to run, e.g. hello or nf-core/rnaseq")
     run.add_argument("-r", "--revision", help="pipeline revision (branch, tag or commit)")
@@ -88,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     stop = verb("stop", "terminate a run's head job; Nextflow cancels its tasks")
     stop.add_argument("run", help="run name or head job id")
 
+
+def _add_stack_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """The verbs of the stack itself: doctor, prune-job-definitions, config and plan."""
     verb("doctor", "check a deployed stack and print the fix for every problem")
 
     prune = verb("prune-job-definitions", "deregister stale nf-* job definitions (dry run unless --apply)")
@@ -111,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     plan.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
     plan.add_argument("--project-dir", help="the genomics-batch project (default: here, or nfbatch's own)")
-    return parser
 
 
 def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -138,7 +148,14 @@ def nextflow_config(outputs: StackOutputs, team: str | None) -> str:
 class Cli:
     def __init__(self, args: argparse.Namespace, nextflow_args: list[str], console: Console):
         self.args, self.nextflow_args, self.console = args, nextflow_args, console
-        self.aws: Aws | None = None
+        self._aws: Aws | None = None  # made by dispatch once the stack outputs name the region
+
+    @property
+    def aws(self) -> Aws:
+        """The AWS session of the verbs that call AWS (dispatch makes it before it calls one)."""
+        if self._aws is None:
+            raise RuntimeError("no AWS session yet: dispatch makes it from the stack outputs' region")
+        return self._aws
 
     def emit_json(self, value) -> None:
         self.console.print_json(json.dumps(value, default=str))
@@ -175,7 +192,7 @@ class Cli:
         if args.verb == "config":
             sys.stdout.write(nextflow_config(outputs, args.team))
             return 0
-        self.aws = Aws(outputs["region"])
+        self._aws = Aws(outputs["region"])
         return getattr(self, "do_" + args.verb.replace("-", "_"))(outputs)
 
     # --- verbs ------------------------------------------------------------------------------------------------
@@ -265,7 +282,8 @@ class Cli:
         from nfbatch.teams import HOLDING_VCPUS, team_budgets, team_usage
 
         if not outputs.teams:
-            raise NfbatchError("this stack has no teams", "add teams under genomics-batch:teams (README, Add a team)")
+            raise NfbatchError("this stack has no teams",
+                               "add teams under genomics-batch:teams (docs/teams.md, Add a team)")
         usage, budgets = team_usage(self.aws, outputs), team_budgets(self.aws, outputs)
         for name, budget in budgets.items():
             usage[name]["budget"] = budget
@@ -394,7 +412,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
             errors.print(f"fix: {escape(error.fix)}", highlight=False)
         return error.exit_code
     except (ClientError, BotoCoreError) as error:
-        explained = explain(error, cli.aws)
+        explained = explain(error, cli._aws)  # None when AWS failed before dispatch made the session
         errors.print(f"[red]error:[/] {escape(explained.message)}", highlight=False)
         if explained.fix:
             errors.print(f"fix: {escape(explained.fix)}", highlight=False)

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from facts.contract import (
     CAPACITY,
@@ -76,16 +77,28 @@ def show(value: object) -> str:
     return shown if len(shown) <= 100 else shown[:97] + "..."
 
 
+NOT_TEXT = "must be a non-empty string"
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value)
+
+
 def _text(value: object) -> str | None:
-    return None if isinstance(value, str) and value else "must be a non-empty string"
+    return None if _is_text(value) else NOT_TEXT
 
 
 def arn(kind: Arn) -> Check:
-    return lambda value, region: _text(value) or kind.problem(value, region)
+    return lambda value, region: kind.problem(value, region) if _is_text(value) else NOT_TEXT
 
 
-def pattern(regex: str | re.Pattern, shown: str) -> Check:
-    return lambda value, region: _text(value) or (None if re.fullmatch(regex, value) else f"must be {shown}")
+def pattern(regex: str | re.Pattern[str], shown: str) -> Check:
+    def check(value: object, region: str | None) -> str | None:
+        if not _is_text(value):
+            return NOT_TEXT
+        return None if re.fullmatch(regex, value) else f"must be {shown}"
+
+    return check
 
 
 def text(value: object, region: str | None) -> str | None:
@@ -93,12 +106,14 @@ def text(value: object, region: str | None) -> str | None:
 
 
 def bucket(value: object, region: str | None) -> str | None:
-    return _text(value) or bucket_name_problem(value)
+    return bucket_name_problem(value) if _is_text(value) else NOT_TEXT
 
 
 def s3_uri(value: object, region: str | None) -> str | None:
-    return _text(value) or (None if re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", value)
-                            else "must be an s3://<bucket>/<prefix> URI")
+    if not _is_text(value):
+        return NOT_TEXT
+    uri = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?"
+    return None if re.fullmatch(uri, value) else "must be an s3://<bucket>/<prefix> URI"
 
 
 def mapping(value: object, region: str | None) -> str | None:
@@ -172,11 +187,13 @@ def account_problems(values: dict) -> list[str]:
     arns = {key: value for key, value in values.items() if isinstance(value, str) and ARN.fullmatch(value)}
     for name, team in (values.get("teams") or {}).items():
         arns.update({f"teams.{name}.{key}": team[key] for key in ("jobDefinitionArn", "taskQueueArn")})
-    if queue_arn_export("head") not in arns:
+    # Only called once every value passed its own check, so each of these ARNs matches ARN.
+    accounts = {key: match[4] for key, value in arns.items() if (match := ARN.fullmatch(value))}
+    home = accounts.get(queue_arn_export("head"))
+    if home is None:
         return []
-    home = ARN.fullmatch(arns[queue_arn_export("head")])[4]
-    return [f"{key} = {value}: must be in account {home}, the account of headQueueArn"
-            for key, value in arns.items() if ARN.fullmatch(value)[4] != home]
+    return [f"{key} = {arns[key]}: must be in account {home}, the account of headQueueArn"
+            for key, account in accounts.items() if account != home]
 
 
 def problems(values: dict, regions: frozenset[str]) -> list[str]:

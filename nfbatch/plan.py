@@ -17,7 +17,7 @@ from facts import update_rules
 from facts.contract import PROJECT, queue_arn_export
 from facts.update_rules import Action
 from nfbatch.errors import NfbatchError
-from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_stack_file, run_program
+from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_engine_config, run_program
 
 UNKNOWN = "(known after deploy)"
 SECRET = "[secret]"  # noqa: S105 - what the plan prints instead of a secret
@@ -75,20 +75,16 @@ def _hide(value: Any) -> Any:
     return value
 
 
-def build_plan(stack: str, directory: Path | None = None) -> dict:
-    """The plan of one stack file as plain data (the JSON format)."""
-    from components.costs import estimate
-    from settings import SettingsError, load_settings
-    from settings.rules import warnings
-
-    directory = directory or project_dir()
+def _stack_config(stack: str, directory: Path) -> tuple[dict[str, str], list[str], list[str]]:
+    """The stack file's config as the engine would hand it over, its encrypted keys, and notes on what the plan
+    cannot show (a whole setting encrypted: planned with its defaults)."""
     stack_file = directory / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise NfbatchError(f"no stack file {stack_file}", "create it, or pick a stack with --stack")
     from settings.stack_file import StackFileError
 
     try:
-        config, secret_keys = read_stack_file(stack_file)
+        config, secret_keys = read_engine_config(stack_file)
     except StackFileError as error:
         raise NfbatchError(str(error), f"edit {stack_file}; `nfbatch config schema` describes a valid one") from None
     notes = []
@@ -96,14 +92,11 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
         if config[key] == SECRET_PLACEHOLDER:  # a whole setting is encrypted: its content cannot be planned
             del config[key]
             notes.append(f"{key} is encrypted; planned with its defaults")
-    try:
-        settings = load_settings(config, stack)
-    except SettingsError as error:
-        raise NfbatchError(_hide(error.summary), error.fix and _hide(error.fix)) from None
-    notes += warnings(settings)
-    mocks = PlanMocks(region=settings.region)
-    outputs = run_program(directory / "__main__.py", mocks, stack, config, secret_keys)
+    return config, secret_keys, notes
 
+
+def _planned_resources(mocks: RecordingMocks) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """The recorded resources in plan order, with their policy documents and user data taken out to be shown whole."""
     names = {r.urn: r.name for r in mocks.registrations}
     resources, documents, user_data = [], [], {}
     for r in sorted(mocks.registrations, key=lambda r: (r.typ.startswith("aws:"), names.get(r.parent, ""),
@@ -119,13 +112,32 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
         if isinstance(inputs.get("userData"), str):
             user_data[r.name] = base64.b64decode(inputs["userData"]).decode()
             inputs["userData"] = "(MIME multipart, shown under user data)"
-        entry = {"type": r.typ, "name": r.name, "parent": names.get(r.parent), "inputs": inputs}
+        entry: dict[str, Any] = {"type": r.typ, "name": r.name, "parent": names.get(r.parent), "inputs": inputs}
         options = [o for o, on in (("protect", r.protect), ("retainOnDelete", r.retain_on_delete)) if on]
         if r.ignore_changes:
             options.append("ignoreChanges=" + ",".join(r.ignore_changes))
         if options:
             entry["options"] = options
         resources.append(entry)
+    return resources, documents, user_data
+
+
+def build_plan(stack: str, directory: Path | None = None) -> dict:
+    """The plan of one stack file as plain data (the JSON format)."""
+    from components.costs import estimate
+    from settings import SettingsError, load_settings
+    from settings.rules import warnings
+
+    directory = directory or project_dir()
+    config, secret_keys, notes = _stack_config(stack, directory)
+    try:
+        settings = load_settings(config, stack)
+    except SettingsError as error:
+        raise NfbatchError(_hide(error.summary), error.fix and _hide(error.fix)) from None
+    notes += warnings(settings)
+    mocks = PlanMocks(region=settings.region)
+    outputs = run_program(directory / "__main__.py", mocks, stack, config, secret_keys)
+    resources, documents, user_data = _planned_resources(mocks)
     shown_config = {k: json.loads(v) if v[:1] in "{[" else v for k, v in sorted(config.items())}
     shown_config.update({k: SECRET for k in secret_keys if k not in config})
     return _hide({
@@ -140,7 +152,6 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
         "nextflowConfig": outputs.get("nextflowConfig"),
         "outputs": {k: v for k, v in sorted(outputs.items()) if k != "nextflowConfig"},
     })
-
 
 # --- flattening, shared by text, markdown and diff --------------------------------------------------------------
 

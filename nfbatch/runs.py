@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from botocore.exceptions import ClientError
@@ -150,7 +151,7 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
     params_uri = None
     if request.params_file is not None:
         # A team's members may upload only under params/<team>/ (its run policy), and its jobs read only there.
-        prefix = team_prefix(PARAMS_PREFIX, request.team) if team else PARAMS_PREFIX
+        prefix = team_prefix(PARAMS_PREFIX, request.team) if request.team is not None else PARAMS_PREFIX
         key = f"{prefix}/{request.run_name}/{request.params_file.name}"
         aws.client("s3").upload_file(str(request.params_file), outputs["bucketName"], key)
         params_uri = f"s3://{outputs['bucketName']}/{key}"
@@ -367,7 +368,7 @@ def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
 def log_events(aws: Aws, group: str, stream: str, token: str | None = None) -> tuple[list[dict], str | None]:
     """One read of a log stream from `token` on; ([], token) while the stream does not exist yet."""
     logs = aws.client("logs")
-    kwargs = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+    kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}  # GetLogEvents
     if token:
         kwargs["nextToken"] = token
     events: list[dict] = []

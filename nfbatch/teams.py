@@ -49,7 +49,8 @@ def team_usage(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
     for job in describe_jobs(aws, queue_of):
         if job["status"] not in ACTIVE:  # ended between the listing and the description
             continue
-        team = job_team(job) if job_team(job) in usage else NO_TEAM
+        owner = job_team(job)
+        team = owner if owner is not None and owner in usage else NO_TEAM
         if team not in usage:
             usage[team] = {"weight": None, "maxVcpus": None, "taskQueue": None, "runningVcpus": 0.0, "jobs": {}}
         counts[team][queue_names[queue_of[job["jobId"]]]][job["status"]] += 1

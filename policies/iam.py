@@ -81,6 +81,69 @@ def s3_access_policy(read_write: Sequence[str], read_only: Sequence[str] = ()) -
 BATCH_JOB_LOG_GROUP = "/aws/batch/job"
 
 
+def _head_batch_statements(batch: str, queue_arns: Sequence[str]) -> list[dict]:
+    """The head's Batch grants: submit to this stack's queues, register and tag Nextflow's job definitions, stop its
+    own tasks."""
+    nf_definitions = f"{batch}:job-definition/{NEXTFLOW_JOB_DEFINITION_PREFIX}*"
+    return [
+        {
+            "Sid": "SubmitToStackQueues",
+            "Effect": "Allow",
+            "Action": ["batch:SubmitJob"],
+            # SubmitJob is authorised on the queue, the job definition and the new job itself.
+            "Resource": [*queue_arns, nf_definitions, f"{batch}:job/*"],
+        },
+        {
+            "Sid": "RegisterNextflowJobDefinitions",
+            "Effect": "Allow",
+            "Action": ["batch:RegisterJobDefinition"],
+            "Resource": [nf_definitions],
+        },
+        {
+            # nf-amazon's AwsBatchTaskHandler.createJobDef tags every job definition it registers
+            # (nextflow.io/createdAt, nextflow.io/version); tag-on-create is authorised as batch:TagResource on
+            # the new job definition (AWS Batch User Guide, "Tag your resources on creation").
+            "Sid": "TagNextflowJobDefinitions",
+            "Effect": "Allow",
+            "Action": ["batch:TagResource"],
+            "Resource": [nf_definitions],
+        },
+        {
+            "Sid": "ManageOwnTasks",
+            "Effect": "Allow",
+            "Action": ["batch:CancelJob", "batch:TerminateJob", "batch:TagResource"],
+            "Resource": [f"{batch}:job/*"],
+        },
+    ]
+
+
+def _head_describe_statements(partition: str, scope: str) -> list[dict]:
+    """The head's read-only calls: scheduling facts, the hosts of its tasks, and the logs of failed tasks."""
+    return [
+        {
+            # These calls have no resource-level permissions in AWS; all are read-only.
+            "Sid": "DescribeForScheduling",
+            "Effect": "Allow",
+            "Action": BATCH_DESCRIBE + EC2_DESCRIBE,
+            "Resource": "*",
+        },
+        {
+            "Sid": "DescribeTaskHosts",
+            "Effect": "Allow",
+            "Action": EC2_INSTANCE_DESCRIBE + ECS_DESCRIBE,
+            "Resource": [f"arn:{partition}:ec2:{scope}:instance/*", f"arn:{partition}:ecs:{scope}:task/*",
+                         f"arn:{partition}:ecs:{scope}:container-instance/*"],
+        },
+        {
+            # AwsBatchHelper.getTaskLogStream reads a failed task's log to show it in the pipeline's error report.
+            "Sid": "ReadTaskLogs",
+            "Effect": "Allow",
+            "Action": ["logs:GetLogEvents"],
+            "Resource": [f"arn:{partition}:logs:{scope}:log-group:{BATCH_JOB_LOG_GROUP}:log-stream:*"],
+        },
+    ]
+
+
 def head_job_policy(
     *,
     partition: str,
@@ -94,61 +157,11 @@ def head_job_policy(
 ) -> dict:
     """What the Nextflow head job may do: submit tasks to this stack's queues and nothing wider. A team's head passes
     its own `s3_statements` (team_s3_statements) in place of whole-bucket access."""
-    batch = f"arn:{partition}:batch:{region}:{account_id}"
-    scope = f"{region}:{account_id}"
-    nf_definitions = f"{batch}:job-definition/{NEXTFLOW_JOB_DEFINITION_PREFIX}*"
     return {
         "Version": VERSION,
         "Statement": [
-            {
-                "Sid": "SubmitToStackQueues",
-                "Effect": "Allow",
-                "Action": ["batch:SubmitJob"],
-                # SubmitJob is authorised on the queue, the job definition and the new job itself.
-                "Resource": [*queue_arns, nf_definitions, f"{batch}:job/*"],
-            },
-            {
-                "Sid": "RegisterNextflowJobDefinitions",
-                "Effect": "Allow",
-                "Action": ["batch:RegisterJobDefinition"],
-                "Resource": [nf_definitions],
-            },
-            {
-                # nf-amazon's AwsBatchTaskHandler.createJobDef tags every job definition it registers
-                # (nextflow.io/createdAt, nextflow.io/version); tag-on-create is authorised as batch:TagResource on
-                # the new job definition (AWS Batch User Guide, "Tag your resources on creation").
-                "Sid": "TagNextflowJobDefinitions",
-                "Effect": "Allow",
-                "Action": ["batch:TagResource"],
-                "Resource": [nf_definitions],
-            },
-            {
-                "Sid": "ManageOwnTasks",
-                "Effect": "Allow",
-                "Action": ["batch:CancelJob", "batch:TerminateJob", "batch:TagResource"],
-                "Resource": [f"{batch}:job/*"],
-            },
-            {
-                # These calls have no resource-level permissions in AWS; all are read-only.
-                "Sid": "DescribeForScheduling",
-                "Effect": "Allow",
-                "Action": BATCH_DESCRIBE + EC2_DESCRIBE,
-                "Resource": "*",
-            },
-            {
-                "Sid": "DescribeTaskHosts",
-                "Effect": "Allow",
-                "Action": EC2_INSTANCE_DESCRIBE + ECS_DESCRIBE,
-                "Resource": [f"arn:{partition}:ec2:{scope}:instance/*", f"arn:{partition}:ecs:{scope}:task/*",
-                             f"arn:{partition}:ecs:{scope}:container-instance/*"],
-            },
-            {
-                # AwsBatchHelper.getTaskLogStream reads a failed task's log to show it in the pipeline's error report.
-                "Sid": "ReadTaskLogs",
-                "Effect": "Allow",
-                "Action": ["logs:GetLogEvents"],
-                "Resource": [f"arn:{partition}:logs:{scope}:log-group:{BATCH_JOB_LOG_GROUP}:log-stream:*"],
-            },
+            *_head_batch_statements(f"arn:{partition}:batch:{region}:{account_id}", queue_arns),
+            *_head_describe_statements(partition, f"{region}:{account_id}"),
             {
                 "Sid": "PassTaskRole",
                 "Effect": "Allow",
@@ -159,7 +172,6 @@ def head_job_policy(
               s3_access_statements(read_write_buckets, read_only_buckets)),
         ],
     }
-
 
 # The work-bucket prefixes a team's runs write under their own name (work/<team>/, results/<team>/, ...), and the
 # one its members only upload to and its jobs only read (params/<team>/).
@@ -172,7 +184,7 @@ def team_s3_statements(work_bucket_arn: str, team: str, read_write: Sequence[str
     """A team's jobs in the shared work bucket: only their own prefixes, listing included; plus the team's (and the
     stack's) extra buckets whole."""
     own = [team_prefix(p, team) for p in (*TEAM_WRITE_PREFIXES, *TEAM_READ_PREFIXES)]
-    statements = [{
+    statements: list[dict] = [{
         "Sid": "LocateWorkBucket",
         "Effect": "Allow",
         "Action": ["s3:GetBucketLocation"],
@@ -208,13 +220,9 @@ def team_s3_statements(work_bucket_arn: str, team: str, read_write: Sequence[str
     return statements
 
 
-def team_run_policy(*, partition: str, region: str, account_id: str, team: str, head_queue_arn: str,
-                    job_definition_name: str, bucket_arn: str, log_group_name: str,
-                    budget_name: str | None = None) -> dict:
-    """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
-    batch = f"arn:{partition}:batch:{region}:{account_id}"
-    definition = f"{batch}:job-definition/{job_definition_name}"
-    statements = [
+def _team_batch_statements(batch: str, team: str, head_queue_arn: str, definition: str) -> list[dict]:
+    """A team's Batch grants: submit heads and tag them as the team, stop its own runs, read the stack's queues."""
+    return [
         {
             # SubmitJob is authorised on the queue and the job definition; batch:ShareIdentifier is the share
             # the job asks for (AWS Batch user guide, "Resource: Use the batch:ShareIdentifier condition key").
@@ -249,11 +257,17 @@ def team_run_policy(*, partition: str, region: str, account_id: str, team: str, 
             "Action": [*BATCH_DESCRIBE, "batch:DescribeSchedulingPolicies"],
             "Resource": "*",
         },
+    ]
+
+
+def _team_data_statements(log_group_arn: str, bucket_arn: str, team: str) -> list[dict]:
+    """A team's logs and objects: its heads' log streams, uploads to its params/, reads of its results and logs."""
+    return [
         {
             "Sid": "ReadHeadLogs",
             "Effect": "Allow",
             "Action": ["logs:GetLogEvents"],
-            "Resource": [f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*"],
+            "Resource": [f"{log_group_arn}:log-stream:*"],
         },
         {
             "Sid": "UploadParams",
@@ -268,13 +282,22 @@ def team_run_policy(*, partition: str, region: str, account_id: str, team: str, 
             "Resource": [f"{bucket_arn}/{team_prefix(p, team)}/*" for p in (RESULTS_PREFIX, LOGS_PREFIX)],
         },
     ]
+
+
+def team_run_policy(*, partition: str, region: str, account_id: str, team: str, head_queue_arn: str,
+                    job_definition_name: str, bucket_arn: str, log_group_name: str,
+                    budget_name: str | None = None) -> dict:
+    """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
+    batch = f"arn:{partition}:batch:{region}:{account_id}"
+    log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}"
+    statements = [*_team_batch_statements(batch, team, head_queue_arn, f"{batch}:job-definition/{job_definition_name}"),
+                  *_team_data_statements(log_group_arn, bucket_arn, team)]
     if budget_name:
         # `nfbatch teams` shows the team's spend: DescribeBudget is budgets:ViewBudget on the budget, whose ARN has
         # no region (Service Authorization Reference, "Actions, resources, and condition keys for AWS Budget Service").
         statements.append({"Sid": "ReadOwnBudget", "Effect": "Allow", "Action": ["budgets:ViewBudget"],
                            "Resource": [f"arn:{partition}:budgets::{account_id}:budget/{budget_name}"]})
     return {"Version": VERSION, "Statement": statements}
-
 
 def object_patterns(document: dict) -> list[str]:
     """The object ARN patterns an Allow statement grants any S3 object action on."""

@@ -12,6 +12,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, RootModel
+from pydantic_core import ErrorDetails
 
 from facts.contract import PROJECT
 
@@ -152,7 +153,7 @@ def _rename_fix(key: str, path: str, problem_line: str) -> str | None:
             f"'{PROJECT}:tags.<another key>' <the same value>`")
 
 
-def allowed_for(model: type, loc: tuple, error: dict) -> str:
+def allowed_for(model: type, loc: tuple, error: ErrorDetails) -> str:
     """What is allowed at `loc`, in words, for one pydantic error."""
     kind = error["type"]
     field = _field_at(model, loc)

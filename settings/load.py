@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from facts.contract import PROJECT
 from facts.limits import ACCOUNT_ID, aws_regions
@@ -97,7 +97,7 @@ def _allowed_accounts(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
 
 def _section_problems(name: str, value: Any) -> list[str]:
     model = TOP_LEVEL[name]
-    if model is dict:
+    if not issubclass(model, BaseModel):  # tags: a plain map
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return [problem(name, value, "must be a map of tag names to string values")]
         return []
@@ -135,8 +135,25 @@ def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
     return settings
 
 
-def raw_stack_config() -> dict[str, Any]:
-    """Every config value the Pulumi engine handed this program (the CLI passes them in either of two ways)."""
-    from pulumi.runtime import config as runtime_config
+# The keys the settings read, for an SDK that cannot list its in-process config (raw_stack_config).
+KNOWN_KEYS = (*(f"{PROJECT}:{name}" for name in TOP_LEVEL), "aws:region", ALLOWED_ACCOUNTS)
 
-    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+def raw_stack_config() -> dict[str, Any]:
+    """Every config value the engine handed this program. The Pulumi CLI passes them as JSON in PULUMI_CONFIG
+    ("The runtime expects the config object to be saved to this environment variable": pulumi/pulumi
+    sdk/python/cmd/pulumi-language-python/main.go), read by the public pulumi.runtime.get_config_env. A run in this
+    process (the mocks of `nfbatch plan` and the tests, the automation API's inline programs) sets them with
+    pulumi.runtime.set_all_config, and no public call lists those: they are read from the SDK's
+    pulumi.runtime.config.CONFIG. On an SDK without that name, the known keys are read one by one with the public
+    pulumi.runtime.get_config, so a run still works; only a misspelt key then goes unreported in-process (`nfbatch
+    plan` reads the stack file itself and reports it). tests/test_settings.py fails loudly on such an SDK."""
+    import contextvars
+
+    from pulumi import runtime
+
+    in_process = getattr(getattr(runtime, "config", None), "CONFIG", None)
+    if isinstance(in_process, contextvars.ContextVar):
+        return {**runtime.get_config_env(), **in_process.get()}
+    return {**runtime.get_config_env(),
+            **{key: value for key in KNOWN_KEYS if (value := runtime.get_config(key)) is not None}}

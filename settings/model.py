@@ -1,7 +1,7 @@
 """The user-facing model of a stack file: every key, its type, its range, its default and the reason for it.
 
-This is the one home of every default. The README's configuration table and the stack-file JSON Schema are generated
-from it (`settings/reference.py`), and the components take every value from it explicitly.
+This is the one home of every default. The configuration reference (docs/configuration.md) and the stack-file
+JSON Schema are generated from it (`settings/reference.py`), and the components take every value from it explicitly.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from facts.contract import COST_TAG_KEYS, PROJECT
 from facts.limits import (
     ACCOUNT_ID,
     BUDGET_EMAIL_SUBSCRIBERS,
+    COMPUTE_RESERVATION,
     GP3_IOPS,
     GP3_SIZE_GIB,
     GP3_THROUGHPUT_MIBPS,
@@ -41,8 +42,8 @@ from policies.iam import bucket_arn
 def setting(default: Any = ..., why: str = "", allowed: str | None = None, schema: dict | None = None,
             **constraints: Any) -> Any:
     """A setting with its default, the reason for that default (`why`), and, where the type and range do not say
-    it, what is allowed in words. The reason lands in the README and in the JSON Schema's description; `schema`
-    adds JSON Schema keywords for rules pydantic's types cannot express."""
+    it, what is allowed in words. The reason lands in docs/configuration.md and in the JSON Schema's description;
+    `schema` adds JSON Schema keywords for rules pydantic's types cannot express."""
     extra = {**(schema or {}), **({"allowed": allowed} if allowed else {})} or None
     if "default_factory" not in constraints:
         constraints["default"] = default
@@ -277,7 +278,7 @@ class QueueSettings(_Model):
     compute_reservation: Int = setting(
         10, "with teams: holds (10 %)^active-teams of the queues' vCPUs for a team that is not running yet, so a "
             "newcomer starts within minutes instead of waiting for another team's jobs to end (10 % with one active "
-            "team, 1 % with two)", ge=0, le=99)
+            "team, 1 % with two)", ge=COMPUTE_RESERVATION[0], le=COMPUTE_RESERVATION[1])
 
 
 class HeadJobSettings(_Model):

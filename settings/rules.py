@@ -79,7 +79,8 @@ def _cidr(s: StackSettings) -> list[Problem]:
 
 
 def _zones(s: StackSettings) -> list[Problem]:
-    zones, problems = s.network.availability_zones or [], []
+    zones = s.network.availability_zones or []
+    problems: list[Problem] = []
     for i, zone in enumerate(zones):
         if AZ_ID.fullmatch(zone):
             problems.append((f"network.availabilityZones[{i}]", zone, f"is a zone id; give the zone name, such as "
@@ -132,7 +133,8 @@ def _network(s: StackSettings) -> list[Problem]:
 
 
 def _bucket(s: StackSettings) -> list[Problem]:
-    b, problems = s.bucket, []
+    b = s.bucket
+    problems: list[Problem] = []
     if b.protect and b.force_destroy:
         problems.append(("bucket.forceDestroy", True, "cannot be true while bucket.protect is true"))
     overlap = set(b.read_only_buckets) & set(b.read_write_buckets)
@@ -221,8 +223,8 @@ def _instance_types(s: StackSettings) -> list[Problem]:
         if without:
             return [(key, without, "have no NVMe instance storage, which launchTemplate.scratch nvme needs "
                                    "(families with a d, such as m6id, c6id, r6id, m7gd, or i4i)")]
-    sized, h = [instance_capacity(t) for t in types], s.head_job
-    judged = bool(sized) and all(sized)  # only lists of sized types in the judged classes
+    sized, h = [c for t in types if (c := instance_capacity(t)) is not None], s.head_job
+    judged = bool(types) and len(sized) == len(types)  # only lists of sized types in the judged classes
     if h.platform == "ec2" and judged and not any(v >= h.vcpus and m * USABLE_MEMORY >= h.memory_mib
                                                    for v, m in sized):
         return [(key, types, f"no type can hold the head job ({h.vcpus} vCPUs, {h.memory_mib} MiB), with about "
@@ -327,7 +329,8 @@ def _tags(s: StackSettings) -> list[Problem]:
         problems.append(("tags", f"{len(s.tags)} tags", f"at most {MAX_TAGS - len(program)}: AWS resources take "
                                                        f"{MAX_TAGS} tags and the program adds "
                                                        f"{', '.join(program)}"))
-    ours, lowered = {t.lower(): t for t in program}, {}
+    ours = {t.lower(): t for t in program}
+    lowered: dict[str, str] = {}  # a key of s.tags, lower-cased -> as written
     for key, value in s.tags.items():
         tag = ours.get(key.lower())
         if tag:
@@ -415,7 +418,7 @@ def _team_buckets(s: StackSettings) -> list[Problem]:
             repeated = sorted({b for b in listed if listed.count(b) > 1})
             if repeated:
                 problems.append((f"{key}.{field}", repeated, "lists a bucket more than once"))
-            shared = sorted((set(listed) & stack_wide) | ({s.bucket.name} & set(listed)))
+            shared = sorted((set(listed) & stack_wide) | (set(listed) & {s.bucket.name}))
             if shared:
                 problems.append((f"{key}.{field}", shared, "every team already reaches it (bucket.name, "
                                                            "bucket.readOnlyBuckets or bucket.readWriteBuckets)"))
@@ -495,7 +498,9 @@ def _team_principals(s: StackSettings) -> list[Problem]:
     compares them with the caller's account at deploy time).
     IAM names are unique in an account whatever their path, and "Names are not distinguished by case" (botocore's IAM
     model, CreateRole.RoleName): role/a/X and role/b/x are one role, listed twice."""
-    partition, problems, first, seen = partition_for(s.region), [], None, {}
+    partition, problems = partition_for(s.region), []
+    first: tuple[str, str] | None = None  # (account, key) of the first principal listed
+    seen: dict[tuple[str, str, str], tuple[str, str]] = {}  # (team, kind, lower-cased name) -> (key, ARN)
     for name, team in sorted(s.teams.items()):
         for i, arn in enumerate(team.principals):
             key = f"teams.{name}.principals[{i}]"

@@ -84,7 +84,7 @@ def parse_stack_file(raw: bytes) -> dict[str, Any]:
     return config
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
+def read_stack_config(path: Path) -> dict[str, Any]:
     """The `config:` mapping of the stack file at `path`; StackFileError names the file."""
     try:
         return parse_stack_file(path.read_bytes())

@@ -7,12 +7,15 @@ for. The same fixtures start a moto server for everything that calls AWS.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import inspect
 import json
+import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +23,20 @@ from typing import Any
 import pulumi
 import pytest
 
+from facts.botocore_cache import CACHE_DIR_VARIABLE
 from facts.contract import ON_DEMAND, SPOT, compute_environment_export, queue_capacity
-from nfbatch.mockrun import RecordingMocks, Registration, read_stack_file, start
+from nfbatch.mockrun import RecordingMocks, Registration, read_engine_config, start
 from nfbatch.mockrun import resolve as resolve  # re-exported for the tests
 from nfbatch.mockrun import run_program as execute
 from settings import StackSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
+
+# The botocore cache (facts/botocore_cache.py) of this test run lives in a temporary directory, whatever the
+# environment says: the tests write nothing outside tmp, and the processes they start inherit the variable.
+os.environ[CACHE_DIR_VARIABLE] = tempfile.mkdtemp(prefix="genomics-batch-cache-")
+atexit.register(shutil.rmtree, os.environ[CACHE_DIR_VARIABLE], ignore_errors=True)
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -130,7 +139,8 @@ def default_settings() -> StackSettings:
 def component_args(args_type, **values):
     """A component's args built from the model's defaults (`from_settings`), with `values` in place of any field.
     Values named like `from_settings`' keyword parameters are the wiring between components; lists default empty."""
-    wiring = {name: values.pop(name, [] if "list" in str(param.annotation) else param.default)
+    listed = ("list", "Sequence")  # list-like parameters (Sequence where components only read them)
+    wiring = {name: values.pop(name, [] if any(k in str(param.annotation) for k in listed) else param.default)
               for name, param in inspect.signature(args_type.from_settings).parameters.items()
               if param.kind is param.KEYWORD_ONLY}
     return dataclasses.replace(args_type.from_settings(default_settings(), **wiring), **values)
@@ -138,7 +148,7 @@ def component_args(args_type, **values):
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
     """A stack file's config as the engine hands it to the program."""
-    return read_stack_file(ROOT / f"Pulumi.{stack}.yaml", overrides)[0]
+    return read_engine_config(ROOT / f"Pulumi.{stack}.yaml", overrides)[0]
 
 
 def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> RealisticMocks:

@@ -1,5 +1,6 @@
 """The head image: Dockerfile lint, and the entrypoint executed for real (real AWS CLI, moto S3, stand-in nextflow)."""
 
+import re
 import signal
 import subprocess
 import time
@@ -10,6 +11,7 @@ import pytest
 from conftest import ACCOUNT, REGION, ROOT, tool
 
 from components.head_job import render_nextflow_config
+from facts.contract import NEXTFLOW_SUBMIT_RATE_PER_SECOND
 from settings import DEFAULT_NEXTFLOW_VERSION
 
 ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
@@ -51,6 +53,13 @@ def test_dockerfile_pins_nextflow_and_runs_the_entrypoint_as_pid_one():
     assert DEFAULT_NEXTFLOW_VERSION == "25.04.6"
     assert f"ARG NEXTFLOW_VERSION={DEFAULT_NEXTFLOW_VERSION}\n" in text
     assert 'ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]' in text
+
+
+def test_the_entrypoint_submits_at_the_rate_of_the_contract():
+    # A literal in the script, not an NF_* variable: one more variable in every head job definition would change the
+    # dev and prod plans. The entrypoint runs below compare whole configs, but only where moto and the AWS CLI run.
+    rates = re.findall(r"submitRateLimit = '(\d+)/1s'", ENTRYPOINT.read_text())
+    assert rates == [str(NEXTFLOW_SUBMIT_RATE_PER_SECOND)]
 
 
 def make_head(tmp_path, moto_server):

@@ -115,3 +115,9 @@ def test_the_zone_lookup_goes_through_first_zones(monkeypatch):
     mocks, _ = build(az_count=3)
     assert seen == [(6, 3)]  # the mocked region's six zones, cut to azCount
     assert len(mocks.of_type("aws:ec2/subnet:Subnet")) == 3
+
+
+def test_existing_mode_without_a_vpc_id_is_refused():
+    # Settings require network.vpcId in existing mode (settings/rules.py); built alone, the component says so too.
+    with pytest.raises(ValueError, match=r"^BatchNetworkingArgs.vpc_id = None: an existing network needs its VPC id$"):
+        build(mode="existing", vpc_id=None, subnet_ids=["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"])

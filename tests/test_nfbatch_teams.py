@@ -284,7 +284,7 @@ def test_resuming_another_teams_run_is_refused(team_stack, hooks, capsys):
 
 def test_resuming_a_run_that_had_no_team_is_refused(team_stack, hooks, capsys):
     capped, _ = capped_and_shared(team_stack)
-    team_stack.endpoint.client("batch").submit_job(  # a head submitted by hand, as the README's generic command does
+    team_stack.endpoint.client("batch").submit_job(  # submitted by hand, as docs/running.md's generic command does
         jobName="nfbatch-teamless", jobQueue=team_stack.outputs["headQueueArn"],
         jobDefinition=team_stack.outputs["jobDefinitionArn"], tags={RUN_TAG: "teamless"})
     submitted = sent(hooks, "SubmitJob")

@@ -104,6 +104,8 @@ BAD = [
                                                                     "prefer-cached"),
     ("queues", {"headPriority": 5000}, "queues.headPriority = 5000: must be between 0 and 1000"),
     ("queues", {"defaultPriority": -1}, "queues.defaultPriority = -1: must be between 0 and 1000"),
+    # botocore's Batch model, FairsharePolicy.computeReservation: "The minimum value is 0 and the maximum value is 99."
+    ("queues", {"computeReservation": 100}, "queues.computeReservation = 100: must be between 0 and 99"),
     ("headJob", {"memoryMib": 1024}, "headJob.memoryMib = 1024: must be between 2048 and 65536"),
     ("headJob", {"attempts": 11}, "headJob.attempts = 11: must be between 1 and 10"),
     ("headJob", {"nextflowVersion": "latest"}, "headJob.nextflowVersion = latest"),
@@ -501,3 +503,51 @@ def test_error_lines_name_the_entry_escape_control_characters_and_keep_arns_whol
         "starting with a letter (no '-': it is a Batch share identifier); rename the team, for example to "
         "genomicscore"]
     assert caught.value.fix.startswith("rename the team 'genomics-core'")
+
+
+def test_the_stack_config_merges_what_the_cli_passes_with_what_an_in_process_run_sets(monkeypatch):
+    # The CLI's language host passes the config as JSON in PULUMI_CONFIG (pulumi/pulumi
+    # sdk/python/cmd/pulumi-language-python/main.go); set_all_config (mocks, automation API) wins where both name a key.
+    import contextvars
+
+    from settings import raw_stack_config
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": "eu-west-1", "genomics-batch:netwrok": "{}"}))
+
+    def read() -> dict:
+        pulumi.runtime.set_all_config({"aws:region": "us-east-1", "genomics-batch:budget": '{"monthlyUsd": 5}'})
+        return raw_stack_config()
+
+    assert contextvars.copy_context().run(read) == {  # a copied context: the suite's own config is left alone
+        "aws:region": "us-east-1", "genomics-batch:netwrok": "{}", "genomics-batch:budget": '{"monthlyUsd": 5}'}
+
+
+def test_the_sdk_still_keeps_its_in_process_config_where_the_program_reads_it():
+    # Fails on a Pulumi SDK that renames pulumi.runtime.config.CONFIG (no public call lists in-process config): the
+    # program then reads only the keys it knows (settings/load.py, raw_stack_config). Look for a public way to list
+    # them, or the new name.
+    import contextvars
+
+    from pulumi.runtime import config as runtime_config
+
+    def read() -> object:
+        pulumi.runtime.set_all_config({"genomics-batch:budget": "{}"})
+        return runtime_config.CONFIG.get()
+
+    assert isinstance(runtime_config.CONFIG, contextvars.ContextVar)
+    assert contextvars.copy_context().run(read) == {"genomics-batch:budget": "{}"}
+
+
+def test_on_an_sdk_without_the_in_process_config_the_known_keys_are_read_one_by_one(monkeypatch):
+    from pulumi.runtime import config as runtime_config
+
+    from settings import raw_stack_config
+
+    given = {"aws:region": "us-east-1", "genomics-batch:compute": '{"spot": {"maxVcpus": 8}}',
+             "genomics-batch:netwrok": "{}", "aws:allowedAccountIds": '["123456789012"]'}
+    monkeypatch.delattr(runtime_config, "CONFIG")
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    monkeypatch.setattr(pulumi.runtime, "get_config", given.get)  # the public call, answering as the SDK would
+    raw = raw_stack_config()
+    assert raw == {k: v for k, v in given.items() if k != "genomics-batch:netwrok"}  # an unknown key is not seen
+    assert load_settings(raw, "t").compute.spot.max_vcpus == 8

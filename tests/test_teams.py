@@ -474,13 +474,13 @@ def test_parliament_finds_nothing_above_low_in_any_team_policy(three):
 
 
 def test_a_team_named_twice_in_the_stack_file_is_refused(tmp_path):
-    from settings.stack_file import StackFileError, read_stack_file
+    from settings.stack_file import StackFileError, read_stack_config
 
     stack = tmp_path / "Pulumi.dup.yaml"
     stack.write_text("config:\n  aws:region: us-east-1\n  genomics-batch:teams:\n    imaging: {}\n"
                      "    rnalab: {}\n    imaging:\n      weight: 2\n")
     with pytest.raises(StackFileError) as error:
-        read_stack_file(stack)
+        read_stack_config(stack)
     assert "key 'imaging' is given twice (first on line 4)" in str(error.value)
 
 

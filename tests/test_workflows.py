@@ -1,5 +1,6 @@
 """The GitHub workflows: valid against GitHub's workflow schema (check-jsonschema ships it), and doing what the
-README promises: tests, the offline plan comment and a guarded preview on pull requests; dev then approved prod."""
+docs promise (docs/review.md, Pull-request workflow): tests, the offline plan comment and a guarded preview on
+pull requests; dev then approved prod."""
 
 import shlex
 import subprocess

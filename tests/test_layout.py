@@ -11,8 +11,13 @@ MAX_FUNCTION_LINES = 50
 
 def non_test_modules() -> list[str]:
     """Every Python file of the project outside tests/, tracked or new (container/ holds shell only)."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return sorted(name for name in listed if not name.startswith("tests/") and (ROOT / name).is_file())
 
 
@@ -32,19 +37,30 @@ def test_no_function_outside_the_tests_is_over_fifty_lines():
     # The rule covers the whole tree, not a list to keep up to date: every package, the benchmarks and both scripts.
     assert {"__main__.py", "tasks.py"} <= set(modules)
     assert {name.split("/")[0] for name in modules if "/" in name} >= {
-        "facts", "policies", "settings", "components", "nfbatch", "bench"}
+        "facts",
+        "policies",
+        "settings",
+        "components",
+        "nfbatch",
+        "bench",
+    }
     assert [entry for name in modules for entry in long_functions((ROOT / name).read_text(), name)] == []
 
 
 def test_the_length_rule_sees_nested_and_async_functions():
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
     source = f"def outer():\n    async def inner():\n{textwrap.indent(body, '    ')}\n" + "def short():\n    pass\n"
-    assert long_functions(source, "m.py") == [f"m.py:1 outer ({MAX_FUNCTION_LINES + 2} lines)",
-                                              f"m.py:2 inner ({MAX_FUNCTION_LINES + 1} lines)"]
+    assert long_functions(source, "m.py") == [
+        f"m.py:1 outer ({MAX_FUNCTION_LINES + 2} lines)",
+        f"m.py:2 inner ({MAX_FUNCTION_LINES + 1} lines)",
+    ]
 
 
 def test_main_reads_as_a_table_of_contents():
-    assert len((ROOT / "__main__.py").read_text().splitlines()) <= 45
+    # Counted in statements, not lines: ruff format puts each argument of a long call on a line of its own.
+    body = ast.parse((ROOT / "__main__.py").read_text()).body
+    steps = [node for node in body if not isinstance(node, (ast.Import, ast.ImportFrom, ast.Expr))]
+    assert len(steps) <= 15, [ast.unparse(node).splitlines()[0] for node in steps]
 
 
 def test_component_args_carry_no_defaults():
@@ -56,8 +72,11 @@ def test_component_args_carry_no_defaults():
     for module in (compute_cluster, head_job, launch_template, networking, storage):
         for value in vars(module).values():
             if dataclasses.is_dataclass(value) and value.__module__ == module.__name__:
-                defaulted = [f.name for f in dataclasses.fields(value)
-                             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+                defaulted = [
+                    f.name
+                    for f in dataclasses.fields(value)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                ]
                 assert defaulted == [], f"{value.__name__} defaults {defaulted}"
 
 

@@ -61,8 +61,13 @@ SYSTEM_TOOLS = {"gpg": "gnupg", "/usr/lib/systemd/system-generators/systemd-fsta
 
 
 def ensure_system_tools() -> None:
-    missing = sorted({package for tool, package in SYSTEM_TOOLS.items()
-                      if not (Path(tool).exists() if tool.startswith("/") else shutil.which(tool))})
+    missing = sorted(
+        {
+            package
+            for tool, package in SYSTEM_TOOLS.items()
+            if not (Path(tool).exists() if tool.startswith("/") else shutil.which(tool))
+        }
+    )
     if not missing:
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
@@ -76,8 +81,20 @@ def lock() -> None:
     """Resolve requirements-dev.txt (which includes requirements.txt) for every platform, with hashes."""
     ensure_venv()
     _run(_python(), "-m", "pip", "install", "--quiet", "uv")
-    _run(VENV / "bin" / "uv", "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
-         "--generate-hashes", "--no-header", "--output-file", LOCK, "requirements-dev.txt")
+    _run(
+        VENV / "bin" / "uv",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        "3.11",
+        "--generate-hashes",
+        "--no-header",
+        "--output-file",
+        LOCK,
+        "requirements-dev.txt",
+    )
     ensure_venv()
 
 
@@ -91,7 +108,8 @@ def main(argv: list[str]) -> int:
         ensure_system_tools()
         # mypy reads its files and settings from pyproject.toml; pytest then runs everything else, linters included.
         return subprocess.call([_python(), "-m", "mypy"], cwd=ROOT) or subprocess.call(
-            [_python(), "-m", "pytest", *args], cwd=ROOT)
+            [_python(), "-m", "pytest", *args], cwd=ROOT
+        )
     if verb == "lock":
         lock()
         return 0

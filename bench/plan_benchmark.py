@@ -33,10 +33,15 @@ def large_project() -> Path:
     config = {
         "aws:region": "us-east-1",
         "genomics-batch:network": {"azCount": 6, "egress": "nat-per-az", "cidr": "10.40.0.0/16"},
-        "genomics-batch:bucket": {"readOnlyBuckets": [f"public-data-{i:02d}" for i in range(50)],
-                                  "readWriteBuckets": [f"lab-results-{i:02d}" for i in range(50)]},
-        "genomics-batch:compute": {"instanceTypes": [f"{f}.{s}" for f in families for s in sizes][:40],
-                                   "spot": {"maxVcpus": 5000}, "onDemand": {"maxVcpus": 1000}},
+        "genomics-batch:bucket": {
+            "readOnlyBuckets": [f"public-data-{i:02d}" for i in range(50)],
+            "readWriteBuckets": [f"lab-results-{i:02d}" for i in range(50)],
+        },
+        "genomics-batch:compute": {
+            "instanceTypes": [f"{f}.{s}" for f in families for s in sizes][:40],
+            "spot": {"maxVcpus": 5000},
+            "onDemand": {"maxVcpus": 1000},
+        },
     }
     (directory / "Pulumi.large.yaml").write_text(yaml.safe_dump({"config": config}))
     return directory
@@ -50,10 +55,18 @@ def teams_project(counts: tuple[int, ...]) -> Path:
         shutil.copy(ROOT / name, directory / name)
     dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     for count in counts:
-        teams = {f"team{i:02d}": {
-            "weight": 1 + i % 3,
-            **({"maxVcpus": 8, "monthlyBudgetUsd": 500, "budgetEmails": [f"lead-{i}@lab.org"]} if i % 5 == 4 else {}),
-            "principals": [f"arn:aws:iam::123456789012:role/team{i:02d}-runner"]} for i in range(count)}
+        teams = {
+            f"team{i:02d}": {
+                "weight": 1 + i % 3,
+                **(
+                    {"maxVcpus": 8, "monthlyBudgetUsd": 500, "budgetEmails": [f"lead-{i}@lab.org"]}
+                    if i % 5 == 4
+                    else {}
+                ),
+                "principals": [f"arn:aws:iam::123456789012:role/team{i:02d}-runner"],
+            }
+            for i in range(count)
+        }
         config = {**dev["config"], "genomics-batch:teams": teams}
         (directory / f"Pulumi.teams{count}.yaml").write_text(yaml.safe_dump({"config": config}))
     return directory
@@ -73,8 +86,23 @@ def cold(stack: str, directory: Path, repeat: int) -> list[float]:
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nfbatch", "plan", "--project-dir", str(directory), "--stack", stack,
-                        "--format", "markdown"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nfbatch",
+                "plan",
+                "--project-dir",
+                str(directory),
+                "--stack",
+                stack,
+                "--format",
+                "markdown",
+            ],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
         timings.append(time.perf_counter() - started)
     return timings
 
@@ -94,8 +122,7 @@ def import_floor(repeat: int) -> list[float]:
 
 
 def report(label: str, timings: list[float]) -> None:
-    print(f"  {label}: median {statistics.median(timings):.3f} s, min {min(timings):.3f} s, "
-          f"max {max(timings):.3f} s")
+    print(f"  {label}: median {statistics.median(timings):.3f} s, min {min(timings):.3f} s, max {max(timings):.3f} s")
 
 
 if __name__ == "__main__":

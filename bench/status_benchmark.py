@@ -35,8 +35,9 @@ class CountingSession(nfbatch_aws.boto3.Session):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.events.register("before-call", lambda model, **_: CALLS.__setitem__(model.name,
-                                                                                  CALLS.get(model.name, 0) + 1))
+        self.events.register(
+            "before-call", lambda model, **_: CALLS.__setitem__(model.name, CALLS.get(model.name, 0) + 1)
+        )
 
 
 nfbatch_aws.boto3.Session = CountingSession
@@ -60,9 +61,13 @@ def run(jobs: int, repeat: int) -> None:
         main([*argv, "run", "hello", "--name", "bench"], console=Console(file=io.StringIO()))
         backend = batch_simple_backends[conftest.ACCOUNT][conftest.REGION]
         for i in range(jobs):
-            backend.submit_job(job_name=f"nf-task-{i}", job_def_id=stack.outputs["jobDefinitionArn"],
-                               job_queue=stack.outputs["defaultQueueArn"], array_properties={},
-                               tags={"nfbatch-run": "bench"})
+            backend.submit_job(
+                job_name=f"nf-task-{i}",
+                job_def_id=stack.outputs["jobDefinitionArn"],
+                job_queue=stack.outputs["defaultQueueArn"],
+                array_properties={},
+                tags={"nfbatch-run": "bench"},
+            )
         timings = []
         CALLS.clear()
         for _ in range(repeat):

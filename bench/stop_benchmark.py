@@ -69,9 +69,13 @@ def run(tasks: int) -> None:
         backend = batch_simple_backends[conftest.ACCOUNT][conftest.REGION]
         jobs = []
         for _ in range(tasks):
-            _, job_id, _ = backend.submit_job(job_name="nf-task", job_def_id=stack.outputs["jobDefinitionArn"],
-                                              job_queue=stack.outputs["defaultQueueArn"], array_properties={},
-                                              tags={"nfbatch-run": "run-1"})
+            _, job_id, _ = backend.submit_job(
+                job_name="nf-task",
+                job_def_id=stack.outputs["jobDefinitionArn"],
+                job_queue=stack.outputs["defaultQueueArn"],
+                array_properties={},
+                tags={"nfbatch-run": "run-1"},
+            )
             backend._jobs[job_id].status = "RUNNING"
             jobs.append(job_id)
         (directory / "head").mkdir()
@@ -79,10 +83,15 @@ def run(tasks: int) -> None:
         (directory / "tasks.json").write_text(json.dumps(jobs))
         stand_in = directory / "head" / "bin" / "nextflow"
         stand_in.write_text(STAND_IN.format(python=sys.executable))
-        env = {**head["env"], "FAKE_TASKS": str(directory / "tasks.json"), "FAKE_READY": str(directory / "ready"),
-               "FAKE_CANCELLED": str(directory / "cancelled")}
-        process = subprocess.Popen(["bash", str(ENTRYPOINT), "hello"], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        env = {
+            **head["env"],
+            "FAKE_TASKS": str(directory / "tasks.json"),
+            "FAKE_READY": str(directory / "ready"),
+            "FAKE_CANCELLED": str(directory / "cancelled"),
+        }
+        process = subprocess.Popen(
+            ["bash", str(ENTRYPOINT), "hello"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         while not (directory / "ready").exists():
             time.sleep(0.05)
         started = time.monotonic()
@@ -92,8 +101,10 @@ def run(tasks: int) -> None:
         cancelled = float((directory / "cancelled").read_text())
         stopped = sum(1 for j in jobs if backend._jobs[j].stop)
         print(f"stop path with {tasks} running task jobs, against moto on 127.0.0.1:")
-        print(f"  SIGTERM to exit: {total:.1f} s (cancelling {stopped} tasks: {cancelled:.1f} s; "
-              f"Nextflow and entrypoint shutdown, log upload: {total - cancelled:.1f} s)")
+        print(
+            f"  SIGTERM to exit: {total:.1f} s (cancelling {stopped} tasks: {cancelled:.1f} s; "
+            f"Nextflow and entrypoint shutdown, log upload: {total - cancelled:.1f} s)"
+        )
     finally:
         server.stop()
 

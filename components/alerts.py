@@ -47,8 +47,14 @@ def head_failure_pattern(head_queue_arn: str) -> dict:
 def stuck_job_pattern(queue_arns: Sequence[str]) -> dict:
     """A job on this stack's queues cancelled by one of their time-limit actions: CancelJob leaves it FAILED
     (botocore's Batch model, CancelJob) with the action's reason after TIME_LIMIT_CANCEL_PREFIX."""
-    return {**BATCH_JOB_STATE_CHANGE, "detail": {
-        "jobQueue": sorted(queue_arns), "status": ["FAILED"], "statusReason": [{"prefix": STUCK_CANCEL_PREFIX}]}}
+    return {
+        **BATCH_JOB_STATE_CHANGE,
+        "detail": {
+            "jobQueue": sorted(queue_arns),
+            "status": ["FAILED"],
+            "statusReason": [{"prefix": STUCK_CANCEL_PREFIX}],
+        },
+    }
 
 
 def spot_reclaim_pattern(task_queue_arns: Sequence[str]) -> dict:
@@ -61,9 +67,14 @@ def spot_reclaim_pattern(task_queue_arns: Sequence[str]) -> dict:
     from a DescribeJobs API operation" (batch_cwe_events.html), whose statusReason gives "details for the current
     status of the job" (botocore's Batch model, JobDetail). If Batch replaces it on the way back to RUNNABLE, only
     final (FAILED) losses match and the alarm undercounts reclaims: it may stay quiet, but never counts one twice."""
-    return {**BATCH_JOB_STATE_CHANGE, "detail": {
-        "jobQueue": sorted(task_queue_arns), "status": list(ATTEMPT_END_STATUSES),
-        "statusReason": [{"prefix": HOST_LOSS_PREFIX}]}}
+    return {
+        **BATCH_JOB_STATE_CHANGE,
+        "detail": {
+            "jobQueue": sorted(task_queue_arns),
+            "status": list(ATTEMPT_END_STATUSES),
+            "statusReason": [{"prefix": HOST_LOSS_PREFIX}],
+        },
+    }
 
 
 def queues_per_rule(pattern_for: Callable[[Sequence[str]], dict]) -> int:
@@ -80,23 +91,39 @@ def queues_per_rule(pattern_for: Callable[[Sequence[str]], dict]) -> int:
 def split_for_rules(arns: Sequence[pulumi.Input[str]], pattern_for: Callable[[Sequence[str]], dict]) -> list[list]:
     """The ARNs in groups that each fit one rule's pattern, so any number of queues (capped teams add theirs) fits."""
     size = queues_per_rule(pattern_for)
-    return [list(arns[i:i + size]) for i in range(0, len(arns), size)]
+    return [list(arns[i : i + size]) for i in range(0, len(arns), size)]
 
 
 def matched_events(rule_names: Sequence[pulumi.Input[str]], period: int = 3600) -> dict:
     """The MetricAlarm arguments that count the rules' matches: one rule's AWS/Events MatchedEvents, or their sum by
     metric math (an alarm's expression may read at most 10 metrics: CloudWatch user guide, alarm-limits.html)."""
     if len(rule_names) == 1:
-        return {"namespace": "AWS/Events", "metric_name": "MatchedEvents", "dimensions": {"RuleName": rule_names[0]},
-                "statistic": "Sum", "period": period}
+        return {
+            "namespace": "AWS/Events",
+            "metric_name": "MatchedEvents",
+            "dimensions": {"RuleName": rule_names[0]},
+            "statistic": "Sum",
+            "period": period,
+        }
     if len(rule_names) > 10:
         raise ValueError(f"{len(rule_names)} spot-reclaim rules: an alarm's metric math reads at most 10 metrics")
     ids = [f"m{i}" for i in range(len(rule_names))]
-    metrics = [aws.cloudwatch.MetricAlarmMetricQueryArgs(id=id_, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-        namespace="AWS/Events", metric_name="MatchedEvents", dimensions={"RuleName": rule}, period=period, stat="Sum"))
-        for id_, rule in zip(ids, rule_names, strict=True)]
+    metrics = [
+        aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=id_,
+            metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace="AWS/Events",
+                metric_name="MatchedEvents",
+                dimensions={"RuleName": rule},
+                period=period,
+                stat="Sum",
+            ),
+        )
+        for id_, rule in zip(ids, rule_names, strict=True)
+    ]
     total = aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id="reclaims", expression=f"SUM([{','.join(ids)}])", label="task jobs that lost their host", return_data=True)
+        id="reclaims", expression=f"SUM([{','.join(ids)}])", label="task jobs that lost their host", return_data=True
+    )
     return {"metric_queries": [*metrics, total]}
 
 
@@ -107,19 +134,27 @@ def numbered(suffix: str, index: int) -> str:
 
 def head_failure_message(stack: str) -> tuple[dict[str, str], str]:
     """The input transformer of the head-failure rule: what it reads from the event, and the email text."""
-    paths = {"job": "$.detail.jobName", "id": "$.detail.jobId", "reason": "$.detail.statusReason",
-             "pipeline": "$.detail.container.command[0]"}
-    text = (f"genomics-batch {stack}: pipeline run <job> (<pipeline>) FAILED: <reason>. "
-            f"Read its log with: nfbatch --stack {stack} logs <id>")
+    paths = {
+        "job": "$.detail.jobName",
+        "id": "$.detail.jobId",
+        "reason": "$.detail.statusReason",
+        "pipeline": "$.detail.container.command[0]",
+    }
+    text = (
+        f"genomics-batch {stack}: pipeline run <job> (<pipeline>) FAILED: <reason>. "
+        f"Read its log with: nfbatch --stack {stack} logs <id>"
+    )
     return paths, json.dumps(text)
 
 
 def stuck_job_message(stack: str) -> tuple[dict[str, str], str]:
     paths = {"job": "$.detail.jobName", "queue": "$.detail.jobQueue", "reason": "$.detail.statusReason"}
-    text = (f"genomics-batch {stack}: job <job> was cancelled after waiting RUNNABLE too long on <queue>: <reason>. "
-            "Batch can launch no instance that runs it: check the job's vCPUs and memory against "
-            "compute.instanceTypes and the compute environments' maxVcpus, and that those instance types are "
-            "offered in the stack's availability zones.")
+    text = (
+        f"genomics-batch {stack}: job <job> was cancelled after waiting RUNNABLE too long on <queue>: <reason>. "
+        "Batch can launch no instance that runs it: check the job's vCPUs and memory against "
+        "compute.instanceTypes and the compute environments' maxVcpus, and that those instance types are "
+        "offered in the stack's availability zones."
+    )
     return paths, json.dumps(text)
 
 
@@ -138,16 +173,34 @@ def key_policy(partition: str, account: str, region: str) -> dict:
     narrowed instead by the encryption context SNS sets: only for this account's topics in this region. StringLike,
     not ArnLike: kms:EncryptionContext:<key> is a String condition key (Service Authorization Reference for AWS KMS;
     parliament reports ArnLike on it as MISMATCHED_TYPE)."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "EventBridgeEncrypts", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringLike": {SNS_ENCRYPTION_CONTEXT_KEY: f"arn:{partition}:sns:{region}:{account}:*"}}},
-        {"Sid": "AlarmsEncrypt", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "EventBridgeEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringLike": {SNS_ENCRYPTION_CONTEXT_KEY: f"arn:{partition}:sns:{region}:{account}:*"}},
+            },
+            {
+                "Sid": "AlarmsEncrypt",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            },
+        ],
+    }
 
 
 def topic_policy(topic_arn: str, account: str, alarm_arns: Sequence[str] = ()) -> dict:
@@ -156,17 +209,44 @@ def topic_policy(topic_arn: str, account: str, alarm_arns: Sequence[str] = ()) -
     "Amazon SNS permissions"). That grant admits only this account's rules: a rule elsewhere delivers through an
     execution role of its own account, which a target must allow by that account's principal (eb-service-cross-
     account.html), and no statement here names another account. CloudWatch only for this stack's alarms."""
-    alarms = [{"Sid": "StackAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-               "Action": "sns:Publish", "Resource": topic_arn,
-               "Condition": {"StringEquals": {"aws:SourceAccount": account},
-                             "ArnEquals": {"aws:SourceArn": sorted(alarm_arns)}}}] if alarm_arns else []
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-         "Action": "sns:Publish", "Resource": topic_arn},
-        *alarms,
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sns:*",
-         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    ]}
+    alarms = (
+        [
+            {
+                "Sid": "StackAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnEquals": {"aws:SourceArn": sorted(alarm_arns)},
+                },
+            }
+        ]
+        if alarm_arns
+        else []
+    )
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EventBridgeRulesPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            },
+            *alarms,
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:*",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
 
 
 def tag_cost_filter(key: str, value: str) -> dict[str, list[str]]:
@@ -174,18 +254,32 @@ def tag_cost_filter(key: str, value: str) -> dict[str, list[str]]:
     return {"TagKeyValue": [f"user:{key}${value}"]}
 
 
-def tag_budget(name: str, *, monthly_usd: float, emails: list[str], tag_key: str, tag_value: str,
-               opts: pulumi.ResourceOptions) -> aws.budgets.Budget:
+def tag_budget(
+    name: str, *, monthly_usd: float, emails: list[str], tag_key: str, tag_value: str, opts: pulumi.ResourceOptions
+) -> aws.budgets.Budget:
     """A monthly cost budget on one tag, emailing at 80 % of the forecast and 100 % of the actual spend."""
-    notifications = [aws.budgets.BudgetNotificationArgs(
-        comparison_operator="GREATER_THAN", threshold=threshold, threshold_type="PERCENTAGE",
-        notification_type=kind, subscriber_email_addresses=list(emails),
-    ) for threshold, kind in ((80, "FORECASTED"), (100, "ACTUAL"))]
+    notifications = [
+        aws.budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            threshold=threshold,
+            threshold_type="PERCENTAGE",
+            notification_type=kind,
+            subscriber_email_addresses=list(emails),
+        )
+        for threshold, kind in ((80, "FORECASTED"), (100, "ACTUAL"))
+    ]
     return aws.budgets.Budget(
-        name, budget_type="COST", limit_amount=f"{monthly_usd:.2f}", limit_unit="USD", time_unit="MONTHLY",
-        cost_filters=[aws.budgets.BudgetCostFilterArgs(name=k, values=v)
-                      for k, v in tag_cost_filter(tag_key, tag_value).items()],
-        notifications=notifications, opts=opts)
+        name,
+        budget_type="COST",
+        limit_amount=f"{monthly_usd:.2f}",
+        limit_unit="USD",
+        time_unit="MONTHLY",
+        cost_filters=[
+            aws.budgets.BudgetCostFilterArgs(name=k, values=v) for k, v in tag_cost_filter(tag_key, tag_value).items()
+        ],
+        notifications=notifications,
+        opts=opts,
+    )
 
 
 RUN_LOG_QUERY = """fields @timestamp, @logStream, @message
@@ -212,14 +306,27 @@ class StackAlertsArgs:
     region: str  # the stack's region: the topic key serves EventBridge for this account's topics in it only
 
     @classmethod
-    def from_settings(cls, s: StackSettings, *, queue_arns: Mapping[str, pulumi.Input[str]],
-                      task_queue_arns: Sequence[pulumi.Input[str]],
-                      head_log_group_name: pulumi.Input[str]) -> StackAlertsArgs:
+    def from_settings(
+        cls,
+        s: StackSettings,
+        *,
+        queue_arns: Mapping[str, pulumi.Input[str]],
+        task_queue_arns: Sequence[pulumi.Input[str]],
+        head_log_group_name: pulumi.Input[str],
+    ) -> StackAlertsArgs:
         a = s.alerts
-        return cls(stack=s.stack, emails=list(a.emails), head_failures=a.head_failures, stuck_jobs=a.stuck_jobs,
-                   spot_interruptions_per_hour=a.spot_interruptions_per_hour,
-                   budget_monthly_usd=s.budget.monthly_usd, queue_arns=queue_arns, task_queue_arns=task_queue_arns,
-                   head_log_group_name=head_log_group_name, region=s.region)
+        return cls(
+            stack=s.stack,
+            emails=list(a.emails),
+            head_failures=a.head_failures,
+            stuck_jobs=a.stuck_jobs,
+            spot_interruptions_per_hour=a.spot_interruptions_per_hour,
+            budget_monthly_usd=s.budget.monthly_usd,
+            queue_arns=queue_arns,
+            task_queue_arns=task_queue_arns,
+            head_log_group_name=head_log_group_name,
+            region=s.region,
+        )
 
 
 def _email_suffix(email: str) -> str:
@@ -248,87 +355,155 @@ class StackAlerts(pulumi.ComponentResource):
     def _topic(self, args: StackAlertsArgs) -> aws.sns.Topic:
         name, child = self._name, self._child
         key = aws.kms.Key(
-            f"{name}-key", description=f"genomics-batch {args.stack}: alert topic", enable_key_rotation=True,
+            f"{name}-key",
+            description=f"genomics-batch {args.stack}: alert topic",
+            enable_key_rotation=True,
             policy=pulumi.Output.all(partition=self._partition, account=self._account).apply(
-                lambda a: json.dumps(key_policy(a["partition"], a["account"], args.region))),
-            opts=child)
+                lambda a: json.dumps(key_policy(a["partition"], a["account"], args.region))
+            ),
+            opts=child,
+        )
         topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key.arn, opts=child)
         for email in args.emails:
-            aws.sns.TopicSubscription(f"{name}-email-{_email_suffix(email)}", topic=topic.arn, protocol="email",
-                                      endpoint=email, opts=child)
+            aws.sns.TopicSubscription(
+                f"{name}-email-{_email_suffix(email)}", topic=topic.arn, protocol="email", endpoint=email, opts=child
+            )
         return topic
 
     def _topic_policy(self, topic: aws.sns.Topic, alarm_arns: list[pulumi.Output[str]]) -> None:
         aws.sns.TopicPolicy(
-            f"{self._name}-topic-policy", arn=topic.arn,
+            f"{self._name}-topic-policy",
+            arn=topic.arn,
             policy=pulumi.Output.all(topic.arn, self._account, *alarm_arns).apply(
-                lambda a: json.dumps(topic_policy(a[0], a[1], a[2:]))),
-            opts=self._child)
+                lambda a: json.dumps(topic_policy(a[0], a[1], a[2:]))
+            ),
+            opts=self._child,
+        )
 
     def _rule(self, suffix: str, pattern: pulumi.Input[dict], description: str) -> aws.cloudwatch.EventRule:
         return aws.cloudwatch.EventRule(
-            f"{self._name}-{suffix}", description=description,
-            event_pattern=pulumi.Output.from_input(pattern).apply(json.dumps), opts=self._child)
+            f"{self._name}-{suffix}",
+            description=description,
+            event_pattern=pulumi.Output.from_input(pattern).apply(json.dumps),
+            opts=self._child,
+        )
 
-    def _queue_rules(self, suffix: str, arns: Sequence[pulumi.Input[str]],
-                     pattern_for: Callable[[Sequence[str]], dict], description: str) -> list[aws.cloudwatch.EventRule]:
+    def _queue_rules(
+        self,
+        suffix: str,
+        arns: Sequence[pulumi.Input[str]],
+        pattern_for: Callable[[Sequence[str]], dict],
+        description: str,
+    ) -> list[aws.cloudwatch.EventRule]:
         """As many rules as the ARNs need to keep each pattern within EventBridge's size (split_for_rules)."""
-        return [self._rule(numbered(suffix, i), pulumi.Output.all(*group).apply(pattern_for), description)
-                for i, group in enumerate(split_for_rules(arns, pattern_for))]
+        return [
+            self._rule(numbered(suffix, i), pulumi.Output.all(*group).apply(pattern_for), description)
+            for i, group in enumerate(split_for_rules(arns, pattern_for))
+        ]
 
     def _rules(self, args: StackAlertsArgs, topic: aws.sns.Topic) -> list[pulumi.Output[str]]:
         """The rules and their targets; returns the ARNs of the alarms that publish to the topic."""
         queues = args.queue_arns
         messages = []
         if args.head_failures:
-            rule = self._rule("head-failures", pulumi.Output.from_input(queues["head"]).apply(head_failure_pattern),
-                              "genomics-batch: a pipeline run failed")
+            rule = self._rule(
+                "head-failures",
+                pulumi.Output.from_input(queues["head"]).apply(head_failure_pattern),
+                "genomics-batch: a pipeline run failed",
+            )
             messages.append(("head-failures", rule, head_failure_message(args.stack)))
         if args.stuck_jobs:
-            rules = self._queue_rules("stuck-jobs", [queues[key] for key in sorted(queues)], stuck_job_pattern,
-                                      "genomics-batch: a job was cancelled as stuck RUNNABLE")
-            messages += [(numbered("stuck-jobs", i), rule, stuck_job_message(args.stack))
-                         for i, rule in enumerate(rules)]
+            rules = self._queue_rules(
+                "stuck-jobs",
+                [queues[key] for key in sorted(queues)],
+                stuck_job_pattern,
+                "genomics-batch: a job was cancelled as stuck RUNNABLE",
+            )
+            messages += [
+                (numbered("stuck-jobs", i), rule, stuck_job_message(args.stack)) for i, rule in enumerate(rules)
+            ]
         for suffix, rule, (paths, template) in messages:
             aws.cloudwatch.EventTarget(
-                f"{self._name}-{suffix}", rule=rule.name, arn=topic.arn,
+                f"{self._name}-{suffix}",
+                rule=rule.name,
+                arn=topic.arn,
                 input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
-                    input_paths=paths, input_template=template),
-                opts=self._child)
+                    input_paths=paths, input_template=template
+                ),
+                opts=self._child,
+            )
         return [self._spot_alarm(args, topic).arn] if args.spot_interruptions_per_hour else []
 
     def _spot_alarm(self, args: StackAlertsArgs, topic: aws.sns.Topic) -> aws.cloudwatch.MetricAlarm:
         """Each reclaim is one matched event; the alarm counts the rules' matches (AWS/Events MatchedEvents) per
         hour. The rules keep a record of every reclaim in a log group, which is also their target."""
         name, child = self._name, self._child
-        rules = self._queue_rules("spot-reclaims", list(args.task_queue_arns), spot_reclaim_pattern,
-                                  "genomics-batch: a task job lost its spot instance")
+        rules = self._queue_rules(
+            "spot-reclaims",
+            list(args.task_queue_arns),
+            spot_reclaim_pattern,
+            "genomics-batch: a task job lost its spot instance",
+        )
         log = aws.cloudwatch.LogGroup(f"{name}-spot-reclaims", retention_in_days=30, opts=child)
         aws.cloudwatch.LogResourcePolicy(
-            f"{name}-spot-reclaims", policy_name=f"genomics-batch-{args.stack}-spot-reclaims",
-            policy_document=log.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{arn}:*"}]})),
-            opts=child)
+            f"{name}-spot-reclaims",
+            policy_name=f"genomics-batch-{args.stack}-spot-reclaims",
+            policy_document=log.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": f"{arn}:*",
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
         for i, rule in enumerate(rules):
-            aws.cloudwatch.EventTarget(f"{name}-{numbered('spot-reclaims', i)}", rule=rule.name, arn=log.arn,
-                                       opts=child)
+            aws.cloudwatch.EventTarget(
+                f"{name}-{numbered('spot-reclaims', i)}", rule=rule.name, arn=log.arn, opts=child
+            )
         return aws.cloudwatch.MetricAlarm(
-            f"{name}-spot-reclaims", alarm_description=(
+            f"{name}-spot-reclaims",
+            alarm_description=(
                 f"genomics-batch {args.stack}: more than {args.spot_interruptions_per_hour} task jobs lost their "
-                "spot instance within an hour"),
-            evaluation_periods=1, comparison_operator="GreaterThanThreshold",
-            threshold=args.spot_interruptions_per_hour, treat_missing_data="notBreaching",
-            alarm_actions=[topic.arn], **matched_events([rule.name for rule in rules]), opts=child)
+                "spot instance within an hour"
+            ),
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=args.spot_interruptions_per_hour,
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic.arn],
+            **matched_events([rule.name for rule in rules]),
+            opts=child,
+        )
 
     def _budget(self, args: StackAlertsArgs, monthly_usd: float) -> None:
         """Budgets filter on one tag key; the Stack tag (set on every resource, instance and volume) names the stack."""
-        tag_budget(f"{self._name}-budget", monthly_usd=monthly_usd, emails=args.emails, tag_key="Stack",
-                   tag_value=args.stack, opts=self._child)
+        tag_budget(
+            f"{self._name}-budget",
+            monthly_usd=monthly_usd,
+            emails=args.emails,
+            tag_key="Stack",
+            tag_value=args.stack,
+            opts=self._child,
+        )
 
     def _queries(self, args: StackAlertsArgs) -> None:
-        for suffix, title, query in (("query-run", "a run's head log streams (replace RUN_NAME)", RUN_LOG_QUERY),
-                                     ("query-errors", "errors across runs (pick the last day)", ERRORS_QUERY)):
+        for suffix, title, query in (
+            ("query-run", "a run's head log streams (replace RUN_NAME)", RUN_LOG_QUERY),
+            ("query-errors", "errors across runs (pick the last day)", ERRORS_QUERY),
+        ):
             aws.cloudwatch.QueryDefinition(
-                f"{self._name}-{suffix}", name=f"genomics-batch/{args.stack}/{title}",
-                log_group_names=[args.head_log_group_name], query_string=query, opts=self._child)
+                f"{self._name}-{suffix}",
+                name=f"genomics-batch/{args.stack}/{title}",
+                log_group_names=[args.head_log_group_name],
+                query_string=query,
+                opts=self._child,
+            )

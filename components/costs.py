@@ -33,23 +33,37 @@ PRICES = {
 
 # Amazon EC2 On-Demand pricing (us-east-1, Linux) of each GPU family's smallest size: what one GPU instance
 # costs an hour, the plan's "typical" GPU instance.
-GPU_INSTANCE_HOUR = {"g4dn": ("g4dn.xlarge", 0.526), "g5": ("g5.xlarge", 1.006), "g6": ("g6.xlarge", 0.8048),
-                     "g6e": ("g6e.xlarge", 1.861), "g5g": ("g5g.xlarge", 0.42), "p4d": ("p4d.24xlarge", 32.7726),
-                     "p5": ("p5.48xlarge", 98.32)}
+GPU_INSTANCE_HOUR = {
+    "g4dn": ("g4dn.xlarge", 0.526),
+    "g5": ("g5.xlarge", 1.006),
+    "g6": ("g6.xlarge", 0.8048),
+    "g6e": ("g6e.xlarge", 1.861),
+    "g5g": ("g5g.xlarge", 0.42),
+    "p4d": ("p4d.24xlarge", 32.7726),
+    "p5": ("p5.48xlarge", 98.32),
+}
 
 
 def root_volume_month(size_gib: int, iops: int, throughput_mibps: int) -> float:
-    return (size_gib * PRICES["gp3_gb_month"] + max(0, iops - 3000) * PRICES["gp3_iops_month_above_3000"]
-            + max(0, throughput_mibps - 125) * PRICES["gp3_mibps_month_above_125"])
+    return (
+        size_gib * PRICES["gp3_gb_month"]
+        + max(0, iops - 3000) * PRICES["gp3_iops_month_above_3000"]
+        + max(0, throughput_mibps - 125) * PRICES["gp3_mibps_month_above_125"]
+    )
 
 
 def team_costs(settings: StackSettings) -> dict:
     """Per team: its share of the shared task queues when every team sharing them has work waiting (weights are
     relative; a capped team's tasks run on its own queue instead), its cap, and its monthly budget."""
     total = sum(t.weight for t in settings.teams.values() if t.max_vcpus is None)
-    return {name: {"sharePercent": None if t.max_vcpus else round(100 * t.weight / total, 1),
-                   "maxVcpus": t.max_vcpus, "monthlyBudgetUsd": t.monthly_budget_usd}
-            for name, t in sorted(settings.teams.items())}
+    return {
+        name: {
+            "sharePercent": None if t.max_vcpus else round(100 * t.weight / total, 1),
+            "maxVcpus": t.max_vcpus,
+            "monthlyBudgetUsd": t.monthly_budget_usd,
+        }
+        for name, t in sorted(settings.teams.items())
+    }
 
 
 def _option_costs(settings: StackSettings) -> dict:

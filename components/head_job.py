@@ -77,9 +77,20 @@ def retry_strategy(attempts: int) -> dict:
     }
 
 
-def head_environment(*, work_dir: str, logs_dir: str, cache_dir: str, region: str, default_queue: str,
-                     priority_queue: str, task_role_arn: str, memory_mib: int, max_spot_attempts: int,
-                     gpu_queue: str | None = None, team: str | None = None) -> dict[str, str]:
+def head_environment(
+    *,
+    work_dir: str,
+    logs_dir: str,
+    cache_dir: str,
+    region: str,
+    default_queue: str,
+    priority_queue: str,
+    task_role_arn: str,
+    memory_mib: int,
+    max_spot_attempts: int,
+    gpu_queue: str | None = None,
+    team: str | None = None,
+) -> dict[str, str]:
     """What the entrypoint reads to write nextflow.config; NF_* names follow the AWS workshop's convention. A team's
     head also names the team: its share identifier on the fair-share queues and its Team tag."""
     return {
@@ -109,9 +120,17 @@ def fargate_properties(execution_role_arn: str, public_ip: bool) -> dict:
     }
 
 
-def container_properties(*, image: str, vcpus: int, memory_mib: int, job_role_arn: str,
-                         environment: dict[str, str], log_group: str, region: str,
-                         fargate: dict | None = None) -> dict:
+def container_properties(
+    *,
+    image: str,
+    vcpus: int,
+    memory_mib: int,
+    job_role_arn: str,
+    environment: dict[str, str],
+    log_group: str,
+    region: str,
+    fargate: dict | None = None,
+) -> dict:
     """The RegisterJobDefinition containerProperties document (camelCase, as AWS takes it)."""
     return {
         **(fargate or {}),
@@ -129,9 +148,19 @@ def container_properties(*, image: str, vcpus: int, memory_mib: int, job_role_ar
     }
 
 
-def render_nextflow_config(*, work_dir: str, region: str, default_queue: str, priority_queue: str,
-                           task_role_arn: str, max_spot_attempts: int, cli_path: str = AWS_CLI_PATH,
-                           run_name: str | None = None, gpu_queue: str | None = None, team: str | None = None) -> str:
+def render_nextflow_config(
+    *,
+    work_dir: str,
+    region: str,
+    default_queue: str,
+    priority_queue: str,
+    task_role_arn: str,
+    max_spot_attempts: int,
+    cli_path: str = AWS_CLI_PATH,
+    run_name: str | None = None,
+    gpu_queue: str | None = None,
+    team: str | None = None,
+) -> str:
     """The nextflow.config that sends every task to this stack. The container entrypoint writes the same text.
 
     With a run name, every task job is tagged with it, which is how `nfbatch status` finds a run's tasks. With a team,
@@ -197,17 +226,36 @@ class NextflowHeadJobArgs:
     public_ip: bool  # Fargate only: the head task gets a public address (public egress mode)
 
     @classmethod
-    def from_settings(cls, s: StackSettings, *, bucket_name: pulumi.Input[str], bucket_arn: pulumi.Input[str],
-                      queue_arns: Mapping[str, pulumi.Input[str]], task_role_arn: pulumi.Input[str],
-                      read_only_bucket_arns: list[str], read_write_bucket_arns: list[str]) -> NextflowHeadJobArgs:
+    def from_settings(
+        cls,
+        s: StackSettings,
+        *,
+        bucket_name: pulumi.Input[str],
+        bucket_arn: pulumi.Input[str],
+        queue_arns: Mapping[str, pulumi.Input[str]],
+        task_role_arn: pulumi.Input[str],
+        read_only_bucket_arns: list[str],
+        read_write_bucket_arns: list[str],
+    ) -> NextflowHeadJobArgs:
         h = s.head_job
         return cls(
-            bucket_name=bucket_name, bucket_arn=bucket_arn, region=s.region, queue_arns=queue_arns,
-            task_role_arn=task_role_arn, read_only_bucket_arns=read_only_bucket_arns,
-            read_write_bucket_arns=read_write_bucket_arns, vcpus=h.vcpus, memory_mib=h.memory_mib,
-            attempts=h.attempts, timeout_hours=h.timeout_hours, nextflow_version=h.nextflow_version, image=h.image,
-            log_retention_days=h.log_retention_days, force_delete_repository=s.bucket.force_destroy,
-            max_spot_attempts=s.compute.spot.max_spot_attempts, platform=h.platform,
+            bucket_name=bucket_name,
+            bucket_arn=bucket_arn,
+            region=s.region,
+            queue_arns=queue_arns,
+            task_role_arn=task_role_arn,
+            read_only_bucket_arns=read_only_bucket_arns,
+            read_write_bucket_arns=read_write_bucket_arns,
+            vcpus=h.vcpus,
+            memory_mib=h.memory_mib,
+            attempts=h.attempts,
+            timeout_hours=h.timeout_hours,
+            nextflow_version=h.nextflow_version,
+            image=h.image,
+            log_retention_days=h.log_retention_days,
+            force_delete_repository=s.bucket.force_destroy,
+            max_spot_attempts=s.compute.spot.max_spot_attempts,
+            platform=h.platform,
             public_ip=s.network.mode == "create" and s.network.egress == "public",
         )
 
@@ -220,10 +268,12 @@ class NextflowHeadJob(pulumi.ComponentResource):
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         role = self._role(args)
         repository = self._repository(args)
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days,
-                                            opts=self._child)
-        self.image = (pulumi.Output.from_input(args.image) if args.image
-                      else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}"))
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=self._child)
+        self.image = (
+            pulumi.Output.from_input(args.image)
+            if args.image
+            else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}")
+        )
         execution = self._execution_role() if args.platform == "fargate" else None
         self.execution_role_arn = execution.arn if execution else None  # teams' Fargate heads use it too
         definition = self._definition(args, role, log_group, execution)
@@ -232,40 +282,64 @@ class NextflowHeadJob(pulumi.ComponentResource):
         self.repository_url = repository.repository_url
         self.role_arn = role.arn
         self.log_group_name = log_group.name
-        self.register_outputs({
-            "job_definition_name": self.job_definition_name, "job_definition_arn": self.job_definition_arn,
-            "repository_url": self.repository_url, "image": self.image, "role_arn": self.role_arn,
-            "log_group_name": self.log_group_name,
-        })
+        self.register_outputs(
+            {
+                "job_definition_name": self.job_definition_name,
+                "job_definition_arn": self.job_definition_arn,
+                "repository_url": self.repository_url,
+                "image": self.image,
+                "role_arn": self.role_arn,
+                "log_group_name": self.log_group_name,
+            }
+        )
 
     def _role(self, args: NextflowHeadJobArgs) -> aws.iam.Role:
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        role = aws.iam.Role(f"{self._name}-role", assume_role_policy=json.dumps(
-            assume_role_policy("ecs-tasks.amazonaws.com")), opts=self._child)
+        role = aws.iam.Role(
+            f"{self._name}-role",
+            assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
+            opts=self._child,
+        )
         policy = pulumi.Output.all(
             partition=aws.get_partition_output(opts=invoke).partition,
             account_id=aws.get_caller_identity_output(opts=invoke).account_id,
-            task_role_arn=args.task_role_arn, bucket_arn=args.bucket_arn,
-            read_write=args.read_write_bucket_arns, read_only=args.read_only_bucket_arns,
+            task_role_arn=args.task_role_arn,
+            bucket_arn=args.bucket_arn,
+            read_write=args.read_write_bucket_arns,
+            read_only=args.read_only_bucket_arns,
             queue_arns=[args.queue_arns[q] for q in QUEUES],
-        ).apply(lambda a: json.dumps(head_job_policy(
-            partition=a["partition"], region=args.region, account_id=a["account_id"],
-            task_role_arn=a["task_role_arn"], read_write_buckets=[a["bucket_arn"], *a["read_write"]],
-            read_only_buckets=a["read_only"], queue_arns=a["queue_arns"],
-        )))
+        ).apply(
+            lambda a: json.dumps(
+                head_job_policy(
+                    partition=a["partition"],
+                    region=args.region,
+                    account_id=a["account_id"],
+                    task_role_arn=a["task_role_arn"],
+                    read_write_buckets=[a["bucket_arn"], *a["read_write"]],
+                    read_only_buckets=a["read_only"],
+                    queue_arns=a["queue_arns"],
+                )
+            )
+        )
         aws.iam.RolePolicy(f"{self._name}-policy", role=role.id, policy=policy, opts=self._child)
         return role
 
     def _execution_role(self) -> aws.iam.Role:
         """Fargate pulls the head image and writes its log with this role (the ECS task execution policy)."""
-        role = aws.iam.Role(f"{self._name}-execution", assume_role_policy=json.dumps(
-            assume_role_policy("ecs-tasks.amazonaws.com")), opts=self._child)
+        role = aws.iam.Role(
+            f"{self._name}-execution",
+            assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
+            opts=self._child,
+        )
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         aws.iam.RolePolicyAttachment(
-            f"{self._name}-execution", role=role.name,
+            f"{self._name}-execution",
+            role=role.name,
             policy_arn=partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"),
-            opts=self._child)
+                lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+            ),
+            opts=self._child,
+        )
         return role
 
     def _repository(self, args: NextflowHeadJobArgs) -> aws.ecr.Repository:
@@ -279,51 +353,103 @@ class NextflowHeadJob(pulumi.ComponentResource):
             opts=self._child,
         )
         aws.ecr.LifecyclePolicy(
-            f"{self._name}-image-lifecycle", repository=repository.name,
-            policy=json.dumps({"rules": [{
-                "rulePriority": 1,
-                "description": "drop untagged layers left by rebuilds",
-                "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                              "countNumber": 7},
-                "action": {"type": "expire"},
-            }]}),
+            f"{self._name}-image-lifecycle",
+            repository=repository.name,
+            policy=json.dumps(
+                {
+                    "rules": [
+                        {
+                            "rulePriority": 1,
+                            "description": "drop untagged layers left by rebuilds",
+                            "selection": {
+                                "tagStatus": "untagged",
+                                "countType": "sinceImagePushed",
+                                "countUnit": "days",
+                                "countNumber": 7,
+                            },
+                            "action": {"type": "expire"},
+                        }
+                    ]
+                }
+            ),
             opts=self._child,
         )
         return repository
 
-    def _definition(self, args: NextflowHeadJobArgs, role: aws.iam.Role, log_group: aws.cloudwatch.LogGroup,
-                    execution: aws.iam.Role | None) -> aws.batch.JobDefinition:
+    def _definition(
+        self,
+        args: NextflowHeadJobArgs,
+        role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
+        execution: aws.iam.Role | None,
+    ) -> aws.batch.JobDefinition:
         values = pulumi.Output.all(
-            image=self.image, role_arn=role.arn, bucket=args.bucket_name, log_group=log_group.name,
-            default_queue=args.queue_arns["default"], priority_queue=args.queue_arns["priority"],
-            task_role_arn=args.task_role_arn, gpu_queue=args.queue_arns.get("gpu"),
-            execution_arn=execution.arn if execution else None)
+            image=self.image,
+            role_arn=role.arn,
+            bucket=args.bucket_name,
+            log_group=log_group.name,
+            default_queue=args.queue_arns["default"],
+            priority_queue=args.queue_arns["priority"],
+            task_role_arn=args.task_role_arn,
+            gpu_queue=args.queue_arns.get("gpu"),
+            execution_arn=execution.arn if execution else None,
+        )
         return head_definition(f"{self._name}-definition", args, values, opts=self._child)
 
 
 # What a head job definition is made of, known only at deploy time (HEAD_VALUES keys, one Output of them all).
-HEAD_VALUES = ("image", "role_arn", "bucket", "log_group", "default_queue", "priority_queue", "task_role_arn",
-               "gpu_queue", "execution_arn")
+HEAD_VALUES = (
+    "image",
+    "role_arn",
+    "bucket",
+    "log_group",
+    "default_queue",
+    "priority_queue",
+    "task_role_arn",
+    "gpu_queue",
+    "execution_arn",
+)
 
 
-def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulumi.Output[dict],
-                    opts: pulumi.ResourceOptions, team: str | None = None) -> aws.batch.JobDefinition:
+def head_definition(
+    resource_name: str,
+    args: NextflowHeadJobArgs,
+    values: pulumi.Output[dict],
+    opts: pulumi.ResourceOptions,
+    team: str | None = None,
+) -> aws.batch.JobDefinition:
     """A head job definition: the stack's own, or a team's (its role, its work-bucket prefixes, its Team tag).
     `values` holds HEAD_VALUES (gpu_queue and execution_arn may be None)."""
+
     def prefix(name: str) -> str:
         return team_prefix(name, team) if team else name
 
-    properties = values.apply(lambda a: json.dumps(container_properties(
-        image=a["image"], vcpus=args.vcpus, memory_mib=args.memory_mib, job_role_arn=a["role_arn"],
-        log_group=a["log_group"], region=args.region,
-        fargate=fargate_properties(a["execution_arn"], args.public_ip) if a["execution_arn"] else None,
-        environment=head_environment(
-            work_dir=f"s3://{a['bucket']}/{prefix(WORK_PREFIX)}", logs_dir=f"s3://{a['bucket']}/{prefix(LOGS_PREFIX)}",
-            cache_dir=f"s3://{a['bucket']}/{prefix(CACHE_PREFIX)}", region=args.region,
-            default_queue=a["default_queue"], priority_queue=a["priority_queue"],
-            task_role_arn=a["task_role_arn"], memory_mib=args.memory_mib,
-            max_spot_attempts=args.max_spot_attempts, gpu_queue=a["gpu_queue"], team=team),
-    )))
+    properties = values.apply(
+        lambda a: json.dumps(
+            container_properties(
+                image=a["image"],
+                vcpus=args.vcpus,
+                memory_mib=args.memory_mib,
+                job_role_arn=a["role_arn"],
+                log_group=a["log_group"],
+                region=args.region,
+                fargate=fargate_properties(a["execution_arn"], args.public_ip) if a["execution_arn"] else None,
+                environment=head_environment(
+                    work_dir=f"s3://{a['bucket']}/{prefix(WORK_PREFIX)}",
+                    logs_dir=f"s3://{a['bucket']}/{prefix(LOGS_PREFIX)}",
+                    cache_dir=f"s3://{a['bucket']}/{prefix(CACHE_PREFIX)}",
+                    region=args.region,
+                    default_queue=a["default_queue"],
+                    priority_queue=a["priority_queue"],
+                    task_role_arn=a["task_role_arn"],
+                    memory_mib=args.memory_mib,
+                    max_spot_attempts=args.max_spot_attempts,
+                    gpu_queue=a["gpu_queue"],
+                    team=team,
+                ),
+            )
+        )
+    )
     return aws.batch.JobDefinition(
         resource_name,
         type="container",
@@ -331,10 +457,15 @@ def head_definition(resource_name: str, args: NextflowHeadJobArgs, values: pulum
         container_properties=properties,
         retry_strategy=aws.batch.JobDefinitionRetryStrategyArgs(
             attempts=args.attempts,
-            evaluate_on_exits=[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
-                action=rule["action"], on_status_reason=rule.get("onStatusReason"),
-                on_exit_code=rule.get("onExitCode"), on_reason=rule.get("onReason"))
-                for rule in retry_strategy(args.attempts)["evaluateOnExit"]],
+            evaluate_on_exits=[
+                aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
+                    action=rule["action"],
+                    on_status_reason=rule.get("onStatusReason"),
+                    on_exit_code=rule.get("onExitCode"),
+                    on_reason=rule.get("onReason"),
+                )
+                for rule in retry_strategy(args.attempts)["evaluateOnExit"]
+            ],
         ),
         timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
         # Run tags (from `nfbatch run`) and a team's Team tag reach the ECS task, so cost reports (split cost

@@ -322,11 +322,14 @@ class GenomicsLaunchTemplateArgs:
     def from_settings(cls, s: StackSettings) -> GenomicsLaunchTemplateArgs:
         lt = s.launch_template
         volume = lt.root_volume
-        return cls(root_volume=RootVolume(s.root_volume_gib, volume.iops, volume.throughput_mibps),
-                   scratch=lt.scratch,
-                   ecs_agent=EcsAgentConfig(**lt.ecs_agent.model_dump()),
-                   aws_cli_version=lt.aws_cli_version if lt.install_aws_cli else None, key_name=lt.key_name,
-                   tags=s.cost_tags)
+        return cls(
+            root_volume=RootVolume(s.root_volume_gib, volume.iops, volume.throughput_mibps),
+            scratch=lt.scratch,
+            ecs_agent=EcsAgentConfig(**lt.ecs_agent.model_dump()),
+            aws_cli_version=lt.aws_cli_version if lt.install_aws_cli else None,
+            key_name=lt.key_name,
+            tags=s.cost_tags,
+        )
 
 
 class GenomicsLaunchTemplate(pulumi.ComponentResource):
@@ -339,24 +342,28 @@ class GenomicsLaunchTemplate(pulumi.ComponentResource):
         super().__init__("genomics:compute:GenomicsLaunchTemplate", name, None, opts)
         user_data = render_user_data(args.ecs_agent, args.aws_cli_version, args.scratch)
         # Provider default tags do not reach what Batch launches; tag specifications do.
-        tag_specs = [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.tags))
-                     for kind in ("instance", "volume", "network-interface")]
+        tag_specs = [
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(args.tags))
+            for kind in ("instance", "volume", "network-interface")
+        ]
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             description="genomics-batch: AWS Batch instances for Nextflow",
             user_data=base64.b64encode(user_data.encode()).decode(),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=ROOT_DEVICE,
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3",
-                    volume_size=args.root_volume.size_gib,
-                    iops=args.root_volume.iops,
-                    throughput=args.root_volume.throughput_mibps,
-                    encrypted="true",
-                    # Orphaned scratch volumes are the classic silent cost of Batch clusters.
-                    delete_on_termination="true",
-                ),
-            )],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3",
+                        volume_size=args.root_volume.size_gib,
+                        iops=args.root_volume.iops,
+                        throughput=args.root_volume.throughput_mibps,
+                        encrypted="true",
+                        # Orphaned scratch volumes are the classic silent cost of Batch clusters.
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",

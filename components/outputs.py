@@ -36,64 +36,103 @@ if TYPE_CHECKING:
 def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, teams: BatchTeams) -> dict:
     """The `teams` export: what a team's members and tools need, per team (one Output per team: fifty teams' worth
     of nested Outputs would cost the plan more than the resources they describe)."""
+
     def entry(name: str, a: dict) -> dict:
         settings = s.teams[name]
         work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
         config = render_nextflow_config(
-            work_dir=work_dir, region=s.region, default_queue=a["queue_name"], priority_queue=a["retry_queue_name"],
-            task_role_arn=a["task_role_arn"], gpu_queue=a["gpu_queue"],
-            max_spot_attempts=s.compute.spot.max_spot_attempts, team=name)
+            work_dir=work_dir,
+            region=s.region,
+            default_queue=a["queue_name"],
+            priority_queue=a["retry_queue_name"],
+            task_role_arn=a["task_role_arn"],
+            gpu_queue=a["gpu_queue"],
+            max_spot_attempts=s.compute.spot.max_spot_attempts,
+            team=name,
+        )
         return {
-            "shareIdentifier": name, "weight": settings.weight, "maxVcpus": settings.max_vcpus,
-            "monthlyBudgetUsd": settings.monthly_budget_usd, "budgetName": a["budget_name"],
+            "shareIdentifier": name,
+            "weight": settings.weight,
+            "maxVcpus": settings.max_vcpus,
+            "monthlyBudgetUsd": settings.monthly_budget_usd,
+            "budgetName": a["budget_name"],
             "taskQueue": a["queue_key"],
-            "taskQueueName": a["queue_name"], "taskQueueArn": a["queue_arn"],
-            "jobDefinitionName": a["job_definition_name"], "jobDefinitionArn": a["job_definition_arn"],
-            "taskJobRoleArn": a["task_role_arn"], "headJobRoleArn": a["head_role_arn"],
-            "runPolicyArn": a["run_policy_arn"], "workDir": work_dir,
-            "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}", "nextflowConfig": config,
+            "taskQueueName": a["queue_name"],
+            "taskQueueArn": a["queue_arn"],
+            "jobDefinitionName": a["job_definition_name"],
+            "jobDefinitionArn": a["job_definition_arn"],
+            "taskJobRoleArn": a["task_role_arn"],
+            "headJobRoleArn": a["head_role_arn"],
+            "runPolicyArn": a["run_policy_arn"],
+            "workDir": work_dir,
+            "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}",
+            "nextflowConfig": config,
             # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
             # takes nextflowConfig, which carries the share identifier the fair-share queues require.
-            "seqeraPlatform": {"region": s.region, "workDir": work_dir, "headQueue": a["head_queue_name"],
-                               "computeQueue": a["queue_name"], "headJobRole": a["head_role_arn"],
-                               "computeJobRole": a["task_role_arn"], "nextflowConfig": config},
+            "seqeraPlatform": {
+                "region": s.region,
+                "workDir": work_dir,
+                "headQueue": a["head_queue_name"],
+                "computeQueue": a["queue_name"],
+                "headJobRole": a["head_role_arn"],
+                "computeJobRole": a["task_role_arn"],
+                "nextflowConfig": config,
+            },
         }
 
     exported = {}
     for name, team in teams.teams.items():
         key, retry_key = team_task_queues(name, capped=s.teams[name].max_vcpus is not None)
         exported[name] = pulumi.Output.all(
-            bucket=bucket.bucket, queue_key=key, queue_name=cluster.queue_names[key], queue_arn=cluster.queue_arns[key],
+            bucket=bucket.bucket,
+            queue_key=key,
+            queue_name=cluster.queue_names[key],
+            queue_arn=cluster.queue_arns[key],
             retry_queue_name=cluster.queue_names[retry_key],
-            head_queue_name=cluster.queue_names["head"], gpu_queue=cluster.queue_names.get(GPU_QUEUE), **team,
+            head_queue_name=cluster.queue_names["head"],
+            gpu_queue=cluster.queue_names.get(GPU_QUEUE),
+            **team,
         ).apply(partial(entry, name))  # this team's name, bound now (mypy types no lambda default: python/mypy#15459)
     return exported
 
 
-def launch_outputs(s: StackSettings, cluster: BatchComputeCluster, head: NextflowHeadJob,
-                   work_dir: pulumi.Output[str]) -> dict[str, Any]:
+def launch_outputs(
+    s: StackSettings, cluster: BatchComputeCluster, head: NextflowHeadJob, work_dir: pulumi.Output[str]
+) -> dict[str, Any]:
     """The stack-wide nextflow.config and Seqera Platform values. A stack with teams exports neither: its queues are
     fair-share, and SubmitJob refuses a job without a share identifier there (botocore's Batch model, SubmitJob
     shareIdentifier: "If the job queue has a fair-share scheduling policy, then this parameter must be specified"),
     so every task launched with them would be refused; each team's entry in `teams` has its own."""
     return {
         "nextflowConfig": pulumi.Output.all(
-            work_dir=work_dir, default_queue=cluster.queue_names["default"],
-            priority_queue=cluster.queue_names["priority"], task_role_arn=cluster.task_role_arn,
+            work_dir=work_dir,
+            default_queue=cluster.queue_names["default"],
+            priority_queue=cluster.queue_names["priority"],
+            task_role_arn=cluster.task_role_arn,
             gpu_queue=cluster.queue_names.get(GPU_QUEUE),
-        ).apply(lambda a: render_nextflow_config(region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts,
-                                                 **a)),
+        ).apply(
+            lambda a: render_nextflow_config(region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts, **a)
+        ),
         # What a Seqera Platform "manual" AWS Batch compute environment asks for.
         "seqeraPlatform": {
-            "region": s.region, "workDir": work_dir,
-            "headQueue": cluster.queue_names["head"], "computeQueue": cluster.queue_names["default"],
-            "headJobRole": head.role_arn, "computeJobRole": cluster.task_role_arn,
+            "region": s.region,
+            "workDir": work_dir,
+            "headQueue": cluster.queue_names["head"],
+            "computeQueue": cluster.queue_names["default"],
+            "headJobRole": head.role_arn,
+            "computeJobRole": cluster.task_role_arn,
         },
     }
 
 
-def stack_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, head: NextflowHeadJob,
-                  alerts: StackAlerts | None, teams: BatchTeams | None = None) -> dict[str, Any]:
+def stack_outputs(
+    s: StackSettings,
+    bucket: WorkBucket,
+    cluster: BatchComputeCluster,
+    head: NextflowHeadJob,
+    alerts: StackAlerts | None,
+    teams: BatchTeams | None = None,
+) -> dict[str, Any]:
     region = s.region
     work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
     outputs = {

@@ -48,8 +48,9 @@ def plan_network(mode: NetworkMode, cidr: str, az_count: int, egress: Egress) ->
     needed = az_count * (1 if egress == "public" else 2)
     blocks = list(network.subnets(prefixlen_diff=max(1, math.ceil(math.log2(needed)))))
     if blocks[0].prefixlen > SMALLEST_SUBNET_PREFIX:
-        raise ValueError(f"{cidr} is too small for {needed} subnets (AWS subnets are at least "
-                         f"/{SMALLEST_SUBNET_PREFIX})")
+        raise ValueError(
+            f"{cidr} is too small for {needed} subnets (AWS subnets are at least /{SMALLEST_SUBNET_PREFIX})"
+        )
     nat_gateways = {"public": (), "nat-single": (0,), "nat-per-az": tuple(range(az_count))}[egress]
     subnets = tuple(
         SubnetPlan(
@@ -70,10 +71,13 @@ class QueuePlan:
     environments: tuple[str, ...]  # capacity kinds (facts.contract.SPOT / ON_DEMAND), in order of preference
 
 
-def plan_queues(head: int, priority: int, default: int, spot_fallback: bool, head_platform: str = "ec2",
-                gpu: bool = False) -> list[QueuePlan]:
+def plan_queues(
+    head: int, priority: int, default: int, spot_fallback: bool, head_platform: str = "ec2", gpu: bool = False
+) -> list[QueuePlan]:
     """The queues with their priorities and the capacity each uses (from the contract). The GPU queue alone uses
     the GPU environment, so its priority only orders it among other queues of that environment: the default's."""
     priorities = {"head": head, "default": default, "priority": priority, "gpu": default}
-    return [QueuePlan(key, priorities[key], capacity)
-            for key, capacity in queue_capacity(spot_fallback, head_platform, gpu).items()]
+    return [
+        QueuePlan(key, priorities[key], capacity)
+        for key, capacity in queue_capacity(spot_fallback, head_platform, gpu).items()
+    ]

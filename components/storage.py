@@ -40,15 +40,17 @@ def lifecycle_rules(work_expiration_days: int, versioning: bool) -> list[Lifecyc
             # Expired scratch objects become noncurrent versions; without this they would be billed forever.
             rule["noncurrent_version_expiration"] = {"noncurrent_days": 1}
         rules.append(rule)
-    rules.append({
-        "id": "abort-incomplete-multipart-uploads",
-        "status": "Enabled",
-        # The whole bucket, said explicitly: the provider warns that an empty filter will become an error
-        # (terraform-provider-aws, s3 bucket_lifecycle_configuration, "filter" with no arguments).
-        "filter": {"prefix": ""},
-        # Parts of uploads that died with a spot instance are invisible but billed.
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-    })
+    rules.append(
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            # The whole bucket, said explicitly: the provider warns that an empty filter will become an error
+            # (terraform-provider-aws, s3 bucket_lifecycle_configuration, "filter" with no arguments).
+            "filter": {"prefix": ""},
+            # Parts of uploads that died with a spot instance are invisible but billed.
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        }
+    )
     return rules
 
 
@@ -56,14 +58,16 @@ def tls_only_policy(bucket_arn: str) -> dict:
     """Bucket policy that refuses every request not made over TLS."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
     }
 
 
@@ -78,8 +82,13 @@ class WorkBucketArgs:
     @classmethod
     def from_settings(cls, s: StackSettings) -> WorkBucketArgs:
         b = s.bucket
-        return cls(name=b.name, work_expiration_days=b.work_expiration_days, versioning=b.versioning,
-                   protect=b.protect, force_destroy=b.force_destroy)
+        return cls(
+            name=b.name,
+            work_expiration_days=b.work_expiration_days,
+            versioning=b.versioning,
+            protect=b.protect,
+            force_destroy=b.force_destroy,
+        )
 
 
 class WorkBucket(pulumi.ComponentResource):
@@ -106,38 +115,52 @@ class WorkBucket(pulumi.ComponentResource):
         """No public access, owner-enforced objects, encryption at rest, TLS only."""
         child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child,
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
         )
         aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child,
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=bucket.id,
+            f"{name}-encryption",
+            bucket=bucket.id,
             # SSE-S3: encryption at rest with no KMS request charges on millions of small work files.
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.
-                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"),
-            )],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                )
+            ],
             opts=child,
         )
         aws.s3.BucketPolicy(
-            f"{name}-tls-only", bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))), opts=child,
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
+            opts=child,
         )
 
     def _lifecycle(self, name: str, bucket: aws.s3.Bucket, args: WorkBucketArgs) -> None:
         versioning = None
         if args.versioning:
             versioning = aws.s3.BucketVersioning(
-                f"{name}-versioning", bucket=bucket.id,
+                f"{name}-versioning",
+                bucket=bucket.id,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=bucket.id,
+            f"{name}-lifecycle",
+            bucket=bucket.id,
             rules=lifecycle_rules(args.work_expiration_days, args.versioning),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
         )

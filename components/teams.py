@@ -46,23 +46,40 @@ class BatchTeamsArgs:
     activate_cost_tag: bool  # budget.activateTeamCostTag: a second `pulumi up`, once AWS lists the Team tag key
 
     @classmethod
-    def from_settings(cls, s: StackSettings, *, head: NextflowHeadJobArgs, image: pulumi.Input[str],
-                      log_group_name: pulumi.Input[str],
-                      execution_role_arn: pulumi.Input[str] | None) -> BatchTeamsArgs:
+    def from_settings(
+        cls,
+        s: StackSettings,
+        *,
+        head: NextflowHeadJobArgs,
+        image: pulumi.Input[str],
+        log_group_name: pulumi.Input[str],
+        execution_role_arn: pulumi.Input[str] | None,
+    ) -> BatchTeamsArgs:
         partition = partition_for(s.region)
 
         def arns(names: list[str]) -> list[str]:
             return [bucket_arn(b, partition) for b in names]
 
-        teams = [Team(
-            name=name, capped=t.max_vcpus is not None, monthly_budget_usd=t.monthly_budget_usd,
-            budget_emails=list(t.budget_emails),
-            read_only_bucket_arns=arns([*s.bucket.read_only_buckets, *t.read_only_buckets]),
-            read_write_bucket_arns=arns([*s.bucket.read_write_buckets, *t.read_write_buckets]),
-            principals=list(t.principals),
-        ) for name, t in sorted(s.teams.items())]
-        return cls(teams=teams, head=head, image=image, log_group_name=log_group_name,
-                   execution_role_arn=execution_role_arn, activate_cost_tag=s.budget.activate_team_cost_tag)
+        teams = [
+            Team(
+                name=name,
+                capped=t.max_vcpus is not None,
+                monthly_budget_usd=t.monthly_budget_usd,
+                budget_emails=list(t.budget_emails),
+                read_only_bucket_arns=arns([*s.bucket.read_only_buckets, *t.read_only_buckets]),
+                read_write_bucket_arns=arns([*s.bucket.read_write_buckets, *t.read_write_buckets]),
+                principals=list(t.principals),
+            )
+            for name, t in sorted(s.teams.items())
+        ]
+        return cls(
+            teams=teams,
+            head=head,
+            image=image,
+            log_group_name=log_group_name,
+            execution_role_arn=execution_role_arn,
+            activate_cost_tag=s.budget.activate_team_cost_tag,
+        )
 
 
 class TeamOutputs(TypedDict):
@@ -92,10 +109,14 @@ def foreign_principals(team: str, principals: list[str], account: str) -> list[s
     if not ACCOUNT_ID.fullmatch(account or ""):
         return []
     owners = [(arn, principal_parts(arn)[1]) for arn in principals]  # settings/rules.py checked each ARN's form
-    return [f"teams.{team}.principals: {arn} is in account {owner}, but this stack "
-            f"deploys to account {account}; the run policy is attached by name there, so it would reach a same-named "
-            f"principal of {account} instead. List principals of account {account}, or deploy with credentials of "
-            "the principals' account" for arn, owner in owners if owner != account]
+    return [
+        f"teams.{team}.principals: {arn} is in account {owner}, but this stack "
+        f"deploys to account {account}; the run policy is attached by name there, so it would reach a same-named "
+        f"principal of {account} instead. List principals of account {account}, or deploy with credentials of "
+        "the principals' account"
+        for arn, owner in owners
+        if owner != account
+    ]
 
 
 class BatchTeams(pulumi.ComponentResource):
@@ -111,77 +132,148 @@ class BatchTeams(pulumi.ComponentResource):
         self._shared = pulumi.Output.all(
             partition=aws.get_partition_output(opts=invoke).partition,
             account=aws.get_caller_identity_output(opts=invoke).account_id,
-            bucket_arn=args.head.bucket_arn, bucket=args.head.bucket_name,
-            image=args.image, log_group=args.log_group_name, execution_arn=args.execution_role_arn)
+            bucket_arn=args.head.bucket_arn,
+            bucket=args.head.bucket_name,
+            image=args.image,
+            log_group=args.log_group_name,
+            execution_arn=args.execution_role_arn,
+        )
         self.teams = {team.name: self._team(args, team) for team in args.teams}
         if args.activate_cost_tag:
             # Budgets and Cost Explorer see Team only once it is active. A second step, never the first deploy: the
             # provider reads the tag back (ListCostAllocationTags) and fails with "empty result" until AWS lists the
             # key, up to 24 h after its first use (terraform-provider-aws internal/service/ce/cost_allocation_tag.go;
             # hashicorp/terraform-provider-aws#29068).
-            aws.costexplorer.CostAllocationTag(f"{name}-cost-tag", tag_key=TEAM_TAG, status="Active",
-                                               opts=self._child)
+            aws.costexplorer.CostAllocationTag(f"{name}-cost-tag", tag_key=TEAM_TAG, status="Active", opts=self._child)
         self.register_outputs({"teams": self.teams})
 
     def _team(self, args: BatchTeamsArgs, team: Team) -> TeamOutputs:
         prefix, region = f"{self._name}-{team.name}", args.head.region
         task_queue, retry_queue = team_task_queues(team.name, team.capped)
-        queues = {q: args.head.queue_arns[q] for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE])
-                  if q in args.head.queue_arns}
+        queues = {
+            q: args.head.queue_arns[q]
+            for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE])
+            if q in args.head.queue_arns
+        }
 
         def s3(bucket_arn: str) -> list[dict]:
             return team_s3_statements(bucket_arn, team.name, team.read_write_bucket_arns, team.read_only_bucket_arns)
 
-        task_role = self._role(f"{prefix}-task", team, pulumi.Output.from_input(args.head.bucket_arn).apply(
-            lambda b: json.dumps({"Version": "2012-10-17", "Statement": s3(b)})))
-        head_role = self._role(f"{prefix}-head", team, pulumi.Output.all(self._shared, queues, task_role.arn).apply(
-            lambda x: json.dumps(head_job_policy(
-                partition=x[0]["partition"], region=region, account_id=x[0]["account"],
-                queue_arns=list(x[1].values()), task_role_arn=x[2], read_write_buckets=[],
-                s3_statements=s3(x[0]["bucket_arn"])))))
-        values = pulumi.Output.all(self._shared, queues, task_role.arn, head_role.arn).apply(lambda x: {
-            "image": x[0]["image"], "role_arn": x[3], "bucket": x[0]["bucket"], "log_group": x[0]["log_group"],
-            "default_queue": x[1][task_queue], "priority_queue": x[1][retry_queue], "task_role_arn": x[2],
-            "gpu_queue": x[1].get(GPU_QUEUE), "execution_arn": x[0]["execution_arn"]})
+        task_role = self._role(
+            f"{prefix}-task",
+            team,
+            pulumi.Output.from_input(args.head.bucket_arn).apply(
+                lambda b: json.dumps({"Version": "2012-10-17", "Statement": s3(b)})
+            ),
+        )
+        head_role = self._role(
+            f"{prefix}-head",
+            team,
+            pulumi.Output.all(self._shared, queues, task_role.arn).apply(
+                lambda x: json.dumps(
+                    head_job_policy(
+                        partition=x[0]["partition"],
+                        region=region,
+                        account_id=x[0]["account"],
+                        queue_arns=list(x[1].values()),
+                        task_role_arn=x[2],
+                        read_write_buckets=[],
+                        s3_statements=s3(x[0]["bucket_arn"]),
+                    )
+                )
+            ),
+        )
+        values = pulumi.Output.all(self._shared, queues, task_role.arn, head_role.arn).apply(
+            lambda x: {
+                "image": x[0]["image"],
+                "role_arn": x[3],
+                "bucket": x[0]["bucket"],
+                "log_group": x[0]["log_group"],
+                "default_queue": x[1][task_queue],
+                "priority_queue": x[1][retry_queue],
+                "task_role_arn": x[2],
+                "gpu_queue": x[1].get(GPU_QUEUE),
+                "execution_arn": x[0]["execution_arn"],
+            }
+        )
         definition = head_definition(f"{prefix}-head", args.head, values, opts=self._child, team=team.name)
         budget_name = None
         if team.monthly_budget_usd is not None:
-            budget_name = tag_budget(f"{prefix}-budget", monthly_usd=team.monthly_budget_usd,
-                                     emails=team.budget_emails, tag_key=TEAM_TAG, tag_value=team.name,
-                                     opts=self._child).name
+            budget_name = tag_budget(
+                f"{prefix}-budget",
+                monthly_usd=team.monthly_budget_usd,
+                emails=team.budget_emails,
+                tag_key=TEAM_TAG,
+                tag_value=team.name,
+                opts=self._child,
+            ).name
         run_policy = self._run_policy(prefix, args, team, definition, budget_name)
-        return {"job_definition_name": definition.name, "job_definition_arn": definition.arn,
-                "task_role_arn": task_role.arn, "head_role_arn": head_role.arn, "run_policy_arn": run_policy.arn,
-                "budget_name": budget_name}
+        return {
+            "job_definition_name": definition.name,
+            "job_definition_arn": definition.arn,
+            "task_role_arn": task_role.arn,
+            "head_role_arn": head_role.arn,
+            "run_policy_arn": run_policy.arn,
+            "budget_name": budget_name,
+        }
 
     def _role(self, name: str, team: Team, policy: pulumi.Output[str]) -> aws.iam.Role:
         # The policy inline in the role (one resource, not two): fifty teams plan in a fraction of the time.
-        return aws.iam.Role(name, assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
-                            inline_policies=[aws.iam.RoleInlinePolicyArgs(name="genomics-batch",
-                                                                          policy=policy)],
-                            tags={TEAM_TAG: team.name}, opts=self._child)
+        return aws.iam.Role(
+            name,
+            assume_role_policy=json.dumps(assume_role_policy("ecs-tasks.amazonaws.com")),
+            inline_policies=[aws.iam.RoleInlinePolicyArgs(name="genomics-batch", policy=policy)],
+            tags={TEAM_TAG: team.name},
+            opts=self._child,
+        )
 
-    def _run_policy(self, prefix: str, args: BatchTeamsArgs, team: Team, definition: aws.batch.JobDefinition,
-                    budget_name: pulumi.Output[str] | None) -> aws.iam.Policy:
+    def _run_policy(
+        self,
+        prefix: str,
+        args: BatchTeamsArgs,
+        team: Team,
+        definition: aws.batch.JobDefinition,
+        budget_name: pulumi.Output[str] | None,
+    ) -> aws.iam.Policy:
         """The team's run policy, attached to each of its principals (roles and users of this account)."""
+
         def document_of(x: list) -> str:
             foreign = foreign_principals(team.name, team.principals, x[0]["account"])
             if foreign:  # raised inside an apply, so `pulumi preview` fails before anything is attached
                 raise pulumi.RunError("\n".join(foreign))
-            return json.dumps(team_run_policy(
-                partition=x[0]["partition"], region=args.head.region, account_id=x[0]["account"], team=team.name,
-                head_queue_arn=x[1], job_definition_name=x[2], bucket_arn=x[0]["bucket_arn"],
-                log_group_name=x[0]["log_group"], budget_name=x[3]))
+            return json.dumps(
+                team_run_policy(
+                    partition=x[0]["partition"],
+                    region=args.head.region,
+                    account_id=x[0]["account"],
+                    team=team.name,
+                    head_queue_arn=x[1],
+                    job_definition_name=x[2],
+                    bucket_arn=x[0]["bucket_arn"],
+                    log_group_name=x[0]["log_group"],
+                    budget_name=x[3],
+                )
+            )
 
-        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name,
-                                     budget_name).apply(document_of)
-        policy = aws.iam.Policy(f"{prefix}-run", description=f"genomics-batch: run pipelines as team {team.name}",
-                                policy=document, tags={TEAM_TAG: team.name}, opts=self._child)
+        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name, budget_name).apply(
+            document_of
+        )
+        policy = aws.iam.Policy(
+            f"{prefix}-run",
+            description=f"genomics-batch: run pipelines as team {team.name}",
+            policy=document,
+            tags={TEAM_TAG: team.name},
+            opts=self._child,
+        )
         if team.principals:
             # One exclusive attachment per team: the run policy is the team's, so it reaches exactly the principals
             # the stack file lists, and one attached by hand elsewhere is taken off again at the next `pulumi up`.
             kinds = [principal_kind_and_name(p) for p in team.principals]
             aws.iam.PolicyAttachment(
-                f"{prefix}-run", policy_arn=policy.arn, roles=[n for k, n in kinds if k == "role"] or None,
-                users=[n for k, n in kinds if k == "user"] or None, opts=self._child)
+                f"{prefix}-run",
+                policy_arn=policy.arn,
+                roles=[n for k, n in kinds if k == "role"] or None,
+                users=[n for k, n in kinds if k == "user"] or None,
+                opts=self._child,
+            )
         return policy

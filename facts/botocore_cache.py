@@ -56,8 +56,11 @@ def derive() -> BotocoreFacts:
 
     session = botocore.session.get_session()
     types = frozenset(session.get_service_model("ec2").shape_for("InstanceType").enum)
-    regions = {region for partition in session.get_available_partitions()
-               for region in session.get_available_regions("ec2", partition_name=partition)}
+    regions = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
     return BotocoreFacts(types, {region: session.get_partition_for_region(region) for region in sorted(regions)})
 
 
@@ -74,8 +77,14 @@ def read_cache(path: Path, version: str) -> BotocoreFacts | None:
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("botocore") != version:
         return None
     types, partitions = data.get("instanceTypes"), data.get("regionPartitions")
-    if not _strings(types) or not types or not isinstance(partitions, dict) or not partitions \
-            or not _strings(list(partitions)) or not _strings(list(partitions.values())):
+    if (
+        not _strings(types)
+        or not types
+        or not isinstance(partitions, dict)
+        or not partitions
+        or not _strings(list(partitions))
+        or not _strings(list(partitions.values()))
+    ):
         return None
     return BotocoreFacts(frozenset(types), dict(partitions))
 
@@ -83,13 +92,18 @@ def read_cache(path: Path, version: str) -> BotocoreFacts | None:
 def write_cache(path: Path, version: str, facts: BotocoreFacts) -> None:
     """Write the file whole or not at all (a temporary file renamed over it), so that a concurrent plan reads either
     the old file or the new one; a directory that cannot be written leaves things as they were."""
-    document = {"format": CACHE_FORMAT, "botocore": version, "instanceTypes": sorted(facts.instance_types),
-                "regionPartitions": facts.region_partitions}
+    document = {
+        "format": CACHE_FORMAT,
+        "botocore": version,
+        "instanceTypes": sorted(facts.instance_types),
+        "regionPartitions": facts.region_partitions,
+    }
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False) as handle:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as handle:
             temporary = Path(handle.name)
             json.dump(document, handle)
         os.replace(temporary, path)

@@ -98,8 +98,9 @@ def team_task_queues(team: str, capped: bool) -> tuple[str, str]:
     return (team_queue_key(team),) * 2 if capped else ("default", "priority")
 
 
-def queue_capacity(spot_fallback_to_on_demand: bool, head_platform: str = "ec2",
-                   gpu: bool = False) -> dict[str, tuple[str, ...]]:
+def queue_capacity(
+    spot_fallback_to_on_demand: bool, head_platform: str = "ec2", gpu: bool = False
+) -> dict[str, tuple[str, ...]]:
     """Which compute environments each queue uses, in order of preference."""
     return {
         # The Nextflow process must never be reclaimed mid-run, so its queue has no spot capacity at all.
@@ -121,8 +122,12 @@ def queue_arn_export(queue: str) -> str:
 
 
 def compute_environment_export(capacity: str) -> str:
-    return {SPOT: "spotComputeEnvironmentArn", ON_DEMAND: "onDemandComputeEnvironmentArn",
-            GPU: "gpuComputeEnvironmentArn", FARGATE: "fargateComputeEnvironmentArn"}[capacity]
+    return {
+        SPOT: "spotComputeEnvironmentArn",
+        ON_DEMAND: "onDemandComputeEnvironmentArn",
+        GPU: "gpuComputeEnvironmentArn",
+        FARGATE: "fargateComputeEnvironmentArn",
+    }[capacity]
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,14 @@ EXPORTS: tuple[Export, ...] = (
     Export("bucketName", "the work bucket"),
     Export("workDir", f"Nextflow's work directory, `s3://<bucket>/{WORK_PREFIX}`"),
     Export("logsDir", f"where each run's `.nextflow.log` is kept, `s3://<bucket>/{LOGS_PREFIX}`"),
-    *(e for q in QUEUES for e in (
-        Export(queue_name_export(q), f"the {q} job queue's name", read_by_nfbatch=False),
-        Export(queue_arn_export(q), f"the {q} job queue's ARN"),
-    )),
+    *(
+        e
+        for q in QUEUES
+        for e in (
+            Export(queue_name_export(q), f"the {q} job queue's name", read_by_nfbatch=False),
+            Export(queue_arn_export(q), f"the {q} job queue's ARN"),
+        )
+    ),
     Export(compute_environment_export(SPOT), "the spot compute environment"),
     Export(compute_environment_export(ON_DEMAND), "the on-demand compute environment"),
     Export("jobDefinitionName", "the head job definition (submit pipelines with it)"),
@@ -154,22 +163,54 @@ EXPORTS: tuple[Export, ...] = (
     Export("instanceRoleArn", "the role of the Batch instances (ECS agent)"),
     # Not on a stack with teams: its queues are fair-share and refuse every task without a share identifier, so only
     # each team's own entry in `teams` has a nextflow.config and Seqera Platform values.
-    Export("nextflowConfig", "a nextflow.config for this stack, to launch from a laptop (not with teams: each team "
-                             "has its own in `teams`)", optional=True),
-    Export("seqeraPlatform", "the values a Seqera Platform manual AWS Batch compute environment asks for (not with "
-                             "teams: each team has its own in `teams`)", read_by_nfbatch=False, optional=True),
-    Export(queue_name_export(GPU_QUEUE), "the GPU job queue's name (only with compute.gpu.enabled)",
-           read_by_nfbatch=False, optional=True),
-    Export(queue_arn_export(GPU_QUEUE), "the GPU job queue's ARN (only with compute.gpu.enabled)",
-           read_by_nfbatch=False, optional=True),
-    Export(compute_environment_export(GPU), "the GPU compute environment (only with compute.gpu.enabled)",
-           read_by_nfbatch=False, optional=True),
-    Export(compute_environment_export(FARGATE), "the Fargate compute environment of the head queue (only with "
-           "headJob.platform fargate)", read_by_nfbatch=False, optional=True),
-    Export("teams", "with teams: per team its share identifier, task queue, head job definition, task and head "
-                     "roles, run policy, cap and budget, and its Seqera Platform values", optional=True),
-    Export("alertTopicArn", "the alert topic (only with alerts.emails); `nfbatch doctor` checks its subscriptions",
-           read_by_nfbatch=False, optional=True),
+    Export(
+        "nextflowConfig",
+        "a nextflow.config for this stack, to launch from a laptop (not with teams: each team has its own in `teams`)",
+        optional=True,
+    ),
+    Export(
+        "seqeraPlatform",
+        "the values a Seqera Platform manual AWS Batch compute environment asks for (not with "
+        "teams: each team has its own in `teams`)",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
+    Export(
+        queue_name_export(GPU_QUEUE),
+        "the GPU job queue's name (only with compute.gpu.enabled)",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
+    Export(
+        queue_arn_export(GPU_QUEUE),
+        "the GPU job queue's ARN (only with compute.gpu.enabled)",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
+    Export(
+        compute_environment_export(GPU),
+        "the GPU compute environment (only with compute.gpu.enabled)",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
+    Export(
+        compute_environment_export(FARGATE),
+        "the Fargate compute environment of the head queue (only with headJob.platform fargate)",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
+    Export(
+        "teams",
+        "with teams: per team its share identifier, task queue, head job definition, task and head "
+        "roles, run policy, cap and budget, and its Seqera Platform values",
+        optional=True,
+    ),
+    Export(
+        "alertTopicArn",
+        "the alert topic (only with alerts.emails); `nfbatch doctor` checks its subscriptions",
+        read_by_nfbatch=False,
+        optional=True,
+    ),
 )
 EXPORT_NAMES = tuple(e.name for e in EXPORTS)
 REQUIRED_EXPORT_NAMES = tuple(e.name for e in EXPORTS if not e.optional)

@@ -22,8 +22,31 @@ GP3_MAX_MIBPS_PER_IOPS = 0.25
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy); 0 means no retention policy: the
 # provider's "never expire".
-LOG_RETENTION_DAYS = (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)
+LOG_RETENTION_DAYS = (
+    0,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # UpdatePolicy.jobExecutionTimeoutMinutes: how long an infrastructure update lets a running job finish before its
 # instance is replaced. The API allows 7200 (botocore's Batch model), but the provider refuses more than 360 at preview
@@ -77,6 +100,7 @@ def partition_for(region: str) -> str:
 
 
 # --- regions, zones and instance types, from botocore's offline data -------------------------------------------
+
 
 @cache
 def aws_regions() -> frozenset[str]:
@@ -147,8 +171,11 @@ def instance_capacity(name: str) -> tuple[int, int] | None:
     family, _, size = name.partition(".")
     per_vcpu = FAMILY_GIB_PER_VCPU.get(family) or CLASS_GIB_PER_VCPU.get(_family_parts(family)[0])
     multiple = re.fullmatch(r"(\d+)xlarge|metal-(\d+)xl", size)
-    vcpus = TYPE_VCPUS.get(name) or SIZE_VCPUS.get(size) or (
-        4 * int(multiple.group(1) or multiple.group(2)) if multiple else None)
+    vcpus = (
+        TYPE_VCPUS.get(name)
+        or SIZE_VCPUS.get(size)
+        or (4 * int(multiple.group(1) or multiple.group(2)) if multiple else None)
+    )
     if not (vcpus and per_vcpu) or is_burstable(family):
         return None
     return vcpus, math.ceil(vcpus * per_vcpu * 1024)
@@ -166,8 +193,10 @@ DOCKER_BRIDGE = "172.17.0.0/16"
 # characters (the distribution spec's reference grammar, simplified to what registries accept).
 IMAGE_REFERENCE = re.compile(
     r"(?:[a-zA-Z0-9][a-zA-Z0-9.-]*(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
+)
 IMAGE_REFERENCE_MAX = 255
+
 
 def checked_email(address: str) -> tuple[str | None, str | None]:
     """(the address as SNS and Budgets are sent it, None), or (None, why it is not a deliverable address): the
@@ -215,8 +244,30 @@ def _family_parts(family: str) -> tuple[str, str]:
 # Families whose every size has local NVMe instance storage although their names carry no "d" (EC2 instance type
 # specifications, instance store; DescribeInstanceTypes' InstanceStorageInfo.NvmeSupport): GPU families, the dense
 # HDD d3/d3en, and accelerators. i2's SSDs are not NVMe (NvmeSupport "unsupported"), so it cannot hold nvme scratch.
-FAMILIES_WITH_NVME = ("g5", "g6", "g6e", "g6f", "g7", "g7e", "gr6", "gr6f", "p5", "p5e", "p5en", "p6-b200", "p6-b300",
-                      "d3", "d3en", "f2", "trn1", "trn1n", "trn2", "trn2u", "mac-m4", "mac-m4pro")
+FAMILIES_WITH_NVME = (
+    "g5",
+    "g6",
+    "g6e",
+    "g6f",
+    "g7",
+    "g7e",
+    "gr6",
+    "gr6f",
+    "p5",
+    "p5e",
+    "p5en",
+    "p6-b200",
+    "p6-b300",
+    "d3",
+    "d3en",
+    "f2",
+    "trn1",
+    "trn1n",
+    "trn2",
+    "trn2u",
+    "mac-m4",
+    "mac-m4pro",
+)
 FAMILIES_WITHOUT_NVME = ("i2",)
 
 
@@ -243,8 +294,10 @@ NVIDIA_AMI_REFUSES = {
     "g4ad": "AMD Radeon Pro V520 GPUs, not NVIDIA",
     "p2": "Kepler GPUs, for which no AL2023 GPU AMI exists (nor does p5 mix with them)",
     "g2": "Kepler GPUs, for which no AL2023 GPU AMI exists (nor does p5 mix with them)",
-    "p3": "not supported by ECS_AL2023_NVIDIA", "p3dn": "not supported by ECS_AL2023_NVIDIA (a p3 type)",
-    "g3": "not supported by ECS_AL2023_NVIDIA", "g3s": "not supported by ECS_AL2023_NVIDIA (a g3 type)",
+    "p3": "not supported by ECS_AL2023_NVIDIA",
+    "p3dn": "not supported by ECS_AL2023_NVIDIA (a p3 type)",
+    "g3": "not supported by ECS_AL2023_NVIDIA",
+    "g3s": "not supported by ECS_AL2023_NVIDIA (a g3 type)",
 }
 
 
@@ -257,8 +310,13 @@ def nvidia_ami_problem(family: str) -> str | None:
 
 # Fargate task sizes (AWS Batch user guide, "Fargate job definitions": valid vCPU and memory combinations):
 # vCPUs -> (smallest MiB, largest MiB, step MiB). A head job takes whole vCPUs.
-FARGATE_MEMORY = {1: (2048, 8192, 1024), 2: (4096, 16384, 1024), 4: (8192, 30720, 1024), 8: (16384, 61440, 4096),
-                  16: (32768, 122880, 8192)}
+FARGATE_MEMORY = {
+    1: (2048, 8192, 1024),
+    2: (4096, 16384, 1024),
+    4: (8192, 30720, 1024),
+    8: (16384, 61440, 4096),
+    16: (32768, 122880, 8192),
+}
 
 
 def fargate_memory_choices(vcpus: int) -> list[int]:
@@ -281,12 +339,15 @@ def team_name_suggestion(name: str) -> str:
     """A valid team name close to `name`: lowercase ASCII letters and digits, a letter first, at most 32."""
     kept = re.sub(r"[^a-z0-9]", "", name.lower(), flags=re.ASCII).lstrip("0123456789")
     return (kept if len(kept) >= 2 else f"team{kept}")[:32]
+
+
 # An IAM role or user ARN (IAM identifiers, "IAM ARNs"): any partition, a 12-digit account, an optional path, the
 # name. ASCII only, as botocore's IAM model has it: names `[\w+=,.@-]+`, 1 to 64 characters (roleNameType,
 # userNameType), paths of printable ASCII, at most 512 characters with both slashes (pathType); re.ASCII keeps \w
 # and \d from matching other scripts' letters and digits, which IAM refuses.
-PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})",
-                           re.ASCII)
+PRINCIPAL_ARN = re.compile(
+    r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):(role|user)/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})", re.ASCII
+)
 PRINCIPAL_PATH_MAX = 512
 # An AWS account id: 12 digits (IAM identifiers, "AWS account ID").
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -298,10 +359,10 @@ ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 # "this role is only modifiable by AWS").
 PROTECTED_ROLE_PATHS = {
     "aws-service-role/": "a service-linked role: only the AWS service that owns it may attach policies to it; list "
-                         "a role or user of your own",
+    "a role or user of your own",
     "aws-reserved/sso.amazonaws.com/": "an IAM Identity Center role: IAM refuses to change it; list a role of your "
-                                       "own, or attach the run policy through the permission set (a customer "
-                                       "managed policy reference)",
+    "own, or attach the run policy through the permission set (a customer "
+    "managed policy reference)",
 }
 # The same roles by name, wherever their path: a service-linked role's name is the service's prefix AWSServiceRoleFor
 # and an optional suffix (botocore's IAM model, CreateServiceLinkedRole.CustomSuffix: "combined with the
@@ -329,12 +390,16 @@ def principal_problem(arn: str) -> str | None:
     """Why IAM would refuse to attach a policy to this principal, or None."""
     _, _, kind, path, name = principal_parts(arn)
     if len("/" + path) > PRINCIPAL_PATH_MAX:
-        return f"a principal whose path is {len('/' + path)} characters long; IAM paths hold at most " \
-               f"{PRINCIPAL_PATH_MAX}"
+        return (
+            f"a principal whose path is {len('/' + path)} characters long; IAM paths hold at most {PRINCIPAL_PATH_MAX}"
+        )
     if kind != "role":
         return None
     return next((why for prefix, why in PROTECTED_ROLE_PATHS.items() if path.startswith(prefix)), None) or next(
-        (why for prefix, why in PROTECTED_ROLE_NAMES.items() if name.startswith(prefix)), None)
+        (why for prefix, why in PROTECTED_ROLE_NAMES.items() if name.startswith(prefix)), None
+    )
+
+
 # ShareAttributes.weightFactor (botocore's Batch model): 0.0001 to 999.9999, and a lower factor is a larger share.
 WEIGHT_FACTOR = (0.0001, 999.9999)
 # AWS Batch user guide, "AWS Batch service quotas" (not adjustable, per region): job queues and compute environments

@@ -25,9 +25,22 @@ UPDATABLE_ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMI
 
 # Same file, resourceComputeEnvironmentCustomizeDiff: with any other strategy (or a non-service-linked service role)
 # a change to one of these forces a new compute environment.
-CE_REPLACED_UNLESS_UPDATABLE = tuple(f"computeResources.{key}" for key in (
-    "securityGroupIds", "subnets", "allocationStrategy", "bidPercentage", "ec2Configurations", "ec2KeyPair",
-    "imageId", "instanceRole", "instanceTypes", "launchTemplate", "tags"))
+CE_REPLACED_UNLESS_UPDATABLE = tuple(
+    f"computeResources.{key}"
+    for key in (
+        "securityGroupIds",
+        "subnets",
+        "allocationStrategy",
+        "bidPercentage",
+        "ec2Configurations",
+        "ec2KeyPair",
+        "imageId",
+        "instanceRole",
+        "instanceTypes",
+        "launchTemplate",
+        "tags",
+    )
+)
 
 # Inputs whose change always replaces the resource (ForceNew in the provider's schema for that type).
 ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {

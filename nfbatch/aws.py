@@ -29,20 +29,27 @@ from nfbatch.errors import NfbatchError
 # of SubmitJob or DescribeJobs throttling.
 # An endpoint that cannot be reached is different: it gets a short connect timeout and one more try (below), so a
 # wrong AWS_ENDPOINT_URL or a dead network fails in seconds, not after half a minute of silent retries.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=3, read_timeout=30,
-                      user_agent_extra="nfbatch")
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 10}, connect_timeout=3, read_timeout=30, user_agent_extra="nfbatch"
+)
 CONNECTION_ATTEMPTS = 2
 
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
-BAD_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId",
-                   "InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestExpired"}
+BAD_CREDENTIALS = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "RequestExpired",
+}
 
 
 def _stop_retrying_unreachable(attempts: int, caught_exception: Exception | None = None, **_) -> None:
     """Registered before botocore's own retry handler: after CONNECTION_ATTEMPTS, a connection failure ends the
     call instead of being retried with backoff."""
-    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and \
-            attempts >= CONNECTION_ATTEMPTS:
+    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= CONNECTION_ATTEMPTS:
         raise caught_exception
 
 
@@ -72,10 +79,13 @@ class Aws:
             try:
                 client = self.session.client(service, region_name=self.region, config=RETRY_CONFIG)
             except ValueError as error:  # botocore's word for an endpoint URL it cannot use
-                raise NfbatchError(f"AWS_ENDPOINT_URL = {os.environ.get('AWS_ENDPOINT_URL', '')}: {error}",
-                                   "set it to a URL such as http://127.0.0.1:5000, or unset it for AWS") from None
-            client.meta.events.register_first(f"needs-retry.{client.meta.service_model.endpoint_prefix}",
-                                              _stop_retrying_unreachable)
+                raise NfbatchError(
+                    f"AWS_ENDPOINT_URL = {os.environ.get('AWS_ENDPOINT_URL', '')}: {error}",
+                    "set it to a URL such as http://127.0.0.1:5000, or unset it for AWS",
+                ) from None
+            client.meta.events.register_first(
+                f"needs-retry.{client.meta.service_model.endpoint_prefix}", _stop_retrying_unreachable
+            )
             self._clients[service] = client
         return self._clients[service]
 
@@ -91,29 +101,40 @@ class Aws:
 def explain(error: Exception, aws: Aws | None) -> NfbatchError:
     """A user-facing error for an exception raised by boto3."""
     if isinstance(error, (NoCredentialsError, PartialCredentialsError, TokenRetrievalError)):
-        return NfbatchError("no usable AWS credentials found",
-                            "set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        return NfbatchError(
+            "no usable AWS credentials found",
+            "set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
     if isinstance(error, ProfileNotFound):
-        return NfbatchError(f"{error}", "list your profiles with `aws configure list-profiles`, then set AWS_PROFILE "
-                                        "to one of them (or unset it)")
+        return NfbatchError(
+            f"{error}",
+            "list your profiles with `aws configure list-profiles`, then set AWS_PROFILE to one of them (or unset it)",
+        )
     if isinstance(error, NoRegionError):
         return NfbatchError("no AWS region", "the stack outputs carry `region`; redeploy or pass --outputs")
     if isinstance(error, (EndpointConnectionError, ConnectTimeoutError)):
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         where = f"AWS_ENDPOINT_URL {endpoint}" if endpoint else "AWS"
-        return NfbatchError(f"cannot reach {where} (tried {CONNECTION_ATTEMPTS} times): {error}",
-                            "check AWS_ENDPOINT_URL" if endpoint else "check the network or proxy settings")
+        return NfbatchError(
+            f"cannot reach {where} (tried {CONNECTION_ATTEMPTS} times): {error}",
+            "check AWS_ENDPOINT_URL" if endpoint else "check the network or proxy settings",
+        )
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
         if code in BAD_CREDENTIALS:
-            return NfbatchError(f"your AWS credentials are expired or not valid ({code})",
-                                "run `aws sso login` (or refresh the keys of your profile), then try again")
+            return NfbatchError(
+                f"your AWS credentials are expired or not valid ({code})",
+                "run `aws sso login` (or refresh the keys of your profile), then try again",
+            )
         if code in ACCESS_DENIED or "not authorized" in message:
             named = re.search(r"perform: ([a-z0-9-]+:[A-Za-z0-9]+)", message)
-            action = named.group(1) if named else (aws.action_for(error.operation_name) if aws else
-                                                   error.operation_name)
-            return NfbatchError(f"access denied: your credentials lack {action}",
-                                f"grant {action} to your role or user, or use a profile that has it")
+            action = (
+                named.group(1) if named else (aws.action_for(error.operation_name) if aws else error.operation_name)
+            )
+            return NfbatchError(
+                f"access denied: your credentials lack {action}",
+                f"grant {action} to your role or user, or use a profile that has it",
+            )
         return NfbatchError(f"AWS refused {error.operation_name}: {code}: {message}")
     return NfbatchError(str(error))

@@ -26,8 +26,10 @@ from nfbatch.aws import Aws, explain
 from nfbatch.errors import NfbatchError
 from nfbatch.stack import StackOutputs, load_outputs
 
-DESCRIPTION = ("Run and watch Nextflow pipelines on a genomics-batch stack (AWS Batch): submit runs, follow their "
-               "logs, stop them, check the stack's health, and plan stack changes offline.")
+DESCRIPTION = (
+    "Run and watch Nextflow pipelines on a genomics-batch stack (AWS Batch): submit runs, follow their "
+    "logs, stop them, check the stack's health, and plan stack changes offline."
+)
 RUN_EPILOG = """examples:
   nfbatch run hello --watch
   nfbatch run nf-core/rnaseq -r 3.14.0 --profile test --name rna-1 -- --outdir s3://my-results/rna-1
@@ -50,13 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nfbatch", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"nfbatch {version()}")
     parser.add_argument("--stack", help="Pulumi stack whose outputs to read (default: the selected stack)")
-    parser.add_argument("--outputs", help="JSON file of stack outputs (`pulumi stack output --json`); "
-                                          "also NFBATCH_OUTPUTS")
+    parser.add_argument(
+        "--outputs", help="JSON file of stack outputs (`pulumi stack output --json`); also NFBATCH_OUTPUTS"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, json_flag: bool = True, epilog: str | None = None) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = verbs.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if json_flag:
             sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
@@ -84,8 +92,11 @@ def _add_run_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
     status.add_argument("--limit", type=int, default=20, help="how many recent runs (default 20)")
     status.add_argument("--team", help="only this team's runs")
 
-    verb("teams", "each team's running vCPUs, active jobs by state and queue, and spend against its budget (stacks "
-                  "shared by teams)")
+    verb(
+        "teams",
+        "each team's running vCPUs, active jobs by state and queue, and spend against its budget (stacks "
+        "shared by teams)",
+    )
 
     logs = verb("logs", "a run's head log, or its task failures")
     logs.add_argument("run", help="run name or head job id")
@@ -102,22 +113,31 @@ def _add_stack_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
     verb("doctor", "check a deployed stack and print the fix for every problem")
 
     prune = verb("prune-job-definitions", "deregister stale nf-* job definitions (dry run unless --apply)")
-    prune.add_argument("--older-than", type=int, default=30, metavar="DAYS",
-                       help="unused for this many days (default 30)")
+    prune.add_argument(
+        "--older-than", type=int, default=30, metavar="DAYS", help="unused for this many days (default 30)"
+    )
     mode = prune.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", default=True, help="only list them (the default)")
     mode.add_argument("--apply", action="store_true", help="deregister them")
 
-    config = verb("config", "print the stack's nextflow.config, or the stack-file schema or reference",
-                  json_flag=False)
-    config.add_argument("what", nargs="?", choices=["nextflow", "schema", "reference"], default="nextflow",
-                        help="nextflow (default): the deployed stack's nextflow.config; schema: the JSON Schema of "
-                             "Pulumi.<stack>.yaml; reference: every setting with its default, as markdown")
-    config.add_argument("--team", help="on a stack shared by teams: the team whose nextflow.config to print "
-                                       "(required there: its tasks need the team's share identifier)")
+    config = verb("config", "print the stack's nextflow.config, or the stack-file schema or reference", json_flag=False)
+    config.add_argument(
+        "what",
+        nargs="?",
+        choices=["nextflow", "schema", "reference"],
+        default="nextflow",
+        help="nextflow (default): the deployed stack's nextflow.config; schema: the JSON Schema of "
+        "Pulumi.<stack>.yaml; reference: every setting with its default, as markdown",
+    )
+    config.add_argument(
+        "--team",
+        help="on a stack shared by teams: the team whose nextflow.config to print "
+        "(required there: its tasks need the team's share identifier)",
+    )
 
-    plan = verb("plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs",
-                json_flag=False)
+    plan = verb(
+        "plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs", json_flag=False
+    )
     plan.add_argument("--stack", dest="plan_stack", help="stack file to plan (default: the global --stack, or dev)")
     plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     plan.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
@@ -128,7 +148,7 @@ def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """Arguments after the first `--` go to Nextflow untouched."""
     if "--" in argv:
         at = argv.index("--")
-        return argv[:at], argv[at + 1:]
+        return argv[:at], argv[at + 1 :]
     return argv, []
 
 
@@ -140,8 +160,9 @@ def nextflow_config(outputs: StackOutputs, team: str | None) -> str:
     config = (entry or outputs.values).get("nextflowConfig")
     if not isinstance(config, str) or not config:
         where = f"teams.{team}.nextflowConfig" if entry else "nextflowConfig"
-        raise NfbatchError(f"the stack outputs have no {where}",
-                           "deploy the stack with this version of genomics-batch (`pulumi up`)")
+        raise NfbatchError(
+            f"the stack outputs have no {where}", "deploy the stack with this version of genomics-batch (`pulumi up`)"
+        )
     return config
 
 
@@ -166,8 +187,16 @@ class Cli:
             name = runs.check_run_name(args.name) if args.name is not None else runs.new_run_name(args.pipeline)
             if args.resume and not args.name:
                 raise NfbatchError("--resume needs --name: the run name selects the cache to resume from")
-            self.request = runs.RunRequest(args.pipeline, name, self.nextflow_args, args.revision, args.profile,
-                                           args.params_file, args.resume, args.team)
+            self.request = runs.RunRequest(
+                args.pipeline,
+                name,
+                self.nextflow_args,
+                args.revision,
+                args.profile,
+                args.params_file,
+                args.resume,
+                args.team,
+            )
             runs.validate_request(self.request)
         elif self.nextflow_args:
             raise NfbatchError("arguments after `--` are only for `nfbatch run`")
@@ -176,14 +205,18 @@ class Cli:
         if args.verb == "status" and args.limit < 1:
             raise NfbatchError(f"--limit {args.limit}: must be at least 1")
         if args.verb == "status" and args.team is not None and args.run:
-            raise NfbatchError("--team filters the list of recent runs; a named run is shown whoever ran it",
-                               f"drop --team, or drop the run name: nfbatch status --team {args.team}")
+            raise NfbatchError(
+                "--team filters the list of recent runs; a named run is shown whoever ran it",
+                f"drop --team, or drop the run name: nfbatch status --team {args.team}",
+            )
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
         if args.verb == "config" and args.what != "nextflow":  # offline, from the settings model
             if args.team is not None:
-                raise NfbatchError(f"--team picks a team's nextflow.config; the {args.what} is the same for every "
-                                   "team", f"drop --team: nfbatch config {args.what}")
+                raise NfbatchError(
+                    f"--team picks a team's nextflow.config; the {args.what} is the same for every team",
+                    f"drop --team: nfbatch config {args.what}",
+                )
             from settings import reference
 
             sys.stdout.write(reference.schema_text() if args.what == "schema" else reference.config_table())
@@ -203,8 +236,14 @@ class Cli:
         first = plan.build_plan(self.args.plan_stack or self.args.stack or "dev", directory)
         if self.args.diff:
             other = plan.build_plan(self.args.diff, directory)
-            text = plan.render_diff(first, other, plan.diff_plans(first, other), self.args.format,
-                                    color=sys.stdout.isatty(), width=shutil.get_terminal_size((120, 24)).columns)
+            text = plan.render_diff(
+                first,
+                other,
+                plan.diff_plans(first, other),
+                self.args.format,
+                color=sys.stdout.isatty(),
+                width=shutil.get_terminal_size((120, 24)).columns,
+            )
         else:
             text = plan.render(first, self.args.format)
         sys.stdout.write(text)
@@ -213,8 +252,14 @@ class Cli:
     def do_run(self, outputs) -> int:
         submitted = runs.submit_run(self.aws, outputs, self.request)
         if self.args.json:
-            self.emit_json({"run": submitted.run_name, "headJobId": submitted.job_id,
-                            "jobName": submitted.job_name, "paramsFile": submitted.params_uri})
+            self.emit_json(
+                {
+                    "run": submitted.run_name,
+                    "headJobId": submitted.job_id,
+                    "jobName": submitted.job_name,
+                    "paramsFile": submitted.params_uri,
+                }
+            )
         else:
             self.console.print(f"run [bold]{submitted.run_name}[/] submitted: head job {submitted.job_id}")
         if not self.args.watch:
@@ -248,8 +293,16 @@ class Cli:
                 self.emit_json(detail)
                 return 0
             table = Table(title=f"run {detail['run']}", show_header=False)
-            for key in ("team", "pipeline", "state", "reason", "startedAt", "stoppedAt", "durationSeconds",
-                        "headJobId")[0 if detail["team"] else 1:]:
+            for key in (
+                "team",
+                "pipeline",
+                "state",
+                "reason",
+                "startedAt",
+                "stoppedAt",
+                "durationSeconds",
+                "headJobId",
+            )[0 if detail["team"] else 1 :]:
                 table.add_row(key, str(detail[key] if detail[key] is not None else "-"))
             table.add_row("tasks", ", ".join(f"{s.lower()} {n}" for s, n in detail["tasks"].items()))
             self.console.print(table)
@@ -269,21 +322,28 @@ class Cli:
         if wide:
             table.add_column("head job", no_wrap=True)
         for r in recent:
-            duration = f"{r['durationSeconds'] // 60}m{r['durationSeconds'] % 60:02d}s" if r["durationSeconds"] \
-                is not None else "-"
+            duration = (
+                f"{r['durationSeconds'] // 60}m{r['durationSeconds'] % 60:02d}s"
+                if r["durationSeconds"] is not None
+                else "-"
+            )
             started = (r["startedAt"] or "-")[:16].replace("T", " ")
             row = [r["run"], r["pipeline"], r["state"], started, duration] + ([r["headJobId"]] if wide else [])
             table.add_row(*row)
-        self.console.print(table if recent else "no runs on this stack's head queue"
-                           + (f" for team {self.args.team}" if self.args.team else ""))
+        self.console.print(
+            table
+            if recent
+            else "no runs on this stack's head queue" + (f" for team {self.args.team}" if self.args.team else "")
+        )
         return 0
 
     def do_teams(self, outputs) -> int:
         from nfbatch.teams import HOLDING_VCPUS, team_budgets, team_usage
 
         if not outputs.teams:
-            raise NfbatchError("this stack has no teams",
-                               "add teams under genomics-batch:teams (docs/teams.md, Add a team)")
+            raise NfbatchError(
+                "this stack has no teams", "add teams under genomics-batch:teams (docs/teams.md, Add a team)"
+            )
         usage, budgets = team_usage(self.aws, outputs), team_budgets(self.aws, outputs)
         for name, budget in budgets.items():
             usage[name]["budget"] = budget
@@ -291,18 +351,34 @@ class Cli:
             self.emit_json(usage)
             return 0
         table = Table(title="teams")
-        for column in ("team", "weight", "cap", "running vCPUs", "active jobs (queue: state count)",
-                       "budget this month"):
+        for column in (
+            "team",
+            "weight",
+            "cap",
+            "running vCPUs",
+            "active jobs (queue: state count)",
+            "budget this month",
+        ):
             table.add_column(column, overflow="fold")
         for name, u in usage.items():
-            jobs = "; ".join(f"{queue}: " + ", ".join(f"{s.lower()} {n}" for s, n in states.items())
-                             for queue, states in u["jobs"].items())
-            table.add_row(name, "-" if u["weight"] is None else f"{u['weight']:g}",
-                          "-" if u["maxVcpus"] is None else str(u["maxVcpus"]), f"{u['runningVcpus']:g}",
-                          jobs or "none", budget_cell(u.get("budget")))
+            jobs = "; ".join(
+                f"{queue}: " + ", ".join(f"{s.lower()} {n}" for s, n in states.items())
+                for queue, states in u["jobs"].items()
+            )
+            table.add_row(
+                name,
+                "-" if u["weight"] is None else f"{u['weight']:g}",
+                "-" if u["maxVcpus"] is None else str(u["maxVcpus"]),
+                f"{u['runningVcpus']:g}",
+                jobs or "none",
+                budget_cell(u.get("budget")),
+            )
         self.console.print(table)
-        self.console.print(f"running vCPUs: jobs {' or '.join(s.lower() for s in HOLDING_VCPUS)} on an instance; "
-                           "spend: AWS Budgets, updated several times a day", style="dim")
+        self.console.print(
+            f"running vCPUs: jobs {' or '.join(s.lower() for s in HOLDING_VCPUS)} on an instance; "
+            "spend: AWS Budgets, updated several times a day",
+            style="dim",
+        )
         return 0
 
     def do_logs(self, outputs) -> int:
@@ -315,8 +391,10 @@ class Cli:
                 self.console.print(f"no {'failed ' if self.args.tasks == 'failed' else ''}tasks in this run")
             for r in reports:
                 self.console.rule(f"{r['jobName']} ({r['jobId']}): {r['state']}")
-                self.console.print(f"reason: {r['statusReason'] or '-'}; container: {r['reason'] or '-'}; "
-                                   f"exit code: {r['exitCode'] if r['exitCode'] is not None else '-'}")
+                self.console.print(
+                    f"reason: {r['statusReason'] or '-'}; container: {r['reason'] or '-'}; "
+                    f"exit code: {r['exitCode'] if r['exitCode'] is not None else '-'}"
+                )
                 for line in r["logTail"]:
                     self.console.print(line, markup=False, highlight=False)
             return 0
@@ -336,9 +414,11 @@ class Cli:
         if self.args.json:
             self.emit_json(result)
         elif result["terminated"]:
-            self.console.print(f"run {result['run']}: head job {result['headJobId']} terminated; Nextflow cancels "
-                               f"{len(result['activeTasks'])} active task job(s): "
-                               f"{', '.join(result['activeTasks']) or 'none'}")
+            self.console.print(
+                f"run {result['run']}: head job {result['headJobId']} terminated; Nextflow cancels "
+                f"{len(result['activeTasks'])} active task job(s): "
+                f"{', '.join(result['activeTasks']) or 'none'}"
+            )
         else:
             self.console.print(f"run {result['run']} had already ended ({result['state']}); nothing to stop")
         return 0
@@ -377,8 +457,10 @@ def budget_cell(budget: dict | None) -> str:
     if "error" in budget:
         return f"cannot read {budget['budgetName']}: {budget['error']}"
     share = f" ({budget['actualUsd'] / budget['limitUsd']:.0%})" if budget["limitUsd"] else ""
-    return (f"${budget['actualUsd']:,.0f} of ${budget['limitUsd']:,.0f}{share.replace('%', ' %')}, "
-            f"forecast ${budget['forecastUsd']:,.0f}")
+    return (
+        f"${budget['actualUsd']:,.0f} of ${budget['limitUsd']:,.0f}{share.replace('%', ' %')}, "
+        f"forecast ${budget['forecastUsd']:,.0f}"
+    )
 
 
 @cache
@@ -387,6 +469,7 @@ def _end_without_a_final_collection() -> None:
     pulumi_aws and the whole mock run, 0.6 s of a 1.9 s `nfbatch plan` (bench/plan_benchmark.py). The process is
     ending and the OS takes its memory back, so the heap is frozen out of that collection (gc.freeze), after the
     event loops that need closing are closed, while the collector can still list them."""
+
     def freeze() -> None:
         mockrun = sys.modules.get("nfbatch.mockrun")
         if mockrun is not None:

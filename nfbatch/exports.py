@@ -49,8 +49,12 @@ class Arn:
     def problem(self, value: str, region: str | None) -> str | None:
         """What is wrong with `value` as this kind of ARN of a stack in `region` (None: not known), or None."""
         match = ARN.fullmatch(value)
-        if not match or match[2] != self.service or not re.fullmatch(self.resource, match[5]) or \
-                bool(match[3]) != self.regional:
+        if (
+            not match
+            or match[2] != self.service
+            or not re.fullmatch(self.resource, match[5])
+            or bool(match[3]) != self.regional
+        ):
             return f"must be {self.shown}"
         if region and match[1] != partition_for(region):
             return f"must be in partition {partition_for(region)}, the partition of region {region}"
@@ -59,13 +63,21 @@ class Arn:
         return None
 
 
-JOB_QUEUE = Arn("batch", f"job-queue/{BATCH_NAME}", True, "a job queue ARN (arn:aws:batch:<region>:<account>:"
-                                                          "job-queue/<name>)")
-JOB_DEFINITION = Arn("batch", rf"job-definition/{BATCH_NAME}:[1-9]\d*", True,
-                     "a job definition ARN with its revision (arn:aws:batch:<region>:<account>:job-definition/"
-                     "<name>:<revision>)")
-COMPUTE_ENVIRONMENT = Arn("batch", f"compute-environment/{BATCH_NAME}", True,
-                          "a compute environment ARN (arn:aws:batch:<region>:<account>:compute-environment/<name>)")
+JOB_QUEUE = Arn(
+    "batch", f"job-queue/{BATCH_NAME}", True, "a job queue ARN (arn:aws:batch:<region>:<account>:job-queue/<name>)"
+)
+JOB_DEFINITION = Arn(
+    "batch",
+    rf"job-definition/{BATCH_NAME}:[1-9]\d*",
+    True,
+    "a job definition ARN with its revision (arn:aws:batch:<region>:<account>:job-definition/<name>:<revision>)",
+)
+COMPUTE_ENVIRONMENT = Arn(
+    "batch",
+    f"compute-environment/{BATCH_NAME}",
+    True,
+    "a compute environment ARN (arn:aws:batch:<region>:<account>:compute-environment/<name>)",
+)
 ROLE = Arn("iam", f"role/{ROLE_PATH_AND_NAME}", False, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
 TOPIC = Arn("sns", SNS_TOPIC_NAME, True, "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
 Check = Callable[[object, "str | None"], "str | None"]
@@ -124,16 +136,23 @@ QUEUE_NAME = pattern(BATCH_NAME, "a job queue name (up to 128 letters, digits, '
 DEFINITION_NAME = pattern(BATCH_NAME, "a job definition name (up to 128 letters, digits, '-' or '_')")
 # One check per export of the contract; tests/test_nfbatch.py fails when an export has none.
 CHECKS: dict[str, Check] = {
-    "bucketName": bucket, "workDir": s3_uri, "logsDir": s3_uri,
+    "bucketName": bucket,
+    "workDir": s3_uri,
+    "logsDir": s3_uri,
     **{queue_arn_export(q): arn(JOB_QUEUE) for q in (*QUEUES, GPU_QUEUE)},
     **{queue_name_export(q): QUEUE_NAME for q in (*QUEUES, GPU_QUEUE)},
     **{compute_environment_export(c): arn(COMPUTE_ENVIRONMENT) for c in (*CAPACITY, *OPTIONAL_CAPACITY)},
-    "jobDefinitionName": DEFINITION_NAME, "jobDefinitionArn": arn(JOB_DEFINITION),
-    "ecrRepositoryUrl": text, "headImage": text,
-    "headJobRoleArn": arn(ROLE), "taskJobRoleArn": arn(ROLE), "instanceRoleArn": arn(ROLE),
-    "headLogGroupName": pattern(LOG_GROUP_NAME, "a log group name (1-512 of letters, digits, '.', '-', '_', '/', "
-                                                "'#')"),
-    "nextflowConfig": text, "seqeraPlatform": mapping, "alertTopicArn": arn(TOPIC),
+    "jobDefinitionName": DEFINITION_NAME,
+    "jobDefinitionArn": arn(JOB_DEFINITION),
+    "ecrRepositoryUrl": text,
+    "headImage": text,
+    "headJobRoleArn": arn(ROLE),
+    "taskJobRoleArn": arn(ROLE),
+    "instanceRoleArn": arn(ROLE),
+    "headLogGroupName": pattern(LOG_GROUP_NAME, "a log group name (1-512 of letters, digits, '.', '-', '_', '/', '#')"),
+    "nextflowConfig": text,
+    "seqeraPlatform": mapping,
+    "alertTopicArn": arn(TOPIC),
 }
 
 
@@ -142,21 +161,32 @@ def _optional(check: Check) -> Check:
 
 
 def _number_above_zero(value: object, region: str | None) -> str | None:
-    return None if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf \
+    return (
+        None
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
         else "must be a number above 0, or null"
+    )
 
 
 def _whole_vcpus(value: object, region: str | None) -> str | None:
-    return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 \
+    return (
+        None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1
         else "must be a whole number of vCPUs (1 or more), or null"
+    )
 
 
 # What nfbatch reads of each entry of the `teams` export (components/outputs.py team_outputs), the rest ignored.
 TEAM_CHECKS: dict[str, Check] = {
-    "shareIdentifier": text, "jobDefinitionArn": arn(JOB_DEFINITION), "taskQueueArn": arn(JOB_QUEUE),
-    "weight": _optional(_number_above_zero), "maxVcpus": _optional(_whole_vcpus),
-    "budgetName": _optional(text), "taskQueueName": _optional(QUEUE_NAME),
-    "jobDefinitionName": _optional(DEFINITION_NAME), "nextflowConfig": _optional(text),
+    "shareIdentifier": text,
+    "jobDefinitionArn": arn(JOB_DEFINITION),
+    "taskQueueArn": arn(JOB_QUEUE),
+    "weight": _optional(_number_above_zero),
+    "maxVcpus": _optional(_whole_vcpus),
+    "budgetName": _optional(text),
+    "taskQueueName": _optional(QUEUE_NAME),
+    "jobDefinitionName": _optional(DEFINITION_NAME),
+    "nextflowConfig": _optional(text),
 }
 
 
@@ -175,10 +205,14 @@ def team_problems(teams: object, region: str | None) -> list[str]:
             continue
         missing = [k for k in TEAM_KEYS if k not in team]
         if missing:  # the wording names all three keys a team must have
-            found.append(f"teams.{name} lacks {', '.join(missing)}: teams must map each team to its "
-                         f"{', '.join(TEAM_KEYS)}")
-        found += [f"teams.{name}.{key} = {show(team[key])}: {problem}" for key, check in TEAM_CHECKS.items()
-                  if key in team and (problem := check(team[key], region))]
+            found.append(
+                f"teams.{name} lacks {', '.join(missing)}: teams must map each team to its {', '.join(TEAM_KEYS)}"
+            )
+        found += [
+            f"teams.{name}.{key} = {show(team[key])}: {problem}"
+            for key, check in TEAM_CHECKS.items()
+            if key in team and (problem := check(team[key], region))
+        ]
     return found
 
 
@@ -192,17 +226,26 @@ def account_problems(values: dict) -> list[str]:
     home = accounts.get(queue_arn_export("head"))
     if home is None:
         return []
-    return [f"{key} = {arns[key]}: must be in account {home}, the account of headQueueArn"
-            for key, account in accounts.items() if account != home]
+    return [
+        f"{key} = {arns[key]}: must be in account {home}, the account of headQueueArn"
+        for key, account in accounts.items()
+        if account != home
+    ]
 
 
 def problems(values: dict, regions: frozenset[str]) -> list[str]:
     """Every problem of a set of stack outputs, one line each: `key = value: what is expected`."""
     region = values.get("region")
-    found = [f"region = {show(region)}: " + ("must be a non-empty string" if _text(region) else "not an AWS region")
-             ] if _text(region) or region not in regions else []
+    found = (
+        [f"region = {show(region)}: " + ("must be a non-empty string" if _text(region) else "not an AWS region")]
+        if _text(region) or region not in regions
+        else []
+    )
     known = region if not found else None  # ARNs are held to the region only once it is a real one
-    found += [f"{key} = {show(values[key])}: {problem}" for key, check in CHECKS.items()
-              if key in values and (problem := check(values[key], known))]
+    found += [
+        f"{key} = {show(values[key])}: {problem}"
+        for key, check in CHECKS.items()
+        if key in values and (problem := check(values[key], known))
+    ]
     found += team_problems(values.get("teams"), known)
     return found + (account_problems(values) if not found else [])

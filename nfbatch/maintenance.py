@@ -37,16 +37,26 @@ REDEPLOY = "run `pulumi up` for this stack"
 
 def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
     """Every check of a deployed stack, in the order a person would fix them."""
-    return [*_compute_environment_checks(aws, outputs), *_queue_checks(aws, outputs),
-            _job_definition_check(aws, outputs), *_team_checks(aws, outputs), *_cost_tag_checks(aws, outputs),
-            *_bucket_checks(aws, outputs),
-            *_role_checks(aws, outputs), *_alert_checks(aws, outputs)]
+    return [
+        *_compute_environment_checks(aws, outputs),
+        *_queue_checks(aws, outputs),
+        _job_definition_check(aws, outputs),
+        *_team_checks(aws, outputs),
+        *_cost_tag_checks(aws, outputs),
+        *_bucket_checks(aws, outputs),
+        *_role_checks(aws, outputs),
+        *_alert_checks(aws, outputs),
+    ]
 
 
 def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     arns, checks = outputs.compute_environment_arns, []
-    found = {ce["computeEnvironmentArn"]: ce for ce in aws.client("batch").describe_compute_environments(
-        computeEnvironments=list(arns.values()))["computeEnvironments"]}
+    found = {
+        ce["computeEnvironmentArn"]: ce
+        for ce in aws.client("batch").describe_compute_environments(computeEnvironments=list(arns.values()))[
+            "computeEnvironments"
+        ]
+    }
     for key, arn in arns.items():
         ce = found.get(arn)
         if ce is None:
@@ -54,20 +64,31 @@ def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
             continue
         name = ce["computeEnvironmentName"]
         reason = f": {ce['statusReason']}" if ce.get("statusReason") else ""
-        checks.append(_check(f"{key} compute environment", ce.get("status") == "VALID",
-                             f"{name} is {ce.get('status')}{reason}",
-                             "fix the cause in the status reason (often the instance role or subnets), then "
-                             "`pulumi up`"))
-        checks.append(_check(f"{key} compute environment enabled", ce.get("state") == "ENABLED",
-                             f"{name} is {ce.get('state')}",
-                             f"aws batch update-compute-environment --compute-environment {name} --state ENABLED"))
+        checks.append(
+            _check(
+                f"{key} compute environment",
+                ce.get("status") == "VALID",
+                f"{name} is {ce.get('status')}{reason}",
+                "fix the cause in the status reason (often the instance role or subnets), then `pulumi up`",
+            )
+        )
+        checks.append(
+            _check(
+                f"{key} compute environment enabled",
+                ce.get("state") == "ENABLED",
+                f"{name} is {ce.get('state')}",
+                f"aws batch update-compute-environment --compute-environment {name} --state ENABLED",
+            )
+        )
     return checks
 
 
 def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     checks = []
-    queues = {q["jobQueueArn"]: q for q in
-              aws.client("batch").describe_job_queues(jobQueues=list(outputs.queue_arns.values()))["jobQueues"]}
+    queues = {
+        q["jobQueueArn"]: q
+        for q in aws.client("batch").describe_job_queues(jobQueues=list(outputs.queue_arns.values()))["jobQueues"]
+    }
     allowed = expected_queue_orders(outputs)
     for key, arn in outputs.queue_arns.items():
         queue = queues.get(arn)
@@ -75,19 +96,30 @@ def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
             checks.append(_check(f"{key} queue", False, f"{arn} does not exist", REDEPLOY))
             continue
         name = queue["jobQueueName"]
-        checks.append(_check(f"{key} queue enabled", queue.get("state") == "ENABLED",
-                             f"{name} is {queue.get('state')}",
-                             f"aws batch update-job-queue --job-queue {name} --state ENABLED"))
+        checks.append(
+            _check(
+                f"{key} queue enabled",
+                queue.get("state") == "ENABLED",
+                f"{name} is {queue.get('state')}",
+                f"aws batch update-job-queue --job-queue {name} --state ENABLED",
+            )
+        )
         order = [o["computeEnvironment"] for o in sorted(queue["computeEnvironmentOrder"], key=lambda o: o["order"])]
-        checks.append(_check(f"{key} queue order", order in allowed[key],
-                             " then ".join(a.rsplit("/", 1)[-1] for a in order) or "no compute environment",
-                             "someone changed the queue by hand; `pulumi up` restores it"))
+        checks.append(
+            _check(
+                f"{key} queue order",
+                order in allowed[key],
+                " then ".join(a.rsplit("/", 1)[-1] for a in order) or "no compute environment",
+                "someone changed the queue by hand; `pulumi up` restores it",
+            )
+        )
     return checks
 
 
 def _job_definition_check(aws: Aws, outputs: StackOutputs) -> dict:
-    definitions = aws.client("batch").describe_job_definitions(
-        jobDefinitions=[outputs["jobDefinitionArn"]])["jobDefinitions"]
+    definitions = aws.client("batch").describe_job_definitions(jobDefinitions=[outputs["jobDefinitionArn"]])[
+        "jobDefinitions"
+    ]
     status = definitions[0]["status"] if definitions else "missing"
     return _check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}", REDEPLOY)
 
@@ -101,29 +133,52 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     batch, checks = aws.client("batch"), []
     queues = batch.describe_job_queues(jobQueues=[*outputs.queue_arns.values(), *outputs.team_queue_arns])["jobQueues"]
     fifo = sorted(q["jobQueueName"] for q in queues if not q.get("schedulingPolicyArn"))
-    checks.append(_check("fair-share queues", not fifo, f"without a scheduling policy: {', '.join(fifo)}" if fifo
-                         else f"{len(queues)} queues share by team", REDEPLOY))
+    checks.append(
+        _check(
+            "fair-share queues",
+            not fifo,
+            f"without a scheduling policy: {', '.join(fifo)}" if fifo else f"{len(queues)} queues share by team",
+            REDEPLOY,
+        )
+    )
     state = {q["jobQueueArn"]: (q["jobQueueName"], q.get("state")) for q in queues}
     for arn in outputs.team_queue_arns:
         name, status = state.get(arn, (arn.rsplit("/", 1)[-1], "missing"))
-        checks.append(_check(f"team queue {name} enabled", status == "ENABLED", f"{name} is {status}",
-                             REDEPLOY if status == "missing" else
-                             f"aws batch update-job-queue --job-queue {name} --state ENABLED"))
+        checks.append(
+            _check(
+                f"team queue {name} enabled",
+                status == "ENABLED",
+                f"{name} is {status}",
+                REDEPLOY if status == "missing" else f"aws batch update-job-queue --job-queue {name} --state ENABLED",
+            )
+        )
     arns = {t["jobDefinitionArn"]: name for name, t in sorted(outputs.teams.items())}
     listed = list(arns)  # DescribeJobDefinitions takes at most 100 (API reference, jobDefinitions)
-    active = {d["jobDefinitionArn"] for i in range(0, len(listed), 100) for d in batch.describe_job_definitions(
-        jobDefinitions=listed[i:i + 100])["jobDefinitions"] if d.get("status") == "ACTIVE"}
+    active = {
+        d["jobDefinitionArn"]
+        for i in range(0, len(listed), 100)
+        for d in batch.describe_job_definitions(jobDefinitions=listed[i : i + 100])["jobDefinitions"]
+        if d.get("status") == "ACTIVE"
+    }
     for arn, team in arns.items():
-        checks.append(_check(f"team {team} head job definition", arn in active,
-                             f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}", REDEPLOY))
+        checks.append(
+            _check(
+                f"team {team} head job definition",
+                arn in active,
+                f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}",
+                REDEPLOY,
+            )
+        )
     return checks
 
 
 COST_TAG_CHECK = f"{TEAM_TAG} cost allocation tag"
 # Activation is account-wide and, in an organization, the management account's (budget.activateTeamCostTag).
-ACTIVATE = (f"set genomics-batch:budget.activateTeamCostTag to true and `pulumi up` (or `aws ce "
-            f"update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={TEAM_TAG},Status=Active`), "
-            "with credentials of the account that pays the bill")
+ACTIVATE = (
+    f"set genomics-batch:budget.activateTeamCostTag to true and `pulumi up` (or `aws ce "
+    f"update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={TEAM_TAG},Status=Active`), "
+    "with credentials of the account that pays the bill"
+)
 
 
 def cost_tag_check(tags: list[dict], budgeted: list[str]) -> dict:
@@ -136,9 +191,12 @@ def cost_tag_check(tags: list[dict], budgeted: list[str]) -> dict:
     if status == "Active":
         return _check(COST_TAG_CHECK, True, "Active: budgets and Cost Explorer can filter on it")
     if status is None:
-        return _check(COST_TAG_CHECK, not budgeted, f"AWS does not list {TEAM_TAG} yet (it does up to 24 h after a "
-                                                    f"resource first carries the tag){needs}",
-                      f"wait until `aws ce list-cost-allocation-tags --tag-keys {TEAM_TAG}` lists it, then {ACTIVATE}")
+        return _check(
+            COST_TAG_CHECK,
+            not budgeted,
+            f"AWS does not list {TEAM_TAG} yet (it does up to 24 h after a resource first carries the tag){needs}",
+            f"wait until `aws ce list-cost-allocation-tags --tag-keys {TEAM_TAG}` lists it, then {ACTIVATE}",
+        )
     return _check(COST_TAG_CHECK, not budgeted, f"{status}{needs}", ACTIVATE)
 
 
@@ -148,16 +206,25 @@ def _cost_tag_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
         return []
     budgeted = sorted(name for name, t in outputs.teams.items() if t.get("budgetName"))
     # A read for advice only: one retry, so an account or endpoint that cannot answer does not hold the others up.
-    ce = aws.session.client("ce", region_name=aws.region, config=RETRY_CONFIG.merge(
-        Config(retries={"mode": "standard", "total_max_attempts": 2})))
+    ce = aws.session.client(
+        "ce",
+        region_name=aws.region,
+        config=RETRY_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2})),
+    )
     try:
         tags = ce.list_cost_allocation_tags(TagKeys=[TEAM_TAG], Type="UserDefined")["CostAllocationTags"]
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
-        return [_check(COST_TAG_CHECK, not budgeted, f"cannot read its status: ListCostAllocationTags answered "
-                                                     f"{code}", "run doctor with credentials that may call "
-                                                            "ce:ListCostAllocationTags (in an organization, the "
-                                                            "management account's)")]
+        return [
+            _check(
+                COST_TAG_CHECK,
+                not budgeted,
+                f"cannot read its status: ListCostAllocationTags answered {code}",
+                "run doctor with credentials that may call "
+                "ce:ListCostAllocationTags (in an organization, the "
+                "management account's)",
+            )
+        ]
     return [cost_tag_check(tags, budgeted)]
 
 
@@ -166,20 +233,31 @@ def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as error:
-        return [_check("work bucket reachable", False, f"{bucket}: {error.response['Error'].get('Code')}",
-                       "check the bucket exists and your credentials may read it")]
+        return [
+            _check(
+                "work bucket reachable",
+                False,
+                f"{bucket}: {error.response['Error'].get('Code')}",
+                "check the bucket exists and your credentials may read it",
+            )
+        ]
     try:
         tls = "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
     except ClientError:
         tls = False
-    return [_check("work bucket reachable", True, bucket),
-            _check("work bucket TLS-only policy", tls, "present" if tls else "missing", REDEPLOY)]
+    return [
+        _check("work bucket reachable", True, bucket),
+        _check("work bucket TLS-only policy", tls, "present" if tls else "missing", REDEPLOY),
+    ]
 
 
 def _role_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     iam, checks = aws.client("iam"), []
-    for label, key in (("head job role", "headJobRoleArn"), ("task job role", "taskJobRoleArn"),
-                       ("instance role", "instanceRoleArn")):
+    for label, key in (
+        ("head job role", "headJobRoleArn"),
+        ("task job role", "taskJobRoleArn"),
+        ("instance role", "instanceRoleArn"),
+    ):
         name = outputs[key].rsplit("/", 1)[-1]
         try:
             iam.get_role(RoleName=name)
@@ -201,17 +279,23 @@ def _alert_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     pending = [s["Endpoint"] for s in subscriptions if s["SubscriptionArn"] == "PendingConfirmation"]
     if not subscriptions:
         return [_check("alert subscriptions", False, "the alert topic has no subscription", REDEPLOY)]
-    resend = " ".join(f"aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint {e};"
-                      for e in pending)
-    return [_check("alert subscriptions confirmed", not pending,
-                   f"waiting for confirmation: {', '.join(pending)}" if pending
-                   else f"{len(subscriptions)} confirmed",
-                   "open the email from AWS Notifications sent to each address and choose 'Confirm subscription' "
-                   f"(to send it again: {resend.rstrip(';')})")]
+    resend = " ".join(
+        f"aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint {e};" for e in pending
+    )
+    return [
+        _check(
+            "alert subscriptions confirmed",
+            not pending,
+            f"waiting for confirmation: {', '.join(pending)}" if pending else f"{len(subscriptions)} confirmed",
+            "open the email from AWS Notifications sent to each address and choose 'Confirm subscription' "
+            f"(to send it again: {resend.rstrip(';')})",
+        )
+    ]
 
 
-def stale_job_definitions(aws: Aws, outputs: StackOutputs, older_than_days: int, now: float | None = None
-                          ) -> list[dict]:
+def stale_job_definitions(
+    aws: Aws, outputs: StackOutputs, older_than_days: int, now: float | None = None
+) -> list[dict]:
     """ACTIVE `nf-*` job definitions that no job on the task queues used within the window.
 
     Job definitions carry no creation date, so age is judged by use: Batch keeps finished jobs for days, and a
@@ -219,8 +303,7 @@ def stale_job_definitions(aws: Aws, outputs: StackOutputs, older_than_days: int,
     """
     cutoff_ms = int(((now or time.time()) - older_than_days * 86400) * 1000)
     since = [{"name": "AFTER_CREATED_AT", "values": [str(cutoff_ms)]}]
-    ids = [s["jobId"] for q in outputs.task_queue_arns
-           for s in list_job_summaries(aws, q, since)]
+    ids = [s["jobId"] for q in outputs.task_queue_arns for s in list_job_summaries(aws, q, since)]
     used = {j["jobDefinition"] for j in describe_jobs(aws, ids)}
     protected = {outputs["jobDefinitionArn"], outputs["jobDefinitionName"]}
     stale = []

@@ -90,14 +90,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         mocks = self.mocks
         inputs, state = mocks._pending.pop((request.type, request.name), ({}, {}))
-        mocks.registrations.append(Registration(
-            urn=response.urn, typ=request.type, name=request.name, inputs=inputs, outputs=state,
-            parent=request.parent, provider=request.provider, protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete), ignore_changes=list(request.ignoreChanges),
-            dependencies=list(request.dependencies), delete_before_replace=bool(request.deleteBeforeReplace),
-            custom=bool(request.custom),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-        ))
+        mocks.registrations.append(
+            Registration(
+                urn=response.urn,
+                typ=request.type,
+                name=request.name,
+                inputs=inputs,
+                outputs=state,
+                parent=request.parent,
+                provider=request.provider,
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                ignore_changes=list(request.ignoreChanges),
+                dependencies=list(request.dependencies),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                custom=bool(request.custom),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            )
+        )
         return response
 
 
@@ -143,8 +153,11 @@ def resolve(value: Any) -> Any:
 def close_idle_event_loops() -> None:
     """Close every event loop that is not running: the ones Pulumi's sync helper left behind (see below)."""
     for candidate in gc.get_objects():
-        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running() \
-                and not candidate.is_closed():
+        if (
+            isinstance(candidate, asyncio.AbstractEventLoop)
+            and not candidate.is_running()
+            and not candidate.is_closed()
+        ):
             candidate.close()
 
 
@@ -214,8 +227,9 @@ def without_stack_traces() -> Iterator[None]:
         setattr(pulumi_resource, STACK_TRACE_FUNCTION, saved)
 
 
-def run_program(main: Path, mocks: RecordingMocks, stack: str, config: dict[str, str],
-                secret_keys: list[str] | None = None) -> dict[str, Any]:
+def run_program(
+    main: Path, mocks: RecordingMocks, stack: str, config: dict[str, str], secret_keys: list[str] | None = None
+) -> dict[str, Any]:
     """Run `main` (fresh, via runpy) under the mocks; return its resolved stack outputs."""
     start(mocks, stack, config, secret_keys)
     project_dir = str(main.parent)

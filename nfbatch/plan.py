@@ -99,13 +99,15 @@ def _planned_resources(mocks: RecordingMocks) -> tuple[list[dict], list[dict], d
     """The recorded resources in plan order, with their policy documents and user data taken out to be shown whole."""
     names = {r.urn: r.name for r in mocks.registrations}
     resources, documents, user_data = [], [], {}
-    for r in sorted(mocks.registrations, key=lambda r: (r.typ.startswith("aws:"), names.get(r.parent, ""),
-                                                         r.typ, r.name)):
+    for r in sorted(
+        mocks.registrations, key=lambda r: (r.typ.startswith("aws:"), names.get(r.parent, ""), r.typ, r.name)
+    ):
         inputs = dict(r.inputs)
         for key in DOCUMENT_KEYS:
             if isinstance(inputs.get(key), str):
-                documents.append({"resource": r.name, "type": r.typ, "key": key,
-                                  "document": json.loads(inputs.pop(key))})
+                documents.append(
+                    {"resource": r.name, "type": r.typ, "key": key, "document": json.loads(inputs.pop(key))}
+                )
         for key in JSON_KEYS:
             if isinstance(inputs.get(key), str):
                 inputs[key] = json.loads(inputs[key])
@@ -140,20 +142,24 @@ def build_plan(stack: str, directory: Path | None = None) -> dict:
     resources, documents, user_data = _planned_resources(mocks)
     shown_config = {k: json.loads(v) if v[:1] in "{[" else v for k, v in sorted(config.items())}
     shown_config.update({k: SECRET for k in secret_keys if k not in config})
-    return _hide({
-        "stack": stack,
-        "region": settings.region,
-        "notes": notes,
-        "config": shown_config,
-        "costs": estimate(settings),
-        "resources": resources,
-        "iamPolicies": documents,
-        "userData": user_data,
-        "nextflowConfig": outputs.get("nextflowConfig"),
-        "outputs": {k: v for k, v in sorted(outputs.items()) if k != "nextflowConfig"},
-    })
+    return _hide(
+        {
+            "stack": stack,
+            "region": settings.region,
+            "notes": notes,
+            "config": shown_config,
+            "costs": estimate(settings),
+            "resources": resources,
+            "iamPolicies": documents,
+            "userData": user_data,
+            "nextflowConfig": outputs.get("nextflowConfig"),
+            "outputs": {k: v for k, v in sorted(outputs.items()) if k != "nextflowConfig"},
+        }
+    )
+
 
 # --- flattening, shared by text, markdown and diff --------------------------------------------------------------
+
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:
     """Nested inputs as dotted keys with compact JSON leaves: `computeResources.maxVcpus: 256`."""
@@ -189,28 +195,41 @@ def _cost_lines(costs: dict) -> list[str]:
         f"per running instance: ${costs['perInstanceHourTotal']:.4f} per hour beyond EC2 ({hour})",
         f"usage: NAT ${usage['natPerGb']}/GB, S3 ${usage['s3StandardPerGbMonth']}/GB-month, "
         f"logs ${usage['logsPerGbIngested']}/GB ingested",
-        *([f"GPU queue: ${costs['gpuInstanceHour']['usd']:.3f} per hour of a "
-           f"{costs['gpuInstanceHour']['instanceType']}"] if "gpuInstanceHour" in costs else []),
+        *(
+            [
+                f"GPU queue: ${costs['gpuInstanceHour']['usd']:.3f} per hour of a "
+                f"{costs['gpuInstanceHour']['instanceType']}"
+            ]
+            if "gpuInstanceHour" in costs
+            else []
+        ),
         *([f"Fargate head: ${costs['fargateHeadHour']:.4f} per hour of a run"] if "fargateHeadHour" in costs else []),
-        *(f"team {name}: "
-          + (f"capped at {t['maxVcpus']} vCPUs on its own spot queue" if t["maxVcpus"] else
-             f"{t['sharePercent']:g} % of the shared task queues when every team there has work, no cap")
-          + (f"; budget ${t['monthlyBudgetUsd']:,.2f} a month" if t["monthlyBudgetUsd"] else "; no budget")
-          for name, t in costs.get("teams", {}).items()),
+        *(
+            f"team {name}: "
+            + (
+                f"capped at {t['maxVcpus']} vCPUs on its own spot queue"
+                if t["maxVcpus"]
+                else f"{t['sharePercent']:g} % of the shared task queues when every team there has work, no cap"
+            )
+            + (f"; budget ${t['monthlyBudgetUsd']:,.2f} a month" if t["monthlyBudgetUsd"] else "; no budget")
+            for name, t in costs.get("teams", {}).items()
+        ),
         f"({costs['assumptions']})",
     ]
 
 
 def render_text(plan: dict) -> str:
     lines = [f"Plan for stack {plan['stack']} ({plan['region']}): {len(plan['resources'])} resources", ""]
-    lines += [f"Note: {note}" for note in plan["notes"]] + (["" ] if plan["notes"] else [])
+    lines += [f"Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
     lines += ["Cost estimate"]
     lines += [f"  {line}" for line in _cost_lines(plan["costs"])]
     lines += ["", "Resources"]
     for resource in plan["resources"]:
         parent = f" (in {resource['parent']})" if resource["parent"] else ""
-        lines.append(f"  {_label(resource)}{parent}" + (f" [{', '.join(resource['options'])}]"
-                                                          if resource.get("options") else ""))
+        lines.append(
+            f"  {_label(resource)}{parent}"
+            + (f" [{', '.join(resource['options'])}]" if resource.get("options") else "")
+        )
         lines += [f"      {k}: {v}" for k, v in flatten(resource["inputs"]).items()]
     lines += ["", "IAM policy documents"]
     for doc in plan["iamPolicies"]:
@@ -223,8 +242,12 @@ def render_text(plan: dict) -> str:
 
 
 def render_markdown(plan: dict) -> str:
-    out = [f"### genomics-batch plan: `{plan['stack']}` ({plan['region']})", "",
-           f"{len(plan['resources'])} resources, {len(plan['iamPolicies'])} IAM policy documents.", ""]
+    out = [
+        f"### genomics-batch plan: `{plan['stack']}` ({plan['region']})",
+        "",
+        f"{len(plan['resources'])} resources, {len(plan['iamPolicies'])} IAM policy documents.",
+        "",
+    ]
     out += [f"> Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
     out += ["**Cost estimate**", ""]
     out += [f"- {line}" for line in _cost_lines(plan["costs"])]
@@ -232,17 +255,40 @@ def render_markdown(plan: dict) -> str:
     for resource in plan["resources"]:
         inputs = "<br>".join(f"`{k}`: {_cell(v)}" for k, v in flatten(resource["inputs"]).items())
         options = f" ({', '.join(resource['options'])})" if resource.get("options") else ""
-        out.append(f"| `{resource['type']}` **{resource['name']}**{options} | {resource['parent'] or ''} | "
-                   f"{inputs} |")
+        out.append(f"| `{resource['type']}` **{resource['name']}**{options} | {resource['parent'] or ''} | {inputs} |")
     out += ["", "</details>", "", "<details><summary>IAM policy documents</summary>", ""]
     for doc in plan["iamPolicies"]:
-        out += [f"**{doc['resource']}** `{doc['key']}`", "", "```json", json.dumps(doc["document"], indent=2),
-                "```", ""]
-    out += ["</details>", "", "<details><summary>nextflow.config</summary>", "", "```groovy",
-            (plan["nextflowConfig"] or "").rstrip(), "```", "", "</details>", ""]
+        out += [
+            f"**{doc['resource']}** `{doc['key']}`",
+            "",
+            "```json",
+            json.dumps(doc["document"], indent=2),
+            "```",
+            "",
+        ]
+    out += [
+        "</details>",
+        "",
+        "<details><summary>nextflow.config</summary>",
+        "",
+        "```groovy",
+        (plan["nextflowConfig"] or "").rstrip(),
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
     for name, text in plan["userData"].items():
-        out += [f"<details><summary>User data of {name}</summary>", "", "```", text.rstrip(), "```", "",
-                "</details>", ""]
+        out += [
+            f"<details><summary>User data of {name}</summary>",
+            "",
+            "```",
+            text.rstrip(),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -252,6 +298,7 @@ def _cell(value: str) -> str:
 
 
 # --- diff ---------------------------------------------------------------------------------------------------------
+
 
 def _json(value: Any) -> str:
     """A value as a reviewer reads it: strings as they are, everything else as JSON; absent as "-"."""
@@ -286,8 +333,11 @@ def _config_rows(a: dict, b: dict, differ) -> None:
         right = explicit_b.get(key, effective_b.get(key))
         if left == right:
             continue
-        differ(f"config {key}", f"{_json(left)}{'' if key in explicit_a else ' (default)'}",
-               f"{_json(right)}{'' if key in explicit_b else ' (default)'}")
+        differ(
+            f"config {key}",
+            f"{_json(left)}{'' if key in explicit_a else ' (default)'}",
+            f"{_json(right)}{'' if key in explicit_b else ' (default)'}",
+        )
 
 
 def _statements(document: dict | None) -> dict[str, dict]:
@@ -325,8 +375,11 @@ def diff_plans(a: dict, b: dict) -> list[dict]:
 
     _config_rows(a, b, differ)
     differ("cost: idle per month", f"${a['costs']['idleMonthlyTotal']:,.2f}", f"${b['costs']['idleMonthlyTotal']:,.2f}")
-    differ("cost: per instance-hour", f"${a['costs']['perInstanceHourTotal']:.4f}",
-           f"${b['costs']['perInstanceHourTotal']:.4f}")
+    differ(
+        "cost: per instance-hour",
+        f"${a['costs']['perInstanceHourTotal']:.4f}",
+        f"${b['costs']['perInstanceHourTotal']:.4f}",
+    )
     res_a = {_short(r): flatten(r["inputs"]) for r in a["resources"]}
     res_b = {_short(r): flatten(r["inputs"]) for r in b["resources"]}
     opts_a = {_short(r): r.get("options", []) for r in a["resources"]}
@@ -355,8 +408,10 @@ def _changed_by_references(inputs: dict[str, str], actions: dict[tuple, Action],
         for name, attribute in REFERENCE.findall(value):
             for label in by_name.get(name, ()):
                 action = actions.get(label)
-                if action and (action.kind == "replace" or
-                               (attribute == "latestVersion" and label[0] == update_rules.LAUNCH_TEMPLATE)):
+                if action and (
+                    action.kind == "replace"
+                    or (attribute == "latestVersion" and label[0] == update_rules.LAUNCH_TEMPLATE)
+                ):
                     changed.add(key)
     return changed
 
@@ -373,20 +428,29 @@ def head_environments(plan: dict) -> set[str]:
     """The compute environments the head queue uses (the on-demand one on an EC2-head stack): only their updates can
     stop a head. Found through the headQueueArn export and the queue's computeEnvironmentOrders."""
     head_queues = {name for name, _ in REFERENCE.findall(str(plan.get("outputs", {}).get(queue_arn_export("head"))))}
-    return {name for r in plan["resources"] if r["type"] == update_rules.JOB_QUEUE and r["name"] in head_queues
-            for key, value in flatten(r["inputs"]).items() if key.startswith("computeEnvironmentOrders")
-            for name, _ in REFERENCE.findall(value)}
+    return {
+        name
+        for r in plan["resources"]
+        if r["type"] == update_rules.JOB_QUEUE and r["name"] in head_queues
+        for key, value in flatten(r["inputs"]).items()
+        if key.startswith("computeEnvironmentOrders")
+        for name, _ in REFERENCE.findall(value)
+    }
 
 
-def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[str, str],
-                               runs_heads: bool = False) -> str:
+def infrastructure_update_note(
+    resource_type: str, action: Action, inputs: dict[str, str], runs_heads: bool = False
+) -> str:
     """What a running pipeline sees when an in-place change replaces a compute environment's instances: an
     infrastructure update, started by the same inputs the provider replaces the environment for when it cannot update
     it (docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html: running jobs "are allowed to
     run until ... jobExecutionTimeoutMinutes has elapsed"; what Batch does then is undocumented). Fargate has no such
     update. Only an environment that runs heads (`runs_heads`) gets the note about heads."""
-    if resource_type != update_rules.COMPUTE_ENVIRONMENT or action.kind != "update" or \
-            inputs.get("computeResources.type") in ("FARGATE", "FARGATE_SPOT"):
+    if (
+        resource_type != update_rules.COMPUTE_ENVIRONMENT
+        or action.kind != "update"
+        or inputs.get("computeResources.type") in ("FARGATE", "FARGATE_SPOT")
+    ):
         return ""
     triggers = update_rules.CE_REPLACED_UNLESS_UPDATABLE
     if not any(k == t or k.startswith((f"{t}.", f"{t}[")) for k in action.keys for t in triggers):
@@ -394,12 +458,16 @@ def infrastructure_update_note(resource_type: str, action: Action, inputs: dict[
     minutes = inputs.get("updatePolicy.jobExecutionTimeoutMinutes", "30")  # the API's default
     note = f"replaces its instances: running jobs get {minutes} min to finish, then are stopped"
     if runs_heads:
-        note += ("; a head still running then resumes on a new attempt only if Batch retries it, else resume it with "
-                 "nfbatch run <pipeline> --name <run> --resume")
+        note += (
+            "; a head still running then resumes on a new attempt only if Batch retries it, else resume it with "
+            "nfbatch run <pipeline> --name <run> --resume"
+        )
     if float(minutes) > PROVIDER_UPDATE_WAIT_MINUTES:
-        note += (f"; pulumi up waits only {PROVIDER_UPDATE_WAIT_MINUTES} min for the update and may fail with a wait "
-                 "timeout while Batch carries on: wait until aws batch describe-compute-environments shows it VALID, "
-                 "then run pulumi refresh and pulumi up again")
+        note += (
+            f"; pulumi up waits only {PROVIDER_UPDATE_WAIT_MINUTES} min for the update and may fail with a wait "
+            "timeout while Batch carries on: wait until aws batch describe-compute-environments shows it VALID, "
+            "then run pulumi refresh and pulumi up again"
+        )
     return note
 
 
@@ -416,27 +484,47 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
     while True:  # references propagate changes; a few rounds reach the fixed point
         updated = {}
         for label in both:
-            keys = {k for k in flat_a[label].keys() | flat_b[label].keys()
-                    if flat_a[label].get(k) != flat_b[label].get(k)}
+            keys = {
+                k for k in flat_a[label].keys() | flat_b[label].keys() if flat_a[label].get(k) != flat_b[label].get(k)
+            }
             keys |= _changed_by_references(flat_b[label], actions, by_name)
             if keys:
                 updated[label] = update_rules.action_for(label[0], sorted(keys), flat_b[label])
         if updated == actions:
             break
         actions = updated
-    changes = [{"action": "create", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
-               for t, n in sorted(flat_b.keys() - flat_a.keys())]
-    changes += [{"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
-                for t, n in sorted(flat_a.keys() - flat_b.keys())]
+    changes = [
+        {"action": "create", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
+        for t, n in sorted(flat_b.keys() - flat_a.keys())
+    ]
+    changes += [
+        {"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
+        for t, n in sorted(flat_a.keys() - flat_b.keys())
+    ]
     heads = head_environments(b)
-    changes += [{"action": act.kind, "type": t, "name": n, "inputs": list(act.keys), "because": list(act.because),
-                 "note": infrastructure_update_note(t, act, flat_b[(t, n)], runs_heads=n in heads) or act.note}
-                for (t, n), act in sorted(actions.items())]
+    changes += [
+        {
+            "action": act.kind,
+            "type": t,
+            "name": n,
+            "inputs": list(act.keys),
+            "because": list(act.because),
+            "note": infrastructure_update_note(t, act, flat_b[(t, n)], runs_heads=n in heads) or act.note,
+        }
+        for (t, n), act in sorted(actions.items())
+    ]
     for change in changes:
         loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])
         change["loses"] = loses if change["action"] in ("replace", "delete") and loses else None
-    return sorted(changes, key=lambda c: (c["loses"] is None, ["replace", "delete", "create", "update"]
-                                          .index(c["action"]), c["type"], c["name"]))
+    return sorted(
+        changes,
+        key=lambda c: (
+            c["loses"] is None,
+            ["replace", "delete", "create", "update"].index(c["action"]),
+            c["type"],
+            c["name"],
+        ),
+    )
 
 
 def _change_lines(changes: list[dict], color: bool) -> list[str]:
@@ -458,8 +546,12 @@ def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = Fals
     if fmt == "json":
         return json.dumps({"stacks": [left, right], "changes": changes, "differences": rows}, indent=2) + "\n"
     if fmt == "markdown":
-        out = [f"### genomics-batch plan: `{left}` vs `{right}`", "",
-               f"What `pulumi up` would do going from `{left}` to `{right}`:", ""]
+        out = [
+            f"### genomics-batch plan: `{left}` vs `{right}`",
+            "",
+            f"What `pulumi up` would do going from `{left}` to `{right}`:",
+            "",
+        ]
         out += [f"- {'**' + line + '**' if line.startswith('!!') else line}" for line in _change_lines(changes, False)]
         out += ["", f"{len(rows)} differences.", "", f"| item | {left} | {right} |", "|---|---|---|"]
         out += [f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |" for r in rows]
@@ -476,8 +568,10 @@ def _columns(rows: list[dict], left: str, right: str, width: int) -> list[str]:
     value_width = max(12, (width - item_width - 4) // 2)
     lines = [f"{'item':<{item_width}}  {left:<{value_width}}  {right}"]
     for row in rows:
-        cells = [textwrap.wrap(str(text).replace("\n", " "), w, break_long_words=True, break_on_hyphens=False) or [""]
-                 for text, w in ((row["item"], item_width), (row[left], value_width), (row[right], value_width))]
+        cells = [
+            textwrap.wrap(str(text).replace("\n", " "), w, break_long_words=True, break_on_hyphens=False) or [""]
+            for text, w in ((row["item"], item_width), (row[left], value_width), (row[right], value_width))
+        ]
         for i in range(max(len(c) for c in cells)):
             parts = [c[i] if i < len(c) else "" for c in cells]
             lines.append(f"{parts[0]:<{item_width}}  {parts[1]:<{value_width}}  {parts[2]}".rstrip())

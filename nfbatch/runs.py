@@ -42,8 +42,10 @@ def new_run_name(pipeline: str, now: datetime | None = None) -> str:
 
 def check_run_name(name: str) -> str:
     if not RUN_NAME.fullmatch(name):
-        raise NfbatchError(f"run name {name!r} is not allowed",
-                           "use 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+        raise NfbatchError(
+            f"run name {name!r} is not allowed",
+            "use 1-100 letters, digits, '-' or '_', starting with a letter or digit",
+        )
     return name
 
 
@@ -72,23 +74,31 @@ def check_params_file(path: Path) -> None:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise NfbatchError(f"params file {path} is not valid YAML or JSON{where}: "
-                           f"{getattr(error, 'problem', error)}", "fix the file; Nextflow would fail on it") from None
+        raise NfbatchError(
+            f"params file {path} is not valid YAML or JSON{where}: {getattr(error, 'problem', error)}",
+            "fix the file; Nextflow would fail on it",
+        ) from None
     if not isinstance(params, dict):
-        raise NfbatchError(f"params file {path} must hold a mapping of parameter names to values",
-                           "write it as `name: value` lines (YAML) or a JSON object")
+        raise NfbatchError(
+            f"params file {path} must hold a mapping of parameter names to values",
+            "write it as `name: value` lines (YAML) or a JSON object",
+        )
 
 
 def validate_request(request: RunRequest) -> None:
     """Everything checkable without AWS, checked before any AWS call."""
     check_run_name(request.run_name)
     if not request.pipeline or request.pipeline.startswith("-"):
-        raise NfbatchError(f"pipeline {request.pipeline!r} is not a pipeline name",
-                           "give a pipeline such as hello or nf-core/rnaseq before any nextflow option")
+        raise NfbatchError(
+            f"pipeline {request.pipeline!r} is not a pipeline name",
+            "give a pipeline such as hello or nf-core/rnaseq before any nextflow option",
+        )
     if not PIPELINE.fullmatch(request.pipeline):
-        raise NfbatchError(f"pipeline {request.pipeline!r} is not allowed",
-                           "give a pipeline name such as hello or nf-core/rnaseq, or an https:// repository URL: "
-                           "letters, digits, '.', '_', '-' and '/', no spaces or shell characters")
+        raise NfbatchError(
+            f"pipeline {request.pipeline!r} is not allowed",
+            "give a pipeline name such as hello or nf-core/rnaseq, or an https:// repository URL: "
+            "letters, digits, '.', '_', '-' and '/', no spaces or shell characters",
+        )
     if request.params_file is not None:
         check_params_file(request.params_file)
     if request.team is not None and not TEAM_NAME.fullmatch(request.team):
@@ -123,21 +133,28 @@ def head_queue_must_accept_jobs(aws: Aws, outputs: StackOutputs) -> None:
         raise NfbatchError(f"head queue {outputs['headQueueArn']} does not exist", "run `pulumi up` for the stack")
     queue = queues[0]
     if queue["state"] != "ENABLED":
-        raise NfbatchError(f"head queue {queue['jobQueueName']} is {queue['state']}",
-                           f"aws batch update-job-queue --job-queue {queue['jobQueueName']} --state ENABLED")
+        raise NfbatchError(
+            f"head queue {queue['jobQueueName']} is {queue['state']}",
+            f"aws batch update-job-queue --job-queue {queue['jobQueueName']} --state ENABLED",
+        )
 
 
 def name_must_be_new(aws: Aws, outputs: StackOutputs, request: RunRequest) -> None:
     """A second run under an earlier run's name would hide the first (status, logs and stop find the newest)."""
     name = f"{JOB_PREFIX}{request.run_name}"
-    earlier = [s for s in list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [name]}])
-               if s["jobName"] == name]
+    earlier = [
+        s
+        for s in list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [name]}])
+        if s["jobName"] == name
+    ]
     if earlier:
         newest = max(earlier, key=lambda s: s.get("createdAt", 0))
-        raise NfbatchError(f"a run named {request.run_name} already exists ({newest['status']}, created "
-                           f"{_iso(newest.get('createdAt'))})",
-                           f"continue it with `nfbatch run {request.pipeline} --name {request.run_name} --resume`, "
-                           "or pick a new --name")
+        raise NfbatchError(
+            f"a run named {request.run_name} already exists ({newest['status']}, created "
+            f"{_iso(newest.get('createdAt'))})",
+            f"continue it with `nfbatch run {request.pipeline} --name {request.run_name} --resume`, "
+            "or pick a new --name",
+        )
 
 
 def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitted:
@@ -161,8 +178,11 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
     # team's own, with its Team tag (policies/iam.py, team_run_policy). They also refuse a job whose definition has
     # no scheduling priority unless it is overridden: sent here too, so a head job definition registered without one
     # still runs (contract.HEAD_SCHEDULING_PRIORITY).
-    as_team = {"shareIdentifier": team["shareIdentifier"],
-               "schedulingPriorityOverride": HEAD_SCHEDULING_PRIORITY} if team else {}
+    as_team = (
+        {"shareIdentifier": team["shareIdentifier"], "schedulingPriorityOverride": HEAD_SCHEDULING_PRIORITY}
+        if team
+        else {}
+    )
     response = aws.client("batch").submit_job(
         jobName=job_name,
         jobQueue=outputs["headQueueArn"],
@@ -180,12 +200,13 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
 
 # --- reading runs -------------------------------------------------------------------------------------------------
 
+
 def describe_jobs(aws: Aws, job_ids: Iterable[str]) -> list[dict]:
     """DescribeJobs in batches of 100 (its limit): 1000 jobs take 10 calls."""
     ids = list(dict.fromkeys(job_ids))
     jobs = []
     for start in range(0, len(ids), DESCRIBE_BATCH):
-        jobs += aws.client("batch").describe_jobs(jobs=ids[start:start + DESCRIBE_BATCH])["jobs"]
+        jobs += aws.client("batch").describe_jobs(jobs=ids[start : start + DESCRIBE_BATCH])["jobs"]
     return jobs
 
 
@@ -232,13 +253,14 @@ def recent_runs(aws: Aws, outputs: StackOutputs, limit: int = 20, team: str | No
     hundred at a time until `limit` of the team's are found)."""
     if team is not None:
         outputs.team(team)  # an unknown team is refused before any AWS call
-    summaries = list(list_job_summaries(aws, outputs["headQueueArn"],
-                                        [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}*"]}]))
+    summaries = list(
+        list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}*"]}])
+    )
     summaries.sort(key=lambda s: s.get("createdAt", 0), reverse=True)
     found: list[dict] = []
     step = limit if team is None else DESCRIBE_BATCH
     for start in range(0, len(summaries), step):
-        jobs = describe_jobs(aws, [s["jobId"] for s in summaries[start:start + step]])
+        jobs = describe_jobs(aws, [s["jobId"] for s in summaries[start : start + step]])
         found += [j for j in jobs if team is None or job_team(j) == team]
         if team is None or len(found) >= limit:
             break
@@ -254,13 +276,19 @@ def find_head_summary(aws: Aws, outputs: StackOutputs, run: str, again: str = "s
         if jobs:
             return must_be_a_head(outputs, jobs[0], again)
     check_run_name(run)
-    summaries = [s for s in list_job_summaries(aws, outputs["headQueueArn"],
-                                               [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}])
-                 if s["jobName"] == f"{JOB_PREFIX}{run}"]
+    summaries = [
+        s
+        for s in list_job_summaries(
+            aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [f"{JOB_PREFIX}{run}"]}]
+        )
+        if s["jobName"] == f"{JOB_PREFIX}{run}"
+    ]
     if not summaries:
-        raise NfbatchError(f"no run named {run} on the head queue" + (
-            ", and no job with that id" if re.fullmatch(r"[0-9a-f-]{36}", run) else ""),
-                           "list runs with `nfbatch status` (Batch forgets jobs some days after they end)")
+        raise NfbatchError(
+            f"no run named {run} on the head queue"
+            + (", and no job with that id" if re.fullmatch(r"[0-9a-f-]{36}", run) else ""),
+            "list runs with `nfbatch status` (Batch forgets jobs some days after they end)",
+        )
     return max(summaries, key=lambda s: s.get("createdAt", 0))
 
 
@@ -277,13 +305,19 @@ def must_be_a_head(outputs: StackOutputs, job: dict, again: str) -> dict:
         # AwsBatchTaskHandler.newSubmitRequest: `builder.tags(labels)`).
         run = job.get("tags", {}).get(RUN_TAG)
         if run:
-            raise NfbatchError(f"job {job_id} is a task of run {run}, not a run",
-                               f"give the run instead: `nfbatch {again.format(run=run)}`")
-        raise NfbatchError(f"job {job_id} is a task job on this stack's task queue {queue_name}, not a run's head job",
-                           "give a run name or a head job id (`nfbatch status` lists the runs)")
-    raise NfbatchError(f"job {job_id} is not on this stack's head queue: it is on queue {queue_name}, which is not "
-                       "this stack's", "a run of another stack? Select that stack with --stack or --outputs "
-                                       "(`nfbatch status` lists this stack's runs)")
+            raise NfbatchError(
+                f"job {job_id} is a task of run {run}, not a run",
+                f"give the run instead: `nfbatch {again.format(run=run)}`",
+            )
+        raise NfbatchError(
+            f"job {job_id} is a task job on this stack's task queue {queue_name}, not a run's head job",
+            "give a run name or a head job id (`nfbatch status` lists the runs)",
+        )
+    raise NfbatchError(
+        f"job {job_id} is not on this stack's head queue: it is on queue {queue_name}, which is not this stack's",
+        "a run of another stack? Select that stack with --stack or --outputs "
+        "(`nfbatch status` lists this stack's runs)",
+    )
 
 
 def find_head_job(aws: Aws, outputs: StackOutputs, run: str, again: str = "status {run}") -> dict:
@@ -307,19 +341,22 @@ def resume_must_be_own_team(aws: Aws, outputs: StackOutputs, request: RunRequest
     if not request.resume or not outputs.teams:
         return
     name = f"{JOB_PREFIX}{request.run_name}"
-    earlier = [s["jobId"] for s in list_job_summaries(aws, outputs["headQueueArn"],
-                                                      [{"name": "JOB_NAME", "values": [name]}])
-               if s["jobName"] == name]
+    earlier = [
+        s["jobId"]
+        for s in list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [name]}])
+        if s["jobName"] == name
+    ]
     others = {run_owner(outputs, head) for head in describe_jobs(aws, earlier)} - {request.team}
     if not others:
         return
     named = sorted(o for o in others if o)
     whose = f"belongs to team {', '.join(named)}" if named else "was run without a team"
-    raise NfbatchError(f"run {request.run_name} {whose}, not {request.team}: resuming it as {request.team} would "
-                       f"not find its cache (each team's is its own, under cache/<team>/) and would hide that run "
-                       "from status, logs and stop",
-                       (f"resume it as its team (--team {named[0]}), or " if named else "") +
-                       "give this run a new --name")
+    raise NfbatchError(
+        f"run {request.run_name} {whose}, not {request.team}: resuming it as {request.team} would "
+        f"not find its cache (each team's is its own, under cache/<team>/) and would hide that run "
+        "from status, logs and stop",
+        (f"resume it as its team (--team {named[0]}), or " if named else "") + "give this run a new --name",
+    )
 
 
 def _run_of(head: dict) -> str:
@@ -329,8 +366,7 @@ def _run_of(head: dict) -> str:
 def task_job_ids(aws: Aws, outputs: StackOutputs, head: dict) -> list[str]:
     """Ids of jobs on the task queues created since the head job (candidates; the run tag decides)."""
     since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
-    return [s["jobId"] for queue in outputs.task_queue_arns
-            for s in list_job_summaries(aws, queue, since)]
+    return [s["jobId"] for queue in outputs.task_queue_arns for s in list_job_summaries(aws, queue, since)]
 
 
 def task_jobs(aws: Aws, outputs: StackOutputs, head: dict) -> list[dict]:
@@ -347,8 +383,7 @@ def run_detail(aws: Aws, outputs: StackOutputs, run: str) -> dict:
     head = next(j for j in described if j["jobId"] == summary["jobId"])
     tasks = [j for j in described if j is not head and j.get("tags", {}).get(RUN_TAG) == _run_of(head)]
     counts = Counter(j["status"] for j in tasks)
-    return {**run_summary(head), "tasks": {state: counts.get(state, 0) for state in STATES},
-            "taskTotal": len(tasks)}
+    return {**run_summary(head), "tasks": {state: counts.get(state, 0) for state in STATES}, "taskTotal": len(tasks)}
 
 
 def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
@@ -356,14 +391,25 @@ def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
     head = find_head_job(aws, outputs, run, "stop {run}")
     active = [j for j in task_jobs(aws, outputs, head) if j["status"] not in TERMINAL]
     if head["status"] in TERMINAL:
-        return {"run": run_summary(head)["run"], "headJobId": head["jobId"], "terminated": False,
-                "state": head["status"], "activeTasks": [j["jobId"] for j in active]}
+        return {
+            "run": run_summary(head)["run"],
+            "headJobId": head["jobId"],
+            "terminated": False,
+            "state": head["status"],
+            "activeTasks": [j["jobId"] for j in active],
+        }
     aws.client("batch").terminate_job(jobId=head["jobId"], reason=reason)
-    return {"run": run_summary(head)["run"], "headJobId": head["jobId"], "terminated": True,
-            "state": head["status"], "activeTasks": [j["jobId"] for j in active]}
+    return {
+        "run": run_summary(head)["run"],
+        "headJobId": head["jobId"],
+        "terminated": True,
+        "state": head["status"],
+        "activeTasks": [j["jobId"] for j in active],
+    }
 
 
 # --- logs ---------------------------------------------------------------------------------------------------------
+
 
 def log_events(aws: Aws, group: str, stream: str, token: str | None = None) -> tuple[list[dict], str | None]:
     """One read of a log stream from `token` on; ([], token) while the stream does not exist yet."""
@@ -385,8 +431,9 @@ def log_events(aws: Aws, group: str, stream: str, token: str | None = None) -> t
         kwargs["nextToken"] = token = page["nextForwardToken"]
 
 
-def follow_head_log(aws: Aws, outputs: StackOutputs, run: str, follow: bool, interval: float,
-                    sleep=time.sleep) -> Iterator[dict]:
+def follow_head_log(
+    aws: Aws, outputs: StackOutputs, run: str, follow: bool, interval: float, sleep=time.sleep
+) -> Iterator[dict]:
     """The head job's log events; with `follow`, keeps reading until the job has ended and the stream is drained."""
     head = find_head_job(aws, outputs, run, "logs {run}" + (" --follow" if follow else ""))
     group = outputs["headLogGroupName"]
@@ -410,13 +457,20 @@ def no_log_yet(run: str, head: dict, follow: bool) -> None:
     status = head["status"]
     reason = head.get("statusReason") or head.get("container", {}).get("reason") or "no reason given"
     if status in TERMINAL:
-        fix = ("push the head image to the stack's repository (README, Deploy), then run again"
-               if "CannotPullContainer" in reason else f"see `nfbatch status {run}`")
-        raise NfbatchError(f"run {run} ended {status} before writing a log: {reason}", fix,
-                           exit_code=1 if status == "FAILED" else 0)
+        fix = (
+            "push the head image to the stack's repository (README, Deploy), then run again"
+            if "CannotPullContainer" in reason
+            else f"see `nfbatch status {run}`"
+        )
+        raise NfbatchError(
+            f"run {run} ended {status} before writing a log: {reason}", fix, exit_code=1 if status == "FAILED" else 0
+        )
     if not follow:
-        raise NfbatchError(f"run {run} has no log yet: its head job is {status}",
-                           f"wait for it with `nfbatch logs {run} --follow`", exit_code=0)
+        raise NfbatchError(
+            f"run {run} has no log yet: its head job is {status}",
+            f"wait for it with `nfbatch logs {run} --follow`",
+            exit_code=0,
+        )
 
 
 def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, tail: int = 20) -> list[dict]:
@@ -433,7 +487,15 @@ def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, t
             group = container.get("logConfiguration", {}).get("options", {}).get("awslogs-group", "/aws/batch/job")
             events, _ = log_events(aws, group, stream)
             lines = [e["message"] for e in events[-tail:]]
-        reports.append({"jobId": job["jobId"], "jobName": job["jobName"], "state": job["status"],
-                        "statusReason": job.get("statusReason"), "reason": container.get("reason"),
-                        "exitCode": container.get("exitCode"), "logTail": lines})
+        reports.append(
+            {
+                "jobId": job["jobId"],
+                "jobName": job["jobName"],
+                "state": job["status"],
+                "statusReason": job.get("statusReason"),
+                "reason": container.get("reason"),
+                "exitCode": container.get("exitCode"),
+                "logTail": lines,
+            }
+        )
     return reports

@@ -50,15 +50,21 @@ class StackOutputs:
         teams = self.teams
         if name is None:
             if teams:
-                raise NfbatchError(f"this stack is shared by teams ({', '.join(sorted(teams))}): say which one you "
-                                   "run as", f"add --team {sorted(teams)[0]}")
+                raise NfbatchError(
+                    f"this stack is shared by teams ({', '.join(sorted(teams))}): say which one you run as",
+                    f"add --team {sorted(teams)[0]}",
+                )
             return None
         if not teams:
-            raise NfbatchError(f"--team {name}: this stack has no teams",
-                               "leave out --team, or add the team to the stack's genomics-batch:teams and `pulumi up`")
+            raise NfbatchError(
+                f"--team {name}: this stack has no teams",
+                "leave out --team, or add the team to the stack's genomics-batch:teams and `pulumi up`",
+            )
         if name not in teams:
-            raise NfbatchError(f"--team {name}: no such team on this stack; its teams are {', '.join(sorted(teams))}",
-                               "pick one of those, or add the team to genomics-batch:teams and `pulumi up`")
+            raise NfbatchError(
+                f"--team {name}: no such team on this stack; its teams are {', '.join(sorted(teams))}",
+                "pick one of those, or add the team to genomics-batch:teams and `pulumi up`",
+            )
         return teams[name]
 
     @property
@@ -72,8 +78,9 @@ class StackOutputs:
 
     @property
     def task_queue_arns(self) -> list[str]:
-        return [self.values[queue_arn_export(q)] for q in (*TASK_QUEUES, *([GPU_QUEUE] if self.has_gpu else []))] \
-            + self.team_queue_arns
+        return [
+            self.values[queue_arn_export(q)] for q in (*TASK_QUEUES, *([GPU_QUEUE] if self.has_gpu else []))
+        ] + self.team_queue_arns
 
     @property
     def compute_environment_arns(self) -> dict[str, str]:
@@ -85,20 +92,25 @@ def parse_outputs(text: str, source: str) -> StackOutputs:
     try:
         values = json.loads(text)
     except ValueError as error:
-        raise NfbatchError(f"{source} is not JSON: {error}",
-                           "give the output of `pulumi stack output --json`") from None
+        raise NfbatchError(
+            f"{source} is not JSON: {error}", "give the output of `pulumi stack output --json`"
+        ) from None
     if not isinstance(values, dict):
         raise NfbatchError(f"{source} must hold a JSON object of stack outputs")
     missing = [k for k in NFBATCH_REQUIRED_EXPORTS if k not in values]
     if missing:
-        raise NfbatchError(f"stack outputs from {source} lack {', '.join(missing)}",
-                           "deploy the stack with this version of genomics-batch (`pulumi up`)")
+        raise NfbatchError(
+            f"stack outputs from {source} lack {', '.join(missing)}",
+            "deploy the stack with this version of genomics-batch (`pulumi up`)",
+        )
     found = exports.problems(values, aws_regions())
     if found:
-        raise NfbatchError(f"stack outputs from {source}: {found[0]}" if len(found) == 1 else
-                           f"stack outputs from {source} have {len(found)} problems:\n" +
-                           "\n".join(f"  - {p}" for p in found),
-                           "write the file again with `pulumi stack output --json`")
+        raise NfbatchError(
+            f"stack outputs from {source}: {found[0]}"
+            if len(found) == 1
+            else f"stack outputs from {source} have {len(found)} problems:\n" + "\n".join(f"  - {p}" for p in found),
+            "write the file again with `pulumi stack output --json`",
+        )
     return StackOutputs(values)
 
 
@@ -108,16 +120,20 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> StackOutputs:
     if path:
         file = Path(path)
         if not file.is_file():
-            raise NfbatchError(f"outputs file {path} does not exist",
-                               "write it with `pulumi stack output --json > outputs.json`")
+            raise NfbatchError(
+                f"outputs file {path} does not exist", "write it with `pulumi stack output --json > outputs.json`"
+            )
         return parse_outputs(file.read_text(), str(file))
     pulumi = shutil.which("pulumi")
     if not pulumi:
-        raise NfbatchError("no stack outputs: the Pulumi CLI is not installed and neither --outputs nor "
-                           "NFBATCH_OUTPUTS is set", "pass --outputs outputs.json (from `pulumi stack output --json`)")
+        raise NfbatchError(
+            "no stack outputs: the Pulumi CLI is not installed and neither --outputs nor NFBATCH_OUTPUTS is set",
+            "pass --outputs outputs.json (from `pulumi stack output --json`)",
+        )
     command = [pulumi, "stack", "output", "--json", "--show-secrets"] + (["--stack", stack] if stack else [])
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise NfbatchError(f"`{' '.join(command[1:])}` failed: {result.stderr.strip()}",
-                           "select a deployed stack with --stack NAME")
+        raise NfbatchError(
+            f"`{' '.join(command[1:])}` failed: {result.stderr.strip()}", "select a deployed stack with --stack NAME"
+        )
     return parse_outputs(result.stdout, f"stack {stack or '(current)'}")

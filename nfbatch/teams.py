@@ -32,9 +32,12 @@ def job_vcpus(job: dict) -> float:
 def active_job_ids(aws: Aws, queue_arn: str) -> list[tuple[str, str]]:
     """(job id, status) of every active job on a queue: ListJobs once per active state."""
     paginator = aws.client("batch").get_paginator("list_jobs")
-    return [(s["jobId"], state) for state in ACTIVE
-            for page in paginator.paginate(jobQueue=queue_arn, jobStatus=state)
-            for s in page["jobSummaryList"]]
+    return [
+        (s["jobId"], state)
+        for state in ACTIVE
+        for page in paginator.paginate(jobQueue=queue_arn, jobStatus=state)
+        for s in page["jobSummaryList"]
+    ]
 
 
 def team_usage(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
@@ -42,9 +45,16 @@ def team_usage(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
     queue_names = {arn: arn.rsplit("/", 1)[-1] for arn in [*outputs.queue_arns.values(), *outputs.team_queue_arns]}
     found = [(job_id, queue) for queue in queue_names for job_id, _ in active_job_ids(aws, queue)]
     queue_of = dict(found)
-    usage = {name: {"weight": team.get("weight"), "maxVcpus": team.get("maxVcpus"),
-                    "taskQueue": team["taskQueueArn"].rsplit("/", 1)[-1], "runningVcpus": 0.0, "jobs": {}}
-             for name, team in sorted(outputs.teams.items())}
+    usage = {
+        name: {
+            "weight": team.get("weight"),
+            "maxVcpus": team.get("maxVcpus"),
+            "taskQueue": team["taskQueueArn"].rsplit("/", 1)[-1],
+            "runningVcpus": 0.0,
+            "jobs": {},
+        }
+        for name, team in sorted(outputs.teams.items())
+    }
     counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for job in describe_jobs(aws, queue_of):
         if job["status"] not in ACTIVE:  # ended between the listing and the description
@@ -76,7 +86,10 @@ def team_budgets(aws: Aws, outputs: StackOutputs) -> dict[str, dict]:
             found[name] = {"budgetName": budget_name, "error": error.response.get("Error", {}).get("Code", "error")}
             continue
         spend = budget.get("CalculatedSpend", {})
-        found[name] = {"budgetName": budget_name, "limitUsd": float(budget["BudgetLimit"]["Amount"]),
-                       "actualUsd": float(spend.get("ActualSpend", {}).get("Amount", 0)),
-                       "forecastUsd": float(spend.get("ForecastedSpend", {}).get("Amount", 0))}
+        found[name] = {
+            "budgetName": budget_name,
+            "limitUsd": float(budget["BudgetLimit"]["Amount"]),
+            "actualUsd": float(spend.get("ActualSpend", {}).get("Amount", 0)),
+            "forecastUsd": float(spend.get("ForecastedSpend", {}).get("Amount", 0)),
+        }
     return found

@@ -24,19 +24,28 @@ VERSION = "2012-10-17"
 
 # Actions for reading objects and for listing the buckets that hold them.
 S3_READ = ["s3:GetObject", "s3:GetObjectTagging"]
-S3_WRITE = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload",
-            "s3:ListMultipartUploadParts"]
+S3_WRITE = [
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+]
 S3_BUCKET_READ = ["s3:ListBucket", "s3:GetBucketLocation"]
 
 # Nextflow's head process: the Batch, EC2 and ECS calls its awsbatch executor makes (nf-amazon's AwsBatchTaskHandler
 # and AwsBatchProxy in nextflow-io/nextflow).
-BATCH_DESCRIBE = ["batch:DescribeComputeEnvironments", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
-                  "batch:DescribeJobs", "batch:ListJobs"]
+BATCH_DESCRIBE = [
+    "batch:DescribeComputeEnvironments",
+    "batch:DescribeJobDefinitions",
+    "batch:DescribeJobQueues",
+    "batch:DescribeJobs",
+    "batch:ListJobs",
+]
 EC2_DESCRIBE = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypes"]
 # These do support resource-level permissions, so they get instance, task and container-instance ARNs.
 EC2_INSTANCE_DESCRIBE = ["ec2:DescribeInstanceAttribute"]
 ECS_DESCRIBE = ["ecs:DescribeContainerInstances", "ecs:DescribeTasks"]
-
 
 
 def assume_role_policy(service: str) -> dict:
@@ -52,24 +61,29 @@ def bucket_arn(name: str, partition: str = "aws") -> str:
 
 def s3_access_statements(read_write: Sequence[str], read_only: Sequence[str] = ()) -> list[dict]:
     """Statements for read-write and read-only access to whole buckets, given their ARNs."""
-    statements = [{
-        "Sid": "ListBuckets",
-        "Effect": "Allow",
-        "Action": S3_BUCKET_READ,
-        "Resource": sorted({*read_write, *read_only}),
-    }, {
-        "Sid": "ReadWriteObjects",
-        "Effect": "Allow",
-        "Action": S3_READ + S3_WRITE,
-        "Resource": [f"{arn}/*" for arn in read_write],
-    }]
-    if read_only:
-        statements.append({
-            "Sid": "ReadOnlyObjects",
+    statements = [
+        {
+            "Sid": "ListBuckets",
             "Effect": "Allow",
-            "Action": S3_READ,
-            "Resource": [f"{arn}/*" for arn in read_only],
-        })
+            "Action": S3_BUCKET_READ,
+            "Resource": sorted({*read_write, *read_only}),
+        },
+        {
+            "Sid": "ReadWriteObjects",
+            "Effect": "Allow",
+            "Action": S3_READ + S3_WRITE,
+            "Resource": [f"{arn}/*" for arn in read_write],
+        },
+    ]
+    if read_only:
+        statements.append(
+            {
+                "Sid": "ReadOnlyObjects",
+                "Effect": "Allow",
+                "Action": S3_READ,
+                "Resource": [f"{arn}/*" for arn in read_only],
+            }
+        )
     return statements
 
 
@@ -131,8 +145,11 @@ def _head_describe_statements(partition: str, scope: str) -> list[dict]:
             "Sid": "DescribeTaskHosts",
             "Effect": "Allow",
             "Action": EC2_INSTANCE_DESCRIBE + ECS_DESCRIBE,
-            "Resource": [f"arn:{partition}:ec2:{scope}:instance/*", f"arn:{partition}:ecs:{scope}:task/*",
-                         f"arn:{partition}:ecs:{scope}:container-instance/*"],
+            "Resource": [
+                f"arn:{partition}:ec2:{scope}:instance/*",
+                f"arn:{partition}:ecs:{scope}:task/*",
+                f"arn:{partition}:ecs:{scope}:container-instance/*",
+            ],
         },
         {
             # AwsBatchHelper.getTaskLogStream reads a failed task's log to show it in the pipeline's error report.
@@ -168,10 +185,14 @@ def head_job_policy(
                 "Action": "iam:PassRole",
                 "Resource": task_role_arn,
             },
-            *(s3_statements if s3_statements is not None else
-              s3_access_statements(read_write_buckets, read_only_buckets)),
+            *(
+                s3_statements
+                if s3_statements is not None
+                else s3_access_statements(read_write_buckets, read_only_buckets)
+            ),
         ],
     }
+
 
 # The work-bucket prefixes a team's runs write under their own name (work/<team>/, results/<team>/, ...), and the
 # one its members only upload to and its jobs only read (params/<team>/).
@@ -179,44 +200,68 @@ TEAM_WRITE_PREFIXES = (WORK_PREFIX, CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX)
 TEAM_READ_PREFIXES = (PARAMS_PREFIX,)
 
 
-def team_s3_statements(work_bucket_arn: str, team: str, read_write: Sequence[str] = (),
-                       read_only: Sequence[str] = ()) -> list[dict]:
+def team_s3_statements(
+    work_bucket_arn: str, team: str, read_write: Sequence[str] = (), read_only: Sequence[str] = ()
+) -> list[dict]:
     """A team's jobs in the shared work bucket: only their own prefixes, listing included; plus the team's (and the
     stack's) extra buckets whole."""
     own = [team_prefix(p, team) for p in (*TEAM_WRITE_PREFIXES, *TEAM_READ_PREFIXES)]
-    statements: list[dict] = [{
-        "Sid": "LocateWorkBucket",
-        "Effect": "Allow",
-        "Action": ["s3:GetBucketLocation"],
-        "Resource": [work_bucket_arn],
-    }, {
-        # Listing is scoped by the s3:prefix condition key (Amazon S3 condition keys), so one team cannot even see
-        # the names of another team's objects.
-        "Sid": "ListOwnPrefixes",
-        "Effect": "Allow",
-        "Action": ["s3:ListBucket"],
-        "Resource": [work_bucket_arn],
-        "Condition": {"StringLike": {"s3:prefix": [x for p in own for x in (p, f"{p}/*")]}},
-    }, {
-        "Sid": "ReadWriteOwnPrefixes",
-        "Effect": "Allow",
-        "Action": S3_READ + S3_WRITE,
-        "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_WRITE_PREFIXES],
-    }, {
-        "Sid": "ReadOwnParams",
-        "Effect": "Allow",
-        "Action": S3_READ,
-        "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_READ_PREFIXES],
-    }]
+    statements: list[dict] = [
+        {
+            "Sid": "LocateWorkBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation"],
+            "Resource": [work_bucket_arn],
+        },
+        {
+            # Listing is scoped by the s3:prefix condition key (Amazon S3 condition keys), so one team cannot even see
+            # the names of another team's objects.
+            "Sid": "ListOwnPrefixes",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [work_bucket_arn],
+            "Condition": {"StringLike": {"s3:prefix": [x for p in own for x in (p, f"{p}/*")]}},
+        },
+        {
+            "Sid": "ReadWriteOwnPrefixes",
+            "Effect": "Allow",
+            "Action": S3_READ + S3_WRITE,
+            "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_WRITE_PREFIXES],
+        },
+        {
+            "Sid": "ReadOwnParams",
+            "Effect": "Allow",
+            "Action": S3_READ,
+            "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_READ_PREFIXES],
+        },
+    ]
     if read_write or read_only:
-        statements.append({"Sid": "ListTeamBuckets", "Effect": "Allow", "Action": S3_BUCKET_READ,
-                           "Resource": sorted({*read_write, *read_only})})
+        statements.append(
+            {
+                "Sid": "ListTeamBuckets",
+                "Effect": "Allow",
+                "Action": S3_BUCKET_READ,
+                "Resource": sorted({*read_write, *read_only}),
+            }
+        )
     if read_write:
-        statements.append({"Sid": "ReadWriteTeamBuckets", "Effect": "Allow", "Action": S3_READ + S3_WRITE,
-                           "Resource": [f"{arn}/*" for arn in read_write]})
+        statements.append(
+            {
+                "Sid": "ReadWriteTeamBuckets",
+                "Effect": "Allow",
+                "Action": S3_READ + S3_WRITE,
+                "Resource": [f"{arn}/*" for arn in read_write],
+            }
+        )
     if read_only:
-        statements.append({"Sid": "ReadOnlyTeamBuckets", "Effect": "Allow", "Action": S3_READ,
-                           "Resource": [f"{arn}/*" for arn in read_only]})
+        statements.append(
+            {
+                "Sid": "ReadOnlyTeamBuckets",
+                "Effect": "Allow",
+                "Action": S3_READ,
+                "Resource": [f"{arn}/*" for arn in read_only],
+            }
+        )
     return statements
 
 
@@ -284,20 +329,38 @@ def _team_data_statements(log_group_arn: str, bucket_arn: str, team: str) -> lis
     ]
 
 
-def team_run_policy(*, partition: str, region: str, account_id: str, team: str, head_queue_arn: str,
-                    job_definition_name: str, bucket_arn: str, log_group_name: str,
-                    budget_name: str | None = None) -> dict:
+def team_run_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    team: str,
+    head_queue_arn: str,
+    job_definition_name: str,
+    bucket_arn: str,
+    log_group_name: str,
+    budget_name: str | None = None,
+) -> dict:
     """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
     batch = f"arn:{partition}:batch:{region}:{account_id}"
     log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}"
-    statements = [*_team_batch_statements(batch, team, head_queue_arn, f"{batch}:job-definition/{job_definition_name}"),
-                  *_team_data_statements(log_group_arn, bucket_arn, team)]
+    statements = [
+        *_team_batch_statements(batch, team, head_queue_arn, f"{batch}:job-definition/{job_definition_name}"),
+        *_team_data_statements(log_group_arn, bucket_arn, team),
+    ]
     if budget_name:
         # `nfbatch teams` shows the team's spend: DescribeBudget is budgets:ViewBudget on the budget, whose ARN has
         # no region (Service Authorization Reference, "Actions, resources, and condition keys for AWS Budget Service").
-        statements.append({"Sid": "ReadOwnBudget", "Effect": "Allow", "Action": ["budgets:ViewBudget"],
-                           "Resource": [f"arn:{partition}:budgets::{account_id}:budget/{budget_name}"]})
+        statements.append(
+            {
+                "Sid": "ReadOwnBudget",
+                "Effect": "Allow",
+                "Action": ["budgets:ViewBudget"],
+                "Resource": [f"arn:{partition}:budgets::{account_id}:budget/{budget_name}"],
+            }
+        )
     return {"Version": VERSION, "Statement": statements}
+
 
 def object_patterns(document: dict) -> list[str]:
     """The object ARN patterns an Allow statement grants any S3 object action on."""
@@ -314,9 +377,11 @@ def reaches_other_results(document: dict, bucket_arn: str, team: str) -> list[st
     """Grants in `document` that reach another team's results/ in the work bucket (an empty list passes)."""
     own = f"{bucket_arn}/{team_prefix(RESULTS_PREFIX, team)}/"
     probe = f"{bucket_arn}/{RESULTS_PREFIX}/not_a_team/x"  # '_' is never in a team name: nobody's prefix
-    return [p for p in object_patterns(document)
-            if fnmatch.fnmatchcase(probe, p) or (p.startswith(f"{bucket_arn}/{RESULTS_PREFIX}/")
-                                                 and not p.startswith(own))]
+    return [
+        p
+        for p in object_patterns(document)
+        if fnmatch.fnmatchcase(probe, p) or (p.startswith(f"{bucket_arn}/{RESULTS_PREFIX}/") and not p.startswith(own))
+    ]
 
 
 def write_actions_on_any_resource(document: dict) -> list[str]:

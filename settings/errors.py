@@ -119,8 +119,7 @@ def fix_for(problem_line: str, model: type) -> str:
     key = problem_line.split(" = ", 1)[0].split(": ", 1)[0]
     namespace, _, path = key.partition(":")
     if namespace == "aws" and path == "allowedAccountIds":
-        return (f"list your account ids quoted in the stack file, {key}: [\"111122223333\"], or `pulumi config rm "
-                f"{key}`")
+        return f'list your account ids quoted in the stack file, {key}: ["111122223333"], or `pulumi config rm {key}`'
     if namespace == "aws":
         return "pulumi config set aws:region us-east-1 (or the region where your data lives)"
     if namespace != PROJECT:
@@ -147,10 +146,14 @@ def _rename_fix(key: str, path: str, problem_line: str) -> str | None:
     if section not in ("teams", "tags") or not name or not any(p in problem_line for p in RENAME_KEY):
         return None
     if section == "teams":
-        return (f"rename the team '{name}' in the stack file's {PROJECT}:teams (or `pulumi config rm --path '{key}'` "
-                "and set its settings again under the new name)")
-    return (f"rename the tag key: `pulumi config rm --path '{key}'`, then `pulumi config set --path "
-            f"'{PROJECT}:tags.<another key>' <the same value>`")
+        return (
+            f"rename the team '{name}' in the stack file's {PROJECT}:teams (or `pulumi config rm --path '{key}'` "
+            "and set its settings again under the new name)"
+        )
+    return (
+        f"rename the tag key: `pulumi config rm --path '{key}'`, then `pulumi config set --path "
+        f"'{PROJECT}:tags.<another key>' <the same value>`"
+    )
 
 
 def allowed_for(model: type, loc: tuple, error: ErrorDetails) -> str:

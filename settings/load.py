@@ -33,12 +33,14 @@ def _namespace_problems(raw: Mapping[str, Any]) -> list[str]:
         namespace, _, name = key.partition(":")
         if namespace == PROJECT or namespace in OTHER_NAMESPACES:
             continue
-        if _squash(namespace) == _squash(PROJECT) or difflib.get_close_matches(namespace.lower(), [PROJECT],
-                                                                              cutoff=0.8):
-            problems.append(f"{key}: unknown namespace '{namespace}' (did you mean '{PROJECT}:{name}'?); only "
-                            f"{PROJECT}:* keys are read, so this setting would be ignored and its defaults deployed")
+        if _squash(namespace) == _squash(PROJECT) or difflib.get_close_matches(
+            namespace.lower(), [PROJECT], cutoff=0.8
+        ):
+            problems.append(
+                f"{key}: unknown namespace '{namespace}' (did you mean '{PROJECT}:{name}'?); only "
+                f"{PROJECT}:* keys are read, so this setting would be ignored and its defaults deployed"
+            )
     return problems
-
 
 
 def _parse(value: Any) -> Any:
@@ -63,8 +65,9 @@ def _project_sections(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         if name not in TOP_LEVEL:
             close = difflib.get_close_matches(name, list(TOP_LEVEL), n=1)
             hint = f" (did you mean '{PROJECT}:{close[0]}'?)" if close else ""
-            problems.append(f"{key}: unknown key{hint}; allowed keys: "
-                            + ", ".join(f"{PROJECT}:{k}" for k in TOP_LEVEL))
+            problems.append(
+                f"{key}: unknown key{hint}; allowed keys: " + ", ".join(f"{PROJECT}:{k}" for k in TOP_LEVEL)
+            )
             continue
         data[name] = _parse(value)
     return data, problems
@@ -76,8 +79,9 @@ def _region_problems(region: Any) -> list[str]:
     if str(region) not in aws_regions():
         close = difflib.get_close_matches(str(region), sorted(aws_regions()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        return [f"aws:region = {show(str(region))}: not an AWS region{hint}; a region name such as us-east-1 or "
-                "eu-west-1"]
+        return [
+            f"aws:region = {show(str(region))}: not an AWS region{hint}; a region name such as us-east-1 or eu-west-1"
+        ]
     return []
 
 
@@ -91,8 +95,10 @@ def _allowed_accounts(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     value = _parse(raw[ALLOWED_ACCOUNTS])
     if isinstance(value, list) and value and all(isinstance(v, str) and ACCOUNT_ID.fullmatch(v) for v in value):
         return {"allowedAccountIds": value}, []
-    return {}, [f"{ALLOWED_ACCOUNTS} = {show(value)}: must be a list of 12-digit AWS account ids, each quoted, such "
-                "as [\"111122223333\"] (YAML reads a bare number and drops a leading 0)"]
+    return {}, [
+        f"{ALLOWED_ACCOUNTS} = {show(value)}: must be a list of 12-digit AWS account ids, each quoted, such "
+        'as ["111122223333"] (YAML reads a bare number and drops a leading 0)'
+    ]
 
 
 def _section_problems(name: str, value: Any) -> list[str]:
@@ -106,10 +112,14 @@ def _section_problems(name: str, value: Any) -> list[str]:
     try:
         model.model_validate(value)
     except ValidationError as exc:
-        return [problem(location_path(name, tuple(err["loc"])),
-                        err.get("input", MISSING) if err["type"] != "missing" else MISSING,
-                        allowed_for(model, tuple(err["loc"]), err))
-                for err in exc.errors()]
+        return [
+            problem(
+                location_path(name, tuple(err["loc"])),
+                err.get("input", MISSING) if err["type"] != "missing" else MISSING,
+                allowed_for(model, tuple(err["loc"]), err),
+            )
+            for err in exc.errors()
+        ]
     return []
 
 
@@ -155,5 +165,7 @@ def raw_stack_config() -> dict[str, Any]:
     in_process = getattr(getattr(runtime, "config", None), "CONFIG", None)
     if isinstance(in_process, contextvars.ContextVar):
         return {**runtime.get_config_env(), **in_process.get()}
-    return {**runtime.get_config_env(),
-            **{key: value for key in KNOWN_KEYS if (value := runtime.get_config(key)) is not None}}
+    return {
+        **runtime.get_config_env(),
+        **{key: value for key in KNOWN_KEYS if (value := runtime.get_config(key)) is not None},
+    }

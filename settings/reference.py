@@ -34,6 +34,7 @@ END = "<!-- END GENERATED {name} -->"
 
 # --- the configuration reference's table --------------------------------------------------------------------------
 
+
 def _code(value: Any) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
@@ -71,8 +72,11 @@ def config_rows(model: type[BaseModel] = StackSettings, prefix: str = "") -> lis
     for name, field in model.model_fields.items():
         if model is StackSettings and name == "stack":
             continue  # the stack's name, not a setting
-        key = PROVIDER_KEYS.get(name, prefix + (field.alias or name)) if model is StackSettings else \
-            prefix + (field.alias or name)
+        key = (
+            PROVIDER_KEYS.get(name, prefix + (field.alias or name))
+            if model is StackSettings
+            else prefix + (field.alias or name)
+        )
         annotation = unwrap(field.annotation)
         mapped = inner_type(field.annotation)
         if get_origin(mapped) is dict and issubclass(inner_type(get_args(mapped)[1]), BaseModel):
@@ -98,6 +102,7 @@ def outputs_list() -> str:
 
 # --- the JSON Schema of a stack file ------------------------------------------------------------------------------
 
+
 def stack_file_schema() -> dict:
     """A whole `Pulumi.<stack>.yaml`: its `config:` mapping with `aws:region` and every `genomics-batch:*` key.
 
@@ -106,27 +111,38 @@ def stack_file_schema() -> dict:
     """
     model = StackSettings.model_json_schema(by_alias=True)
     defs = model.pop("$defs")
-    defs["SecureValue"] = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
-                           "additionalProperties": False, "description": "an encrypted value (pulumi config set "
-                                                                          "--secret)"}
+    defs["SecureValue"] = {
+        "type": "object",
+        "properties": {"secure": {"type": "string"}},
+        "required": ["secure"],
+        "additionalProperties": False,
+        "description": "an encrypted value (pulumi config set --secret)",
+    }
     region = model["properties"]["region"]
-    config = {"aws:region": {**region, "type": "string", "pattern": f"^{REGION_NAME.pattern}$"},
-              "aws:allowedAccountIds": model["properties"]["allowedAccountIds"]}
+    config = {
+        "aws:region": {**region, "type": "string", "pattern": f"^{REGION_NAME.pattern}$"},
+        "aws:allowedAccountIds": model["properties"]["allowedAccountIds"],
+    }
     for key in TOP_LEVEL:
         # No setting is named `secure`, so an object holding that key is an encrypted value, never a setting.
-        config[f"{PROJECT}:{key}"] = {"if": {"type": "object", "required": ["secure"]},
-                                      "then": {"$ref": "#/$defs/SecureValue"}, "else": model["properties"][key]}
+        config[f"{PROJECT}:{key}"] = {
+            "if": {"type": "object", "required": ["secure"]},
+            "then": {"$ref": "#/$defs/SecureValue"},
+            "else": model["properties"][key],
+        }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"{PROJECT} stack file (Pulumi.<stack>.yaml)",
         "type": "object",
         "required": ["config"],
-        "properties": {"config": {
-            "type": "object",
-            "required": ["aws:region"],
-            "properties": config,
-            "propertyNames": {"anyOf": [{"enum": sorted(config)}, {"not": {"pattern": f"^{PROJECT}:"}}]},
-        }},
+        "properties": {
+            "config": {
+                "type": "object",
+                "required": ["aws:region"],
+                "properties": config,
+                "propertyNames": {"anyOf": [{"enum": sorted(config)}, {"not": {"pattern": f"^{PROJECT}:"}}]},
+            }
+        },
         "$defs": defs,
     }
 
@@ -136,6 +152,7 @@ def schema_text() -> str:
 
 
 # --- refreshing the files -----------------------------------------------------------------------------------------
+
 
 def replace_section(text: str, name: str, body: str) -> str:
     begin, end = BEGIN.format(name=name), END.format(name=name)

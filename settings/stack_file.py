@@ -30,8 +30,10 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise StackFileError(f"line {line}: key {key!r} is given twice (first on line {seen[key]}); Pulumi "
-                                     "refuses duplicate keys, so keep one")
+                raise StackFileError(
+                    f"line {line}: key {key!r} is given twice (first on line {seen[key]}); Pulumi "
+                    "refuses duplicate keys, so keep one"
+                )
             if isinstance(key, (dict, list)):
                 raise StackFileError(f"line {line}: a key must be a plain value, not a {type(key).__name__}")
             seen[key] = line
@@ -42,8 +44,9 @@ def _document(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise StackFileError(f"is not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it "
-                             "as UTF-8") from None
+        raise StackFileError(
+            f"is not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save it as UTF-8"
+        ) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
@@ -57,8 +60,10 @@ def _config_keys(config: dict) -> None:
         if not isinstance(key, str):
             raise StackFileError(f"config key {key!r} must be a string such as {PROJECT}:network")
         if ":" not in key:
-            raise StackFileError(f"config key {key!r} has no namespace; Pulumi stack files name every key with one "
-                                 f"(did you mean '{PROJECT}:{key}'?)")
+            raise StackFileError(
+                f"config key {key!r} has no namespace; Pulumi stack files name every key with one "
+                f"(did you mean '{PROJECT}:{key}'?)"
+            )
 
 
 def parse_stack_file(raw: bytes) -> dict[str, Any]:
@@ -70,11 +75,9 @@ def parse_stack_file(raw: bytes) -> dict[str, Any]:
         raise StackFileError(f"must be a mapping with a `config:` key, not a {type(document).__name__}")
     stray = [k for k in document if k not in STACK_FILE_KEYS]
     if stray and any(isinstance(k, str) and ":" in k for k in stray):
-        raise StackFileError(f"keys such as {stray[0]!r} belong under `config:` (indent them below a line "
-                             "`config:`)")
+        raise StackFileError(f"keys such as {stray[0]!r} belong under `config:` (indent them below a line `config:`)")
     if stray:
-        raise StackFileError(f"unknown top-level key {stray[0]!r}; a stack file has only "
-                             + ", ".join(STACK_FILE_KEYS))
+        raise StackFileError(f"unknown top-level key {stray[0]!r}; a stack file has only " + ", ".join(STACK_FILE_KEYS))
     config = document.get("config")
     if config is None:
         return {}

@@ -81,23 +81,39 @@ class RealisticMocks(RecordingMocks):
             state.update(name=physical, arn=arn_base.format("batch") + f":job-queue/{physical}")
             resource_id = state["arn"]
         elif typ == "aws:batch/jobDefinition:JobDefinition":
-            state.update(name=physical, revision=1, arn=arn_base.format("batch") + f":job-definition/{physical}:1",
-                         arnPrefix=arn_base.format("batch") + f":job-definition/{physical}")
+            state.update(
+                name=physical,
+                revision=1,
+                arn=arn_base.format("batch") + f":job-definition/{physical}:1",
+                arnPrefix=arn_base.format("batch") + f":job-definition/{physical}",
+            )
             resource_id = state["arn"]
         elif typ == "aws:ecr/repository:Repository":
-            state.update(name=physical, arn=arn_base.format("ecr") + f":repository/{physical}",
-                         repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{physical}")
+            state.update(
+                name=physical,
+                arn=arn_base.format("ecr") + f":repository/{physical}",
+                repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{physical}",
+            )
             resource_id = physical
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             state.update(name=physical, arn=arn_base.format("logs") + f":log-group:{physical}")
             resource_id = physical
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             resource_id = f"lt-{_hash(typ, name, length=17)}"
-            state.update(latestVersion=3, defaultVersion=3,
-                         arn=arn_base.format("ec2") + f":launch-template/{resource_id}")
+            state.update(
+                latestVersion=3, defaultVersion=3, arn=arn_base.format("ec2") + f":launch-template/{resource_id}"
+            )
         elif typ.startswith("aws:ec2/"):
-            prefix = {"vpc": "vpc", "subnet": "subnet", "securityGroup": "sg", "internetGateway": "igw",
-                      "routeTable": "rtb", "natGateway": "nat", "eip": "eipalloc", "vpcEndpoint": "vpce"}
+            prefix = {
+                "vpc": "vpc",
+                "subnet": "subnet",
+                "securityGroup": "sg",
+                "internetGateway": "igw",
+                "routeTable": "rtb",
+                "natGateway": "nat",
+                "eip": "eipalloc",
+                "vpcEndpoint": "vpce",
+            }
             kind = typ.split("/")[1].split(":")[0]
             resource_id = f"{prefix.get(kind, kind)}-{_hash(typ, name, length=17)}"
             state["arn"] = arn_base.format("ec2") + f":{kind}/{resource_id}"
@@ -121,13 +137,17 @@ class RealisticMocks(RecordingMocks):
             names = [f"{self.region}{z}" for z in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": "test region"}
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": "test region",
+            }
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDATEST", "id": ACCOUNT}
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
-                    "reverseDnsPrefix": "com.amazonaws"}
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
         raise AssertionError(f"unexpected invoke {args.token}: add a realistic answer to RecordingMocks.call")
 
 
@@ -140,9 +160,11 @@ def component_args(args_type, **values):
     """A component's args built from the model's defaults (`from_settings`), with `values` in place of any field.
     Values named like `from_settings`' keyword parameters are the wiring between components; lists default empty."""
     listed = ("list", "Sequence")  # list-like parameters (Sequence where components only read them)
-    wiring = {name: values.pop(name, [] if any(k in str(param.annotation) for k in listed) else param.default)
-              for name, param in inspect.signature(args_type.from_settings).parameters.items()
-              if param.kind is param.KEYWORD_ONLY}
+    wiring = {
+        name: values.pop(name, [] if any(k in str(param.annotation) for k in listed) else param.default)
+        for name, param in inspect.signature(args_type.from_settings).parameters.items()
+        if param.kind is param.KEYWORD_ONLY
+    }
     return dataclasses.replace(args_type.from_settings(default_settings(), **wiring), **values)
 
 
@@ -199,6 +221,7 @@ def any_run(request, dev_run, prod_run) -> ProgramRun:
 
 # --- AWS, served by moto on loopback ---------------------------------------------------------------------------
 
+
 @dataclass
 class MotoEndpoint:
     url: str
@@ -206,16 +229,26 @@ class MotoEndpoint:
     def env(self) -> dict[str, str]:
         """Environment for a process that must reach only this moto server, with throwaway credentials."""
         return {
-            "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
 
     def client(self, service: str):
         import boto3
 
-        return boto3.client(service, region_name=REGION, endpoint_url=self.url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -247,15 +280,27 @@ def provider_budget_calls(declared: Registration, suffix: str = "") -> tuple[dic
     (terraform-provider-aws internal/service/budgets/budget.go: expandBudgetUnmarshal builds the Budget, cost
     filters as a map of name to values; createBudgetNotifications sends one CreateNotification per notification)."""
     inputs, name = declared.inputs, declared.outputs["name"] + suffix  # budgets are per account: one per stack
-    budget = {"BudgetName": name, "BudgetType": inputs["budgetType"], "TimeUnit": inputs["timeUnit"],
-              "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
-              "CostFilters": {f["name"]: f["values"] for f in inputs.get("costFilters", [])}}
-    notifications = [{
-        "AccountId": ACCOUNT, "BudgetName": name,
-        "Notification": {"NotificationType": n["notificationType"], "ComparisonOperator": n["comparisonOperator"],
-                         "Threshold": float(n["threshold"]), "ThresholdType": n["thresholdType"]},
-        "Subscribers": [{"SubscriptionType": "EMAIL", "Address": a} for a in n["subscriberEmailAddresses"]],
-    } for n in inputs.get("notifications", [])]
+    budget = {
+        "BudgetName": name,
+        "BudgetType": inputs["budgetType"],
+        "TimeUnit": inputs["timeUnit"],
+        "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
+        "CostFilters": {f["name"]: f["values"] for f in inputs.get("costFilters", [])},
+    }
+    notifications = [
+        {
+            "AccountId": ACCOUNT,
+            "BudgetName": name,
+            "Notification": {
+                "NotificationType": n["notificationType"],
+                "ComparisonOperator": n["comparisonOperator"],
+                "Threshold": float(n["threshold"]),
+                "ThresholdType": n["thresholdType"],
+            },
+            "Subscribers": [{"SubscriptionType": "EMAIL", "Address": a} for a in n["subscriberEmailAddresses"]],
+        }
+        for n in inputs.get("notifications", [])
+    ]
     return {"AccountId": ACCOUNT, "Budget": budget}, notifications
 
 
@@ -269,17 +314,24 @@ def create_budget_in_moto(endpoint: MotoEndpoint, declared: Registration, suffix
     return create["Budget"]["BudgetName"]
 
 
-def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path, teams: dict[str, int | None] | None = None,
-                         budgets: dict[str, Registration] | None = None) -> FakeStack:
+def _build_stack_in_moto(
+    endpoint: MotoEndpoint,
+    directory: Path,
+    teams: dict[str, int | None] | None = None,
+    budgets: dict[str, Registration] | None = None,
+) -> FakeStack:
     """The stack's AWS side; with `teams` (name -> maxVcpus or None), fair-share queues, capped teams' own queues
     and a head job definition per team, and with `budgets` (team -> its declared Budget) those budgets, as the
     program declares them."""
     import urllib.request
 
     # Jobs must not start Docker containers: moto's simple Batch marks them finished at once.
-    request = urllib.request.Request(f"{endpoint.url}/moto-api/config", method="POST",  # noqa: S310 - loopback
-                                     data=json.dumps({"batch": {"use_docker": False}}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 - the loopback moto server
+        f"{endpoint.url}/moto-api/config",
+        method="POST",
+        data=json.dumps({"batch": {"use_docker": False}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(request).read()  # noqa: S310 - loopback moto server
     ec2, iam, batch = endpoint.client("ec2"), endpoint.client("iam"), endpoint.client("batch")
     s3, logs = endpoint.client("s3"), endpoint.client("logs")
@@ -289,8 +341,12 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path, teams: dict[st
     sg = ec2.create_security_group(GroupName=f"batch-{suffix}", Description="test", VpcId=vpc)["GroupId"]
 
     def role(name: str, service: str) -> str:
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            }
+        )
         return iam.create_role(RoleName=f"{name}-{suffix}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
 
     instance_role = role("instance", "ec2.amazonaws.com")
@@ -300,45 +356,92 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path, teams: dict[st
     ces = {}
     for key, kind in ((SPOT, "SPOT"), (ON_DEMAND, "EC2")):
         ces[key] = batch.create_compute_environment(
-            computeEnvironmentName=f"{key}-{suffix}", type="MANAGED", state="ENABLED", serviceRole=service_role,
-            computeResources={"type": kind, "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m6i"],
-                              "subnets": [subnet], "securityGroupIds": [sg], "instanceRole": profile},
+            computeEnvironmentName=f"{key}-{suffix}",
+            type="MANAGED",
+            state="ENABLED",
+            serviceRole=service_role,
+            computeResources={
+                "type": kind,
+                "minvCpus": 0,
+                "maxvCpus": 16,
+                "instanceTypes": ["m6i"],
+                "subnets": [subnet],
+                "securityGroupIds": [sg],
+                "instanceRole": profile,
+            },
         )["computeEnvironmentArn"]
-    fair_share = {"schedulingPolicyArn": batch.create_scheduling_policy(
-        name=f"fair-share-{suffix}", fairsharePolicy={"shareDecaySeconds": 3600, "computeReservation": 10,
-                                                      "shareDistribution": [{"shareIdentifier": n, "weightFactor": 1}
-                                                                            for n in teams]})["arn"]} if teams else {}
+    fair_share = (
+        {
+            "schedulingPolicyArn": batch.create_scheduling_policy(
+                name=f"fair-share-{suffix}",
+                fairsharePolicy={
+                    "shareDecaySeconds": 3600,
+                    "computeReservation": 10,
+                    "shareDistribution": [{"shareIdentifier": n, "weightFactor": 1} for n in teams],
+                },
+            )["arn"]
+        }
+        if teams
+        else {}
+    )
     queues = {}
     for key, capacity in queue_capacity(spot_fallback_to_on_demand=False).items():
         envs = [ces[c] for c in capacity]
         queues[key] = batch.create_job_queue(
-            jobQueueName=f"{key}-{suffix}", state="ENABLED", priority=10, **fair_share,
+            jobQueueName=f"{key}-{suffix}",
+            state="ENABLED",
+            priority=10,
+            **fair_share,
             computeEnvironmentOrder=[{"order": i + 1, "computeEnvironment": a} for i, a in enumerate(envs)],
         )["jobQueueArn"]
     bucket = f"work-{suffix}"
     s3.create_bucket(Bucket=bucket)
     # moto applies a Deny without evaluating aws:SecureTransport, so this one covers a prefix nobody writes.
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}/tls-probe/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{bucket}/tls-probe/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
     head_role, task_role = role("head", "ecs-tasks.amazonaws.com"), role("task", "ecs-tasks.amazonaws.com")
     log_group = f"/genomics-batch/head-{suffix}"
     logs.create_log_group(logGroupName=log_group)
     definition = batch.register_job_definition(
-        jobDefinitionName=f"nextflow-{suffix}", type="container",
-        containerProperties={"image": "nextflow:25.04.6", "jobRoleArn": head_role,
-                             "resourceRequirements": [{"type": "VCPU", "value": "2"},
-                                                      {"type": "MEMORY", "value": "4096"}],
-                             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": log_group}}},
+        jobDefinitionName=f"nextflow-{suffix}",
+        type="container",
+        containerProperties={
+            "image": "nextflow:25.04.6",
+            "jobRoleArn": head_role,
+            "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": log_group}},
+        },
     )
     outputs = {
-        "region": REGION, "bucketName": bucket, "workDir": f"s3://{bucket}/work", "logsDir": f"s3://{bucket}/logs",
+        "region": REGION,
+        "bucketName": bucket,
+        "workDir": f"s3://{bucket}/work",
+        "logsDir": f"s3://{bucket}/logs",
         **{f"{k}QueueArn": v for k, v in queues.items()},
         **{f"{k}QueueName": v.rsplit("/", 1)[-1] for k, v in queues.items()},
         **{compute_environment_export(c): arn for c, arn in ces.items()},
-        "jobDefinitionArn": definition["jobDefinitionArn"], "jobDefinitionName": definition["jobDefinitionName"],
-        "headLogGroupName": log_group, "headJobRoleArn": head_role, "taskJobRoleArn": task_role,
-        "instanceRoleArn": instance_role, "nextflowConfig": "workDir = 's3://x/work'\n",
+        "jobDefinitionArn": definition["jobDefinitionArn"],
+        "jobDefinitionName": definition["jobDefinitionName"],
+        "headLogGroupName": log_group,
+        "headJobRoleArn": head_role,
+        "taskJobRoleArn": task_role,
+        "instanceRoleArn": instance_role,
+        "nextflowConfig": "workDir = 's3://x/work'\n",
     }
     if teams:
         outputs["teams"] = _teams_in_moto(endpoint, suffix, teams, ces, queues, fair_share, head_role)
@@ -349,8 +452,15 @@ def _build_stack_in_moto(endpoint: MotoEndpoint, directory: Path, teams: dict[st
     return FakeStack(endpoint, outputs, outputs_file)
 
 
-def _teams_in_moto(endpoint: MotoEndpoint, suffix: str, teams: dict[str, int | None], ces: dict, queues: dict,
-                   fair_share: dict, head_role: str) -> dict:
+def _teams_in_moto(
+    endpoint: MotoEndpoint,
+    suffix: str,
+    teams: dict[str, int | None],
+    ces: dict,
+    queues: dict,
+    fair_share: dict,
+    head_role: str,
+) -> dict:
     """Each team's head job definition (tagged Team) and, for a capped team, its own queue; the `teams` export."""
     batch = endpoint.client("batch")
     exported = {}
@@ -358,17 +468,32 @@ def _teams_in_moto(endpoint: MotoEndpoint, suffix: str, teams: dict[str, int | N
         queue = queues["default"]
         if cap is not None:
             queue = batch.create_job_queue(
-                jobQueueName=f"team-{name}-{suffix}", state="ENABLED", priority=10, **fair_share,
-                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ces[SPOT]}])["jobQueueArn"]
+                jobQueueName=f"team-{name}-{suffix}",
+                state="ENABLED",
+                priority=10,
+                **fair_share,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ces[SPOT]}],
+            )["jobQueueArn"]
         definition = batch.register_job_definition(
-            jobDefinitionName=f"team-{name}-{suffix}", type="container", tags={"Team": name}, propagateTags=True,
-            containerProperties={"image": "nextflow:25.04.6", "jobRoleArn": head_role,
-                                 "resourceRequirements": [{"type": "VCPU", "value": "2"},
-                                                          {"type": "MEMORY", "value": "4096"}]})
-        exported[name] = {"shareIdentifier": name, "weight": 1, "maxVcpus": cap,
-                          "jobDefinitionArn": definition["jobDefinitionArn"],
-                          "jobDefinitionName": definition["jobDefinitionName"], "taskQueueArn": queue,
-                          "taskQueueName": queue.rsplit("/", 1)[-1]}
+            jobDefinitionName=f"team-{name}-{suffix}",
+            type="container",
+            tags={"Team": name},
+            propagateTags=True,
+            containerProperties={
+                "image": "nextflow:25.04.6",
+                "jobRoleArn": head_role,
+                "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+            },
+        )
+        exported[name] = {
+            "shareIdentifier": name,
+            "weight": 1,
+            "maxVcpus": cap,
+            "jobDefinitionArn": definition["jobDefinitionArn"],
+            "jobDefinitionName": definition["jobDefinitionName"],
+            "taskQueueArn": queue,
+            "taskQueueName": queue.rsplit("/", 1)[-1],
+        }
     return exported
 
 
@@ -393,11 +518,21 @@ def shared_stack(aws_env, tmp_path_factory) -> FakeStack:
 def team_stack(aws_env, tmp_path_factory) -> FakeStack:
     """A stack shared by two teams: genomicscore capped at 8 vCPUs on its own queue with a $1,500 budget, rnalab
     on the shared ones without one."""
-    declared = run_program("dev", {"genomics-batch:teams": {
-        "genomicscore": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"]},
-        "rnalab": {}}}).mocks.named("teams-genomicscore-budget", "aws:budgets/budget:Budget")
-    return _build_stack_in_moto(aws_env, tmp_path_factory.mktemp("team-stack"),
-                                teams={"genomicscore": 8, "rnalab": None}, budgets={"genomicscore": declared})
+    declared = run_program(
+        "dev",
+        {
+            "genomics-batch:teams": {
+                "genomicscore": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"]},
+                "rnalab": {},
+            }
+        },
+    ).mocks.named("teams-genomicscore-budget", "aws:budgets/budget:Budget")
+    return _build_stack_in_moto(
+        aws_env,
+        tmp_path_factory.mktemp("team-stack"),
+        teams={"genomicscore": 8, "rnalab": None},
+        budgets={"genomicscore": declared},
+    )
 
 
 @pytest.fixture
@@ -407,6 +542,7 @@ def fake_stack(aws_env, tmp_path) -> FakeStack:
 
 
 # --- botocore hooks on nfbatch's own sessions ---------------------------------------------------------------------
+
 
 class Hooks:
     """botocore event handlers that every nfbatch session gets; `calls` counts API operations."""

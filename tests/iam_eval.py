@@ -34,7 +34,7 @@ def _condition_holds(condition: dict, context: dict[str, str]) -> bool:
 
 
 def decision(documents: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> str:
-    """"Allow", "Deny" (explicit) or "ImplicitDeny" for one action on one resource ARN, with the request's
+    """ "Allow", "Deny" (explicit) or "ImplicitDeny" for one action on one resource ARN, with the request's
     condition keys in `context` (such as batch:ShareIdentifier or s3:prefix)."""
     allowed = False
     for document in documents:

@@ -40,14 +40,26 @@ def batch_event(queue: str, status: str, job_name: str = "nfbatch-rna-1", reason
     """A "Batch Job State Change" event as AWS Batch sends it to EventBridge (Batch user guide, "AWS Batch
     events"): the detail is the job as DescribeJobs shows it."""
     return {
-        "version": "0", "id": "c8f9c4b5-76e5-d76a-f980-7011e206042b", "detail-type": "Batch Job State Change",
-        "source": "aws.batch", "account": ACCOUNT, "time": "2026-11-23T08:00:00Z", "region": REGION,
+        "version": "0",
+        "id": "c8f9c4b5-76e5-d76a-f980-7011e206042b",
+        "detail-type": "Batch Job State Change",
+        "source": "aws.batch",
+        "account": ACCOUNT,
+        "time": "2026-11-23T08:00:00Z",
+        "region": REGION,
         "resources": [f"{BATCH}:job/4c7599ae-0a82-49aa-ba5a-4727fcce14a8"],
-        "detail": {"jobName": job_name, "jobId": "4c7599ae-0a82-49aa-ba5a-4727fcce14a8", "jobQueue": queue,
-                   "status": status, "statusReason": reason, "attempts": [], "createdAt": 1763884800000,
-                   "jobDefinition": f"{BATCH}:job-definition/nextflow-1a2b:1",
-                   "container": {"command": ["nf-core/rnaseq", "-r", "3.14.0"]},
-                   "tags": {"nfbatch-run": "rna-1"}},
+        "detail": {
+            "jobName": job_name,
+            "jobId": "4c7599ae-0a82-49aa-ba5a-4727fcce14a8",
+            "jobQueue": queue,
+            "status": status,
+            "statusReason": reason,
+            "attempts": [],
+            "createdAt": 1763884800000,
+            "jobDefinition": f"{BATCH}:job-definition/nextflow-1a2b:1",
+            "container": {"command": ["nf-core/rnaseq", "-r", "3.14.0"]},
+            "tags": {"nfbatch-run": "rna-1"},
+        },
     }
 
 
@@ -76,7 +88,8 @@ def cancelled(reason: str) -> str:
 def test_the_cancel_reason_is_the_one_the_user_guide_documents():
     # AWS Batch user guide, "Jobs stuck in RUNNABLE due to misconfiguration", after the job is canceled.
     assert cancelled("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT") == (
-        "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
+        "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
+    )
 
 
 def test_stuck_job_rule_matches_time_limit_cancellations_on_this_stack():
@@ -97,8 +110,12 @@ def test_stuck_job_rule_matches_time_limit_cancellations_on_this_stack():
 def test_every_supported_misconfiguration_reason_is_acted_on_and_capacity_is_not():
     # AWS Batch user guide, "Automatic remediation with jobStateTimeLimitActions": the statusReason values that
     # support jobStateTimeLimitActions.
-    supported = {"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-                 "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED"}
+    supported = {
+        "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+        "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
+    }
     assert set(STUCK_REASONS) | {CAPACITY_REASON} == supported and CAPACITY_REASON not in STUCK_REASONS
     assert all(reason.startswith("MISCONFIGURATION:") for reason in STUCK_REASONS)
 
@@ -110,11 +127,18 @@ def batch_model() -> dict:
 
 def test_time_limit_actions_pass_the_providers_and_the_apis_checks():
     shapes = batch_model()["shapes"]
-    run = run_program("dev", {"genomics-batch:compute": {"gpu": {"enabled": True}},
-                              "genomics-batch:teams": {"capped": {"maxVcpus": 16}}})
+    run = run_program(
+        "dev",
+        {"genomics-batch:compute": {"gpu": {"enabled": True}}, "genomics-batch:teams": {"capped": {"maxVcpus": 16}}},
+    )
     queues = run.mocks.of_type("aws:batch/jobQueue:JobQueue")
-    assert {q.name for q in queues} >= {"batch-head", "batch-default", "batch-priority", "batch-gpu",
-                                        "batch-team-capped"}
+    assert {q.name for q in queues} >= {
+        "batch-head",
+        "batch-default",
+        "batch-priority",
+        "batch-gpu",
+        "batch-team-capped",
+    }
     # terraform-provider-aws internal/service/batch/job_queue.go: action and state are the SDK's enums,
     # max_time_seconds int64validator.Between(600, 86400), reason required (any string).
     assert JOB_STATE_TIME_LIMIT_SECONDS == (600, 86400)
@@ -132,10 +156,15 @@ def test_time_limit_actions_pass_the_providers_and_the_apis_checks():
 
 def test_every_cancellation_a_queue_makes_reaches_the_stuck_job_alert():
     """End to end: each declared queue's own actions, turned into the event Batch sends, match a declared rule."""
-    run = run_program("dev", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]},
-                              "genomics-batch:teams": {"capped": {"maxVcpus": 16}}})
-    patterns = [json.loads(r.inputs["eventPattern"]) for r in run.mocks.of_type("aws:cloudwatch/eventRule:EventRule")
-                if r.name.startswith("alerts-stuck-jobs")]
+    run = run_program(
+        "dev",
+        {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]}, "genomics-batch:teams": {"capped": {"maxVcpus": 16}}},
+    )
+    patterns = [
+        json.loads(r.inputs["eventPattern"])
+        for r in run.mocks.of_type("aws:cloudwatch/eventRule:EventRule")
+        if r.name.startswith("alerts-stuck-jobs")
+    ]
     queues = run.mocks.of_type("aws:batch/jobQueue:JobQueue")
     assert len(queues) == 4
     for queue in queues:
@@ -162,8 +191,10 @@ def test_each_lost_attempt_counts_once():
     another left and to FAILED after the last (AWS Batch user guide, job_states.html, RUNNING). The events in
     between (STARTING, RUNNING), even if they still show the last reason, end no attempt and do not count."""
     pattern = spot_reclaim_pattern([QUEUES["default"]])
-    events = [lost_host(QUEUES["default"], status) for status in (
-        "RUNNABLE", "STARTING", "RUNNING", "RUNNABLE", "STARTING", "RUNNING", "FAILED")]
+    events = [
+        lost_host(QUEUES["default"], status)
+        for status in ("RUNNABLE", "STARTING", "RUNNING", "RUNNABLE", "STARTING", "RUNNING", "FAILED")
+    ]
     assert sum(matches(pattern, e) for e in events) == 3
     # Retried until it succeeded: two losses, and the SUCCEEDED event does not add a third.
     events = [lost_host(QUEUES["default"], status) for status in ("RUNNABLE", "RUNNING", "RUNNABLE", "SUCCEEDED")]
@@ -191,10 +222,13 @@ def test_the_pattern_limit_is_the_apis():
 
 def test_the_longest_queue_arn_bounds_every_partition_and_queue_name():
     partitions = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())["partitions"]
-    longest = max(len(p["id"]) + len(region) for p in partitions for region in p["regions"]
-                  if not region.endswith("-global"))  # aws-global and the like are no region a queue lives in
-    name = re.search(r"up to (\d+) letters", batch_model()["shapes"]["CreateJobQueueRequest"]["members"][
-        "jobQueueName"]["documentation"])
+    longest = max(
+        len(p["id"]) + len(region) for p in partitions for region in p["regions"] if not region.endswith("-global")
+    )  # aws-global and the like are no region a queue lives in
+    name = re.search(
+        r"up to (\d+) letters",
+        batch_model()["shapes"]["CreateJobQueueRequest"]["members"]["jobQueueName"]["documentation"],
+    )
     assert len(LONGEST_QUEUE_ARN) == len("arn::batch::123456789012:job-queue/") + longest + int(name.group(1))
 
 
@@ -223,14 +257,20 @@ def test_the_head_failure_email_names_the_run_pipeline_reason_and_the_logs_comma
     paths, template = head_failure_message("prod")
     event = batch_event(QUEUES["head"], "FAILED", reason="Essential container in task exited")
     # What EventBridge substitutes: each path read from the event, placed into the template.
-    values = {"job": event["detail"]["jobName"], "id": event["detail"]["jobId"],
-              "reason": event["detail"]["statusReason"], "pipeline": event["detail"]["container"]["command"][0]}
+    values = {
+        "job": event["detail"]["jobName"],
+        "id": event["detail"]["jobId"],
+        "reason": event["detail"]["statusReason"],
+        "pipeline": event["detail"]["container"]["command"][0],
+    }
     assert set(paths) == set(values)
     text = json.loads(template)
     for name, value in values.items():
         text = text.replace(f"<{name}>", value)
-    assert text == ("genomics-batch prod: pipeline run nfbatch-rna-1 (nf-core/rnaseq) FAILED: Essential container in "
-                    "task exited. Read its log with: nfbatch --stack prod logs 4c7599ae-0a82-49aa-ba5a-4727fcce14a8")
+    assert text == (
+        "genomics-batch prod: pipeline run nfbatch-rna-1 (nf-core/rnaseq) FAILED: Essential container in "
+        "task exited. Read its log with: nfbatch --stack prod logs 4c7599ae-0a82-49aa-ba5a-4727fcce14a8"
+    )
 
 
 def statements(document: dict) -> dict[str, dict]:
@@ -258,8 +298,10 @@ def test_eventbridge_may_encrypt_and_publish_without_conditions_it_cannot_meet()
     assert "Condition" not in publish["EventBridgeRulesPublish"]
     # CloudWatch alarms: only this account's, and on the topic only this stack's alarm.
     assert key["AlarmsEncrypt"]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    assert publish["StackAlarmsPublish"]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
-                                                          "ArnEquals": {"aws:SourceArn": [alarm]}}
+    assert publish["StackAlarmsPublish"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnEquals": {"aws:SourceArn": [alarm]},
+    }
     assert "StackAlarmsPublish" not in statements(topic_policy(topic, ACCOUNT))  # no alarm, no grant
     # Closed to other accounts: a rule elsewhere publishes through its own account's execution role, which only a
     # statement naming that account would admit (EventBridge user guide, eb-service-cross-account.html).
@@ -270,26 +312,40 @@ def test_eventbridge_may_encrypt_and_publish_without_conditions_it_cannot_meet()
 
 def test_parliament_finds_nothing_above_low_in_the_key_and_topic_policies():
     topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"
-    for document in (key_policy("aws", ACCOUNT, REGION),
-                     topic_policy(topic, ACCOUNT, [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:reclaims"])):
+    for document in (
+        key_policy("aws", ACCOUNT, REGION),
+        topic_policy(topic, ACCOUNT, [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:reclaims"]),
+    ):
         findings = analyze_policy_string(json.dumps(document)).findings
-        serious = [(f.issue, f.detail) for f in findings
-                   if (parliament_config.get(f.issue, {}).get("severity") or "LOW") != "LOW"]
+        serious = [
+            (f.issue, f.detail)
+            for f in findings
+            if (parliament_config.get(f.issue, {}).get("severity") or "LOW") != "LOW"
+        ]
         assert serious == [], document
     # kms:EncryptionContext:<key> is a String condition key: an ARN operator on it is a type mismatch (why the key
     # policy says StringLike), and a misspelt key is unknown to KMS. The check can fail.
     grant = statements(key_policy("aws", ACCOUNT, REGION))["EventBridgeEncrypts"]
-    for condition in ({"ArnLike": grant["Condition"]["StringLike"]},
-                      {"StringLike": {"kms:EncryptionContxt:aws:sns:topicArn": "arn:aws:sns:*"}}):
+    for condition in (
+        {"ArnLike": grant["Condition"]["StringLike"]},
+        {"StringLike": {"kms:EncryptionContxt:aws:sns:topicArn": "arn:aws:sns:*"}},
+    ):
         document = {"Version": "2012-10-17", "Statement": [{**grant, "Condition": condition}]}
         issues = {f.issue for f in analyze_policy_string(json.dumps(document)).findings}
         assert issues & {"MISMATCHED_TYPE", "UNKNOWN_CONDITION_FOR_ACTION"}, condition
 
 
 def build(**values):
-    args = component_args(StackAlertsArgs, **{
-        "emails": ["oncall@lab.org", "lead@lab.org"], "queue_arns": QUEUES, "head_log_group_name": "/head",
-        "task_queue_arns": [QUEUES["default"], QUEUES["priority"]], **values})
+    args = component_args(
+        StackAlertsArgs,
+        **{
+            "emails": ["oncall@lab.org", "lead@lab.org"],
+            "queue_arns": QUEUES,
+            "head_log_group_name": "/head",
+            "task_queue_arns": [QUEUES["default"], QUEUES["priority"]],
+            **values,
+        },
+    )
     return build_component(lambda: StackAlerts("alerts", args))
 
 
@@ -310,24 +366,31 @@ def test_component_declares_an_encrypted_topic_rules_alarm_and_queries():
     assert rules["alerts-head-failures"] == head_failure_pattern(QUEUES["head"])
     assert rules["alerts-stuck-jobs"] == stuck_job_pattern(list(QUEUES.values()))
     assert (alarm.inputs["metricName"], alarm.inputs["threshold"], alarm.inputs["period"]) == (
-        "MatchedEvents", 20, 3600)
+        "MatchedEvents",
+        20,
+        3600,
+    )
     # A few queues: one rule each, under the names they always had (a rename would replace them).
     assert sorted(rules) == ["alerts-head-failures", "alerts-spot-reclaims", "alerts-stuck-jobs"]
-    assert alarm.inputs["dimensions"] == {"RuleName": mocks.named("alerts-spot-reclaims",
-                                                                  "aws:cloudwatch/eventRule:EventRule").outputs["name"]}
+    assert alarm.inputs["dimensions"] == {
+        "RuleName": mocks.named("alerts-spot-reclaims", "aws:cloudwatch/eventRule:EventRule").outputs["name"]
+    }
     assert alarm.inputs["alarmActions"] == [topic.outputs["arn"]]
     [budget] = mocks.of_type("aws:budgets/budget:Budget")
     assert budget.inputs["limitAmount"] == "3000.00"
     assert budget.inputs["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Stack$test"]}]
     assert {(n["threshold"], n["notificationType"]) for n in budget.inputs["notifications"]} == {
-        (80, "FORECASTED"), (100, "ACTUAL")}
+        (80, "FORECASTED"),
+        (100, "ACTUAL"),
+    }
     assert len(mocks.of_type("aws:cloudwatch/queryDefinition:QueryDefinition")) == 2
 
 
 def test_fifty_queues_split_into_rules_that_fit_and_one_alarm_sums_them(moto_server):
     arns = worst_case_arns()
-    queues = {"head": arns[0], "default": arns[1], "priority": arns[2]} | {f"team-t{i:02d}": arn
-                                                                           for i, arn in enumerate(arns[3:])}
+    queues = {"head": arns[0], "default": arns[1], "priority": arns[2]} | {
+        f"team-t{i:02d}": arn for i, arn in enumerate(arns[3:])
+    }
     task_queues = arns[1:]
     mocks, _ = build(queue_arns=queues, task_queue_arns=task_queues)
     rules = {r.name: r for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
@@ -344,19 +407,40 @@ def test_fifty_queues_split_into_rules_that_fit_and_one_alarm_sums_them(moto_ser
     queries = alarm.inputs["metricQueries"]
     counted = [q for q in queries if "metric" in q]
     assert sorted(q["metric"]["dimensions"]["RuleName"] for q in counted) == sorted(
-        r.outputs["name"] for n, r in rules.items() if n.startswith("alerts-spot-reclaims"))
+        r.outputs["name"] for n, r in rules.items() if n.startswith("alerts-spot-reclaims")
+    )
     [total] = [q for q in queries if q.get("returnData")]
     assert total["expression"] == f"SUM([{','.join(q['id'] for q in counted)}])"
     assert "metricName" not in alarm.inputs and "namespace" not in alarm.inputs
     # CloudWatch takes the alarm as declared (moto, through botocore's PutMetricAlarm shape).
     moto_server.client("cloudwatch").put_metric_alarm(
-        AlarmName="replay-spot-reclaims-split", EvaluationPeriods=1, Threshold=20.0,
-        ComparisonOperator=alarm.inputs["comparisonOperator"], Metrics=[{
-            "Id": q["id"], "ReturnData": bool(q.get("returnData")),
-            **({"Expression": q["expression"], "Label": q["label"]} if "expression" in q else {"MetricStat": {
-                "Metric": {"Namespace": q["metric"]["namespace"], "MetricName": q["metric"]["metricName"],
-                           "Dimensions": [{"Name": k, "Value": v} for k, v in q["metric"]["dimensions"].items()]},
-                "Period": int(q["metric"]["period"]), "Stat": q["metric"]["stat"]}})} for q in queries])
+        AlarmName="replay-spot-reclaims-split",
+        EvaluationPeriods=1,
+        Threshold=20.0,
+        ComparisonOperator=alarm.inputs["comparisonOperator"],
+        Metrics=[
+            {
+                "Id": q["id"],
+                "ReturnData": bool(q.get("returnData")),
+                **(
+                    {"Expression": q["expression"], "Label": q["label"]}
+                    if "expression" in q
+                    else {
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": q["metric"]["namespace"],
+                                "MetricName": q["metric"]["metricName"],
+                                "Dimensions": [{"Name": k, "Value": v} for k, v in q["metric"]["dimensions"].items()],
+                            },
+                            "Period": int(q["metric"]["period"]),
+                            "Stat": q["metric"]["stat"],
+                        }
+                    }
+                ),
+            }
+            for q in queries
+        ],
+    )
 
 
 def test_each_alert_can_be_turned_off():
@@ -368,26 +452,36 @@ def test_each_alert_can_be_turned_off():
 
 
 def test_the_program_declares_alerts_only_when_emails_are_set():
-    run = run_program("dev", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]},
-                              "genomics-batch:budget": {"monthlyUsd": 500}})
+    run = run_program(
+        "dev", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]}, "genomics-batch:budget": {"monthlyUsd": 500}}
+    )
     assert run.outputs["alertTopicArn"] == run.mocks.of_type("aws:sns/topic:Topic")[0].outputs["arn"]
-    rules = {r.name: json.loads(r.inputs["eventPattern"])
-             for r in run.mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
+    rules = {
+        r.name: json.loads(r.inputs["eventPattern"]) for r in run.mocks.of_type("aws:cloudwatch/eventRule:EventRule")
+    }
     head_queue = run.outputs["headQueueArn"]
     assert rules["alerts-head-failures"]["detail"]["jobQueue"] == [head_queue]
     assert sorted(rules["alerts-spot-reclaims"]["detail"]["jobQueue"]) == sorted(
-        [run.outputs["defaultQueueArn"], run.outputs["priorityQueueArn"]])
+        [run.outputs["defaultQueueArn"], run.outputs["priorityQueueArn"]]
+    )
     assert run.mocks.of_type("aws:budgets/budget:Budget")[0].inputs["costFilters"][0]["values"] == ["user:Stack$dev"]
 
 
 def test_declared_alert_resources_replay_into_moto(moto_server):
     """The inputs the program declares, sent to moto as the provider would send them: moto accepts every one."""
-    run = run_program("dev", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]},
-                              "genomics-batch:budget": {"monthlyUsd": 500}})
-    one = {r.name: r.inputs for r in run.mocks.registrations
-           if r.custom and r.typ in ("aws:kms/key:Key", "aws:cloudwatch/eventRule:EventRule")}
-    one |= {"alerts-head-failures-target": run.mocks.named("alerts-head-failures",
-                                                           "aws:cloudwatch/eventTarget:EventTarget").inputs}
+    run = run_program(
+        "dev", {"genomics-batch:alerts": {"emails": ["oncall@lab.org"]}, "genomics-batch:budget": {"monthlyUsd": 500}}
+    )
+    one = {
+        r.name: r.inputs
+        for r in run.mocks.registrations
+        if r.custom and r.typ in ("aws:kms/key:Key", "aws:cloudwatch/eventRule:EventRule")
+    }
+    one |= {
+        "alerts-head-failures-target": run.mocks.named(
+            "alerts-head-failures", "aws:cloudwatch/eventTarget:EventTarget"
+        ).inputs
+    }
     kms, sns = moto_server.client("kms"), moto_server.client("sns")
     events, cloudwatch = moto_server.client("events"), moto_server.client("cloudwatch")
     key = kms.create_key(Policy=one["alerts-key"]["policy"])["KeyMetadata"]["Arn"]
@@ -396,33 +490,68 @@ def test_declared_alert_resources_replay_into_moto(moto_server):
     for suffix in ("head-failures", "stuck-jobs", "spot-reclaims"):
         events.put_rule(Name=f"replay-{suffix}", EventPattern=one[f"alerts-{suffix}"]["eventPattern"])
     transformer = one["alerts-head-failures-target"]["inputTransformer"]
-    events.put_targets(Rule="replay-head-failures", Targets=[{"Id": "topic", "Arn": topic, "InputTransformer": {
-        "InputPathsMap": transformer["inputPaths"], "InputTemplate": transformer["inputTemplate"]}}])
+    events.put_targets(
+        Rule="replay-head-failures",
+        Targets=[
+            {
+                "Id": "topic",
+                "Arn": topic,
+                "InputTransformer": {
+                    "InputPathsMap": transformer["inputPaths"],
+                    "InputTemplate": transformer["inputTemplate"],
+                },
+            }
+        ],
+    )
     alarms = [r.inputs for r in run.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
     assert len(alarms) == 1
     cloudwatch.put_metric_alarm(
-        AlarmName="replay-spot-reclaims", Namespace=alarms[0]["namespace"], MetricName=alarms[0]["metricName"],
-        Dimensions=[{"Name": "RuleName", "Value": "replay-spot-reclaims"}], Statistic=alarms[0]["statistic"],
-        Period=int(alarms[0]["period"]), EvaluationPeriods=int(alarms[0]["evaluationPeriods"]),
-        Threshold=float(alarms[0]["threshold"]), ComparisonOperator=alarms[0]["comparisonOperator"],
-        TreatMissingData=alarms[0]["treatMissingData"], AlarmActions=[topic])
+        AlarmName="replay-spot-reclaims",
+        Namespace=alarms[0]["namespace"],
+        MetricName=alarms[0]["metricName"],
+        Dimensions=[{"Name": "RuleName", "Value": "replay-spot-reclaims"}],
+        Statistic=alarms[0]["statistic"],
+        Period=int(alarms[0]["period"]),
+        EvaluationPeriods=int(alarms[0]["evaluationPeriods"]),
+        Threshold=float(alarms[0]["threshold"]),
+        ComparisonOperator=alarms[0]["comparisonOperator"],
+        TreatMissingData=alarms[0]["treatMissingData"],
+        AlarmActions=[topic],
+    )
     alarm = cloudwatch.describe_alarms(AlarmNames=["replay-spot-reclaims"])["MetricAlarms"][0]["AlarmArn"]
-    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy",
-                             AttributeValue=json.dumps(topic_policy(topic, ACCOUNT, [alarm])))
-    assert json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])["Statement"][1][
-        "Condition"]["ArnEquals"] == {"aws:SourceArn": [alarm]}
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(topic_policy(topic, ACCOUNT, [alarm]))
+    )
+    assert json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])["Statement"][1]["Condition"][
+        "ArnEquals"
+    ] == {"aws:SourceArn": [alarm]}
     budget = run.mocks.of_type("aws:budgets/budget:Budget")[0].inputs
     moto_server.client("budgets").create_budget(
         AccountId=ACCOUNT,
-        Budget={"BudgetName": "replay", "BudgetType": budget["budgetType"], "TimeUnit": budget["timeUnit"],
-                "BudgetLimit": {"Amount": budget["limitAmount"], "Unit": budget["limitUnit"]},
-                "CostFilters": {f["name"]: f["values"] for f in budget["costFilters"]}},
-        NotificationsWithSubscribers=[{
-            "Notification": {"NotificationType": n["notificationType"], "ComparisonOperator": n["comparisonOperator"],
-                             "Threshold": float(n["threshold"]), "ThresholdType": n["thresholdType"]},
-            "Subscribers": [{"SubscriptionType": "EMAIL", "Address": a} for a in n["subscriberEmailAddresses"]],
-        } for n in budget["notifications"]])
+        Budget={
+            "BudgetName": "replay",
+            "BudgetType": budget["budgetType"],
+            "TimeUnit": budget["timeUnit"],
+            "BudgetLimit": {"Amount": budget["limitAmount"], "Unit": budget["limitUnit"]},
+            "CostFilters": {f["name"]: f["values"] for f in budget["costFilters"]},
+        },
+        NotificationsWithSubscribers=[
+            {
+                "Notification": {
+                    "NotificationType": n["notificationType"],
+                    "ComparisonOperator": n["comparisonOperator"],
+                    "Threshold": float(n["threshold"]),
+                    "ThresholdType": n["thresholdType"],
+                },
+                "Subscribers": [{"SubscriptionType": "EMAIL", "Address": a} for a in n["subscriberEmailAddresses"]],
+            }
+            for n in budget["notifications"]
+        ],
+    )
     assert sorted(r["Name"] for r in events.list_rules(NamePrefix="replay-")["Rules"]) == [
-        "replay-head-failures", "replay-spot-reclaims", "replay-stuck-jobs"]
+        "replay-head-failures",
+        "replay-spot-reclaims",
+        "replay-stuck-jobs",
+    ]
     described = moto_server.client("budgets").describe_budget(AccountId=ACCOUNT, BudgetName="replay")["Budget"]
     assert described["BudgetLimit"]["Amount"] in ("500.00", "500.0", "500")

@@ -35,11 +35,15 @@ def test_the_facts_are_what_botocore_says():
     facts = derive()
     assert facts.instance_types == set(session.get_service_model("ec2").shape_for("InstanceType").enum)
     assert {"m6i.large", "g5.xlarge", "c7g.medium"} <= facts.instance_types
-    regions = {r for p in session.get_available_partitions()
-               for r in session.get_available_regions("ec2", partition_name=p)}
+    regions = {
+        r for p in session.get_available_partitions() for r in session.get_available_regions("ec2", partition_name=p)
+    }
     assert set(facts.region_partitions) == regions
     assert {r: facts.region_partitions[r] for r in ("us-east-1", "cn-north-1", "us-gov-west-1")} == {
-        "us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}
+        "us-east-1": "aws",
+        "cn-north-1": "aws-cn",
+        "us-gov-west-1": "aws-us-gov",
+    }
 
 
 def test_the_tests_keep_the_cache_in_a_temporary_directory():
@@ -85,10 +89,12 @@ CORRUPT = [
     "",
     "[]",
     json.dumps({"format": 1, "botocore": "1.40.0"}),
-    json.dumps({"format": 99, "botocore": "1.40.0", "instanceTypes": ["m6i.large"],
-                "regionPartitions": {"us-east-1": "aws"}}),
-    json.dumps({"format": 1, "botocore": "1.40.0", "instanceTypes": "m6i.large",
-                "regionPartitions": {"us-east-1": "aws"}}),
+    json.dumps(
+        {"format": 99, "botocore": "1.40.0", "instanceTypes": ["m6i.large"], "regionPartitions": {"us-east-1": "aws"}}
+    ),
+    json.dumps(
+        {"format": 1, "botocore": "1.40.0", "instanceTypes": "m6i.large", "regionPartitions": {"us-east-1": "aws"}}
+    ),
     json.dumps({"format": 1, "botocore": "1.40.0", "instanceTypes": [], "regionPartitions": {"us-east-1": "aws"}}),
     json.dumps({"format": 1, "botocore": "1.40.0", "instanceTypes": ["m6i.large"], "regionPartitions": {"a": 1}}),
 ]
@@ -121,8 +127,11 @@ def test_a_cache_that_cannot_be_written_costs_only_the_speed(cache, derived, mon
 def test_models_of_ones_own_bypass_the_cache(cache, derived, monkeypatch, tmp_path):
     # botocore reads AWS_DATA_PATH and ~/.aws/models before its own data (botocore/loaders.py): a version says
     # nothing about them, so nothing is cached or read then.
-    write_cache(cache / f"botocore-{botocore_cache.botocore_version()}.json", botocore_cache.botocore_version(),
-                BotocoreFacts(frozenset({"cached1.large"}), {"us-east-1": "aws"}))
+    write_cache(
+        cache / f"botocore-{botocore_cache.botocore_version()}.json",
+        botocore_cache.botocore_version(),
+        BotocoreFacts(frozenset({"cached1.large"}), {"us-east-1": "aws"}),
+    )
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "models"))
     assert botocore_facts() == FAKE and derived == [1]
     botocore_facts.cache_clear()

@@ -73,8 +73,10 @@ def test_compute_environments_update_in_place_and_are_auto_named(cluster):
 
 def test_queues_order_environments_and_cancel_stuck_jobs(cluster):
     mocks, component = cluster
-    ce_arn = {("SPOT" if "spot" in ce.name else "EC2"): ce.outputs["arn"] for ce in
-              mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")}
+    ce_arn = {
+        ("SPOT" if "spot" in ce.name else "EC2"): ce.outputs["arn"]
+        for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    }
     queues = {q.name.removeprefix("batch-"): q for q in mocks.of_type("aws:batch/jobQueue:JobQueue")}
     assert set(queues) == {"head", "default", "priority"}
     expected = {"head": ["EC2"], "default": ["SPOT"], "priority": ["EC2", "SPOT"]}
@@ -86,10 +88,12 @@ def test_queues_order_environments_and_cancel_stuck_jobs(cluster):
         assert "name" not in queue.inputs
         actions = queue.inputs["jobStateTimeLimitActions"]
         assert {a["reason"] for a in actions} == set(STUCK_REASONS)
-        assert all(a["action"] == "CANCEL" and a["state"] == "RUNNABLE" and a["maxTimeSeconds"] == 1800
-                   for a in actions)
-    assert queues["head"].inputs["priority"] > queues["priority"].inputs["priority"] > queues["default"].inputs[
-        "priority"]
+        assert all(
+            a["action"] == "CANCEL" and a["state"] == "RUNNABLE" and a["maxTimeSeconds"] == 1800 for a in actions
+        )
+    assert (
+        queues["head"].inputs["priority"] > queues["priority"].inputs["priority"] > queues["default"].inputs["priority"]
+    )
     assert resolve(component.queue_arns["head"]) == queues["head"].outputs["arn"]
     assert resolve(component.queue_names["default"]) == queues["default"].outputs["name"]
 
@@ -107,8 +111,10 @@ def test_china_queues_act_only_on_the_reasons_the_china_guide_lists():
     mocks, _ = build(partition="aws-cn")
     for queue in mocks.of_type("aws:batch/jobQueue:JobQueue"):
         reasons = [a["reason"] for a in queue.inputs["jobStateTimeLimitActions"]]
-        assert reasons == ["MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-                           "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"], queue.name
+        assert reasons == [
+            "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+            "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+        ], queue.name
 
 
 def test_spill_over_setting_adds_on_demand_to_the_default_queue():
@@ -121,17 +127,24 @@ def test_roles_are_scoped_and_use_no_full_access_policies(cluster):
     mocks, component = cluster
     [attachment] = mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     assert attachment.inputs["policyArn"] == (
-        "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")
+        "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+    )
     instance, task = (mocks.named(n, "aws:iam/role:Role") for n in ("batch-instance", "batch-task"))
     assert json.loads(instance.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "ec2.amazonaws.com"}
+        "Service": "ec2.amazonaws.com"
+    }
     assert json.loads(task.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "ecs-tasks.amazonaws.com"}
+        "Service": "ecs-tasks.amazonaws.com"
+    }
     for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
         document = json.loads(policy.inputs["policy"])
         resources = {r for s in document["Statement"] for r in s["Resource"]}
-        assert resources == {"arn:aws:s3:::work", "arn:aws:s3:::work/*", "arn:aws:s3:::1000genomes",
-                             "arn:aws:s3:::1000genomes/*"}
+        assert resources == {
+            "arn:aws:s3:::work",
+            "arn:aws:s3:::work/*",
+            "arn:aws:s3:::1000genomes",
+            "arn:aws:s3:::1000genomes/*",
+        }
         read_only = next(s for s in document["Statement"] if s["Sid"] == "ReadOnlyObjects")
         assert all(not a.startswith(("s3:Put", "s3:Delete")) for a in read_only["Action"])
     assert resolve(component.task_role_arn) == task.outputs["arn"]
@@ -164,8 +177,10 @@ def test_update_policy_waits_the_longest_the_provider_accepts():
         # terraform-provider-aws internal/service/batch/compute_environment.go: IntBetween(1, 360), under the API's 7200
         assert policy["jobExecutionTimeoutMinutes"] == 360 and policy["terminateJobsOnUpdate"] is False
     mocks, _ = build(update_timeout_minutes=45)
-    assert {ce.inputs["updatePolicy"]["jobExecutionTimeoutMinutes"]
-            for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")} == {45}
+    assert {
+        ce.inputs["updatePolicy"]["jobExecutionTimeoutMinutes"]
+        for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    } == {45}
 
 
 def test_the_fargate_environment_declares_no_update_policy():

@@ -99,8 +99,17 @@ def head(tmp_path, moto_server):
     return make_head(tmp_path, moto_server)
 
 
-ARGS = ["nf-core/rnaseq", "-r", "3.14.0", "--input", "s3://in/my samples.csv", "--title", "it's \"quoted\"",
-        "--glob", "*.fastq.gz"]
+ARGS = [
+    "nf-core/rnaseq",
+    "-r",
+    "3.14.0",
+    "--input",
+    "s3://in/my samples.csv",
+    "--title",
+    'it\'s "quoted"',
+    "--glob",
+    "*.fastq.gz",
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +123,9 @@ def finished(tmp_path_factory, moto_server):
 
 
 def run(head, *args, **env):
-    return subprocess.run(["bash", str(ENTRYPOINT), *args], env={**head["env"], **env}, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(ENTRYPOINT), *args], env={**head["env"], **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def keys(head, prefix):
@@ -133,9 +143,14 @@ def test_arguments_with_spaces_and_quotes_reach_nextflow_unchanged(finished):
 def test_config_matches_the_one_the_stack_exports(finished):
     env = finished["env"]
     assert (finished["record"] / "config").read_text() == render_nextflow_config(
-        work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1",
-        max_spot_attempts=4)
+        work_dir=env["NF_WORKDIR"],
+        region=env["NF_AWS_REGION"],
+        default_queue=env["NF_JOB_QUEUE"],
+        priority_queue=env["NF_PRIORITY_QUEUE"],
+        task_role_arn=env["NF_TASK_JOB_ROLE"],
+        run_name="run-1",
+        max_spot_attempts=4,
+    )
 
 
 @pytest.mark.parametrize("capped", [False, True], ids=["shared queues", "capped team queue"])
@@ -148,9 +163,15 @@ def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, cap
     e = {**head["env"], **env}
     written = (head["record"] / "config").read_text()
     assert written == render_nextflow_config(
-        work_dir=e["NF_WORKDIR"], region=e["NF_AWS_REGION"], default_queue=e["NF_JOB_QUEUE"],
-        priority_queue=e["NF_PRIORITY_QUEUE"], task_role_arn=e["NF_TASK_JOB_ROLE"], run_name="run-1",
-        max_spot_attempts=4, team="genomics-core")
+        work_dir=e["NF_WORKDIR"],
+        region=e["NF_AWS_REGION"],
+        default_queue=e["NF_JOB_QUEUE"],
+        priority_queue=e["NF_PRIORITY_QUEUE"],
+        task_role_arn=e["NF_TASK_JOB_ROLE"],
+        run_name="run-1",
+        max_spot_attempts=4,
+        team="genomics-core",
+    )
     assert "shareIdentifier = 'genomics-core'" in written and "'Team': 'genomics-core'" in written
     assert (f"queue = {{ '{queue}' }}" in written) == capped
 
@@ -201,14 +222,21 @@ def test_a_retried_head_resumes_and_cancels_the_lost_attempts_tasks(head, shared
 
     outputs = shared_stack.outputs
     backend = batch_simple_backends[ACCOUNT][REGION]
-    run_env = {"NF_JOB_QUEUE": outputs["defaultQueueArn"], "NF_PRIORITY_QUEUE": outputs["priorityQueueArn"],
-               "NF_RUN_NAME": "lost-run"}
+    run_env = {
+        "NF_JOB_QUEUE": outputs["defaultQueueArn"],
+        "NF_PRIORITY_QUEUE": outputs["priorityQueueArn"],
+        "NF_RUN_NAME": "lost-run",
+    }
     assert run(head, "hello", **run_env).returncode == 0
 
     def task(queue: str, run_name: str) -> str:
-        _, job_id, _ = backend.submit_job(job_name="nf-task", job_def_id=outputs["jobDefinitionArn"],
-                                          job_queue=outputs[queue], array_properties={},
-                                          tags={"nfbatch-run": run_name})
+        _, job_id, _ = backend.submit_job(
+            job_name="nf-task",
+            job_def_id=outputs["jobDefinitionArn"],
+            job_queue=outputs[queue],
+            array_properties={},
+            tags={"nfbatch-run": run_name},
+        )
         backend._jobs[job_id].status = "RUNNING"  # moto finishes jobs at once; these are still running
         return job_id
 
@@ -221,8 +249,10 @@ def test_a_retried_head_resumes_and_cancels_the_lost_attempts_tasks(head, shared
     stopped = {j: backend._jobs[j].job_stopped_reason if backend._jobs[j].stop else None for j in [*lost, bystander]}
     reason = "head attempt 2 resumes the run"
     assert stopped == {lost[0]: reason, lost[1]: reason, bystander: None}, result.stderr
-    assert keys(head, "logs/lost-run/") == ["logs/lost-run/nextflow-attempt-1.log",
-                                           "logs/lost-run/nextflow-attempt-2.log"]
+    assert keys(head, "logs/lost-run/") == [
+        "logs/lost-run/nextflow-attempt-1.log",
+        "logs/lost-run/nextflow-attempt-2.log",
+    ]
 
 
 def test_the_region_comes_from_the_job_definition_not_from_instance_metadata(finished):
@@ -242,8 +272,9 @@ def test_nextflows_exit_status_is_the_jobs(head):
 def stop_with_sigterm(head, nextflow_status: str) -> tuple[int, str]:
     """Start the entrypoint, send it SIGTERM once nextflow runs, and return its exit code and stderr."""
     env = {**head["env"], "FAKE_MODE": "wait", "FAKE_TERM_STATUS": nextflow_status}
-    process = subprocess.Popen(["bash", str(ENTRYPOINT), "hello"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        ["bash", str(ENTRYPOINT), "hello"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     started = head["record"] / "started"
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
@@ -272,12 +303,15 @@ def test_a_stopped_head_exits_143_for_the_retry_rule_unless_the_run_finished(hea
     assert ("exiting 143" in stderr) == (head_status == 143)
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"NF_WORKDIR": ""}, "NF_WORKDIR is not set"),
-    ({"NF_JOB_QUEUE": "it's"}, "NF_JOB_QUEUE must not contain quotes"),
-    ({"NF_RUN_NAME": "../escape"}, "NF_RUN_NAME must be 1-128 letters"),
-    ({"NF_MAX_SPOT_ATTEMPTS": "3; rm -rf /"}, "NF_MAX_SPOT_ATTEMPTS must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NF_WORKDIR": ""}, "NF_WORKDIR is not set"),
+        ({"NF_JOB_QUEUE": "it's"}, "NF_JOB_QUEUE must not contain quotes"),
+        ({"NF_RUN_NAME": "../escape"}, "NF_RUN_NAME must be 1-128 letters"),
+        ({"NF_MAX_SPOT_ATTEMPTS": "3; rm -rf /"}, "NF_MAX_SPOT_ATTEMPTS must be a whole number"),
+    ],
+)
 def test_bad_environment_stops_before_nextflow_runs(head, env, message):
     result = run(head, "hello", **env)
     assert result.returncode == 64
@@ -295,6 +329,12 @@ def test_with_a_gpu_queue_the_config_still_matches_the_stacks(head):
     assert run(head, "hello", NF_GPU_QUEUE=gpu).returncode == 0
     env = head["env"]
     assert (head["record"] / "config").read_text() == render_nextflow_config(
-        work_dir=env["NF_WORKDIR"], region=env["NF_AWS_REGION"], default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"], task_role_arn=env["NF_TASK_JOB_ROLE"], run_name="run-1",
-        max_spot_attempts=4, gpu_queue=gpu)
+        work_dir=env["NF_WORKDIR"],
+        region=env["NF_AWS_REGION"],
+        default_queue=env["NF_JOB_QUEUE"],
+        priority_queue=env["NF_PRIORITY_QUEUE"],
+        task_role_arn=env["NF_TASK_JOB_ROLE"],
+        run_name="run-1",
+        max_spot_attempts=4,
+        gpu_queue=gpu,
+    )

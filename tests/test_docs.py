@@ -17,8 +17,13 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 
 
 def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("mkdocs"), "build", "--strict", "--config-file", str(project / "mkdocs.yml"),
-                           "--site-dir", str(site)], capture_output=True, text=True, timeout=120, cwd=project)
+    return subprocess.run(
+        [tool("mkdocs"), "build", "--strict", "--config-file", str(project / "mkdocs.yml"), "--site-dir", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
 
 
 def test_the_docs_site_builds_strictly(tmp_path):
@@ -31,19 +36,27 @@ def test_the_site_turns_every_link_check_into_a_warning():
     # MkDocs reports unrecognized links, missing anchors and pages left out of the nav only at INFO level by default
     # (mkdocs/config/defaults.py, MkDocsConfig.Validation), and --strict fails on warnings alone.
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    assert config["validation"] == {"omitted_files": "warn", "not_found": "warn", "absolute_links": "warn",
-                                    "unrecognized_links": "warn", "anchors": "warn"}
+    assert config["validation"] == {
+        "omitted_files": "warn",
+        "not_found": "warn",
+        "absolute_links": "warn",
+        "unrecognized_links": "warn",
+        "anchors": "warn",
+    }
     assert config["theme"]["name"] in {"mkdocs", "readthedocs"} and "plugins" not in config
     pages = sorted(p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md"))
     assert sorted(page for entry in config["nav"] for page in entry.values()) == pages
 
 
-@pytest.mark.parametrize(("broken", "message"), [
-    ("[a missing anchor](aws.md#no-such-step)", "does not contain an anchor '#no-such-step'"),
-    ("[a missing page](deploy-guide.md)", "the target is not found among documentation files"),
-    ("[a file outside docs/](../tasks.py)", "the target is not found among documentation files"),
-    ("[a directory link](teams/)", "unrecognized relative link 'teams/'"),
-])
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("[a missing anchor](aws.md#no-such-step)", "does not contain an anchor '#no-such-step'"),
+        ("[a missing page](deploy-guide.md)", "the target is not found among documentation files"),
+        ("[a file outside docs/](../tasks.py)", "the target is not found among documentation files"),
+        ("[a directory link](teams/)", "unrecognized relative link 'teams/'"),
+    ],
+)
 def test_a_broken_link_fails_the_build(tmp_path, broken, message):
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
@@ -94,8 +107,11 @@ def github_anchor(heading: str) -> str:
 
 
 def anchors(path: Path) -> set[str]:
-    return {github_anchor(line.lstrip("#")) for line in without_fences(path.read_text()).splitlines()
-            if re.match(r"#{1,6} ", line)}
+    return {
+        github_anchor(line.lstrip("#"))
+        for line in without_fences(path.read_text()).splitlines()
+        if re.match(r"#{1,6} ", line)
+    }
 
 
 def relative_links(path: Path) -> list[str]:
@@ -122,9 +138,11 @@ def test_every_relative_link_in_the_readme_resolves():
 
 def test_the_link_checker_sees_a_broken_link(tmp_path):
     page = tmp_path / "README.md"
-    page.write_text("# Title\n\n## `pulumi up` during a drain\n\n[ok](#pulumi-up-during-a-drain) [gone](docs/x.md)\n"
-                    "[no such heading](#drain) [file](LICENSE)\n```bash\n[not a link](in/code.md)\n```\n"
-                    "[web](https://example.org) `[code](span.md)`\n")
+    page.write_text(
+        "# Title\n\n## `pulumi up` during a drain\n\n[ok](#pulumi-up-during-a-drain) [gone](docs/x.md)\n"
+        "[no such heading](#drain) [file](LICENSE)\n```bash\n[not a link](in/code.md)\n```\n"
+        "[web](https://example.org) `[code](span.md)`\n"
+    )
     (tmp_path / "LICENSE").write_text("Apache-2.0\n")
     assert relative_links(page) == ["#pulumi-up-during-a-drain", "docs/x.md", "#drain", "LICENSE"]
     assert anchors(page) == {"title", "pulumi-up-during-a-drain"}

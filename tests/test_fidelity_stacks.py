@@ -17,8 +17,10 @@ from facts.contract import PROJECT
 from nfbatch.cli import main
 
 COMBINED = {
-    "teams": {"core": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"], "weight": 2},
-              "rnalab": {}},
+    "teams": {
+        "core": {"maxVcpus": 8, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"], "weight": 2},
+        "rnalab": {},
+    },
     "launchTemplate": {"scratch": "nvme"},
     "compute": {"gpu": {"enabled": True}},
     "alerts": {"emails": ["oncall@lab.org"]},
@@ -93,15 +95,22 @@ class Replay:
         ec2, iam = endpoint.client("ec2"), endpoint.client("iam")
         vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
         self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.0.0/20")["Subnet"]["SubnetId"]
-        self.group = ec2.create_security_group(GroupName=f"replay-{suffix}", Description="replay",
-                                               VpcId=vpc)["GroupId"]
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        self.group = ec2.create_security_group(GroupName=f"replay-{suffix}", Description="replay", VpcId=vpc)["GroupId"]
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        )
         # moto insists on a service role; the real stack uses Batch's service-linked role instead.
-        self.service_role = iam.create_role(RoleName=f"replay-batch-{suffix}",
-                                            AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        self.profile = iam.create_instance_profile(
-            InstanceProfileName=f"replay-instance-{suffix}")["InstanceProfile"]["Arn"]
+        self.service_role = iam.create_role(RoleName=f"replay-batch-{suffix}", AssumeRolePolicyDocument=trust)["Role"][
+            "Arn"
+        ]
+        self.profile = iam.create_instance_profile(InstanceProfileName=f"replay-instance-{suffix}")["InstanceProfile"][
+            "Arn"
+        ]
 
     def resources(self, resources: dict) -> dict:
         """What the provider's expandComputeResource sends: camelCase inputs, with minvCpus/maxvCpus and
@@ -123,36 +132,53 @@ class Replay:
         for ce in self.run.mocks.of_type(CE):
             update = ce.inputs.get("updatePolicy")
             created = self.batch.create_compute_environment(
-                computeEnvironmentName=f"{ce.name}-{self.suffix}", type=ce.inputs["type"], state="ENABLED",
-                serviceRole=self.service_role, computeResources=self.resources(ce.inputs["computeResources"]),
-                **({"tags": ce.inputs["tags"]} if "tags" in ce.inputs else {}))
+                computeEnvironmentName=f"{ce.name}-{self.suffix}",
+                type=ce.inputs["type"],
+                state="ENABLED",
+                serviceRole=self.service_role,
+                computeResources=self.resources(ce.inputs["computeResources"]),
+                **({"tags": ce.inputs["tags"]} if "tags" in ce.inputs else {}),
+            )
             if update:  # the provider sets the update policy with UpdateComputeEnvironment after creating
                 self.batch.update_compute_environment(
                     computeEnvironment=created["computeEnvironmentArn"],
-                    updatePolicy={"terminateJobsOnUpdate": update["terminateJobsOnUpdate"],
-                                  "jobExecutionTimeoutMinutes": int(update["jobExecutionTimeoutMinutes"])})
+                    updatePolicy={
+                        "terminateJobsOnUpdate": update["terminateJobsOnUpdate"],
+                        "jobExecutionTimeoutMinutes": int(update["jobExecutionTimeoutMinutes"]),
+                    },
+                )
             self.arns[ce.outputs["arn"]] = created["computeEnvironmentArn"]
 
     def scheduling_policy(self) -> None:
         [policy] = self.run.mocks.of_type(POLICY)
         share = policy.inputs["fairSharePolicy"]
-        created = self.batch.create_scheduling_policy(name=f"{policy.name}-{self.suffix}", fairsharePolicy={
-            "shareDecaySeconds": int(share["shareDecaySeconds"]),
-            "computeReservation": int(share["computeReservation"]),
-            "shareDistribution": share["shareDistributions"]})
+        created = self.batch.create_scheduling_policy(
+            name=f"{policy.name}-{self.suffix}",
+            fairsharePolicy={
+                "shareDecaySeconds": int(share["shareDecaySeconds"]),
+                "computeReservation": int(share["computeReservation"]),
+                "shareDistribution": share["shareDistributions"],
+            },
+        )
         self.arns[policy.outputs["arn"]] = created["arn"]
 
     def queues(self) -> None:
         for queue in self.run.mocks.of_type(QUEUE):
             inputs = queue.inputs
             created = self.batch.create_job_queue(
-                jobQueueName=f"{queue.name}-{self.suffix}", state=inputs["state"], priority=int(inputs["priority"]),
+                jobQueueName=f"{queue.name}-{self.suffix}",
+                state=inputs["state"],
+                priority=int(inputs["priority"]),
                 schedulingPolicyArn=self.arns[inputs["schedulingPolicyArn"]],
-                computeEnvironmentOrder=[{"order": int(o["order"]), "computeEnvironment": self.arns[
-                    o["computeEnvironment"]]} for o in inputs["computeEnvironmentOrders"]],
-                jobStateTimeLimitActions=[{**a, "maxTimeSeconds": int(a["maxTimeSeconds"])}
-                                          for a in inputs["jobStateTimeLimitActions"]],
-                **({"tags": inputs["tags"]} if "tags" in inputs else {}))
+                computeEnvironmentOrder=[
+                    {"order": int(o["order"]), "computeEnvironment": self.arns[o["computeEnvironment"]]}
+                    for o in inputs["computeEnvironmentOrders"]
+                ],
+                jobStateTimeLimitActions=[
+                    {**a, "maxTimeSeconds": int(a["maxTimeSeconds"])} for a in inputs["jobStateTimeLimitActions"]
+                ],
+                **({"tags": inputs["tags"]} if "tags" in inputs else {}),
+            )
             self.arns[queue.outputs["arn"]] = created["jobQueueArn"]
 
     def definitions(self) -> list[dict]:
@@ -161,14 +187,15 @@ class Replay:
             inputs = definition.inputs
             retry = inputs["retryStrategy"]
             request = {
-                "jobDefinitionName": f"{definition.name}-{self.suffix}", "type": inputs["type"],
+                "jobDefinitionName": f"{definition.name}-{self.suffix}",
+                "type": inputs["type"],
                 "containerProperties": json.loads(inputs["containerProperties"]),
-                "platformCapabilities": inputs["platformCapabilities"], "propagateTags": inputs["propagateTags"],
+                "platformCapabilities": inputs["platformCapabilities"],
+                "propagateTags": inputs["propagateTags"],
                 "timeout": {"attemptDurationSeconds": int(inputs["timeout"]["attemptDurationSeconds"])},
                 "retryStrategy": {"attempts": int(retry["attempts"]), "evaluateOnExit": retry["evaluateOnExits"]},
                 **({"tags": inputs["tags"]} if "tags" in inputs else {}),
-                **({"schedulingPriority": int(inputs["schedulingPriority"])} if "schedulingPriority" in inputs
-                   else {}),
+                **({"schedulingPriority": int(inputs["schedulingPriority"])} if "schedulingPriority" in inputs else {}),
             }
             registered.append(self.batch.register_job_definition(**request))
         return registered
@@ -188,14 +215,22 @@ def test_both_stacks_replay_into_moto(stack, moto_server):
     assert all(q["schedulingPolicyArn"] for q in queues["jobQueues"])  # every queue of a team stack is fair-share
     described = batch.describe_job_definitions(jobDefinitions=[d["jobDefinitionArn"] for d in definitions])
     assert {d["jobDefinitionName"].removesuffix(f"-{name}") for d in described["jobDefinitions"]} == {
-        "nextflow-definition", "teams-core-head", "teams-rnalab-head"}
+        "nextflow-definition",
+        "teams-core-head",
+        "teams-rnalab-head",
+    }
 
     # A team head submitted as nfbatch does (share identifier and priority override) is accepted by the team's
     # fair-share head queue.
     head_queue = replay.arns[run.mocks.named("batch-head", QUEUE).outputs["arn"]]
     core_head = next(d for d in definitions if d["jobDefinitionName"].startswith("teams-core-head"))
-    job = batch.submit_job(jobName="nfbatch-replay", jobQueue=head_queue, jobDefinition=core_head["jobDefinitionArn"],
-                           shareIdentifier="core", schedulingPriorityOverride=1)
+    job = batch.submit_job(
+        jobName="nfbatch-replay",
+        jobQueue=head_queue,
+        jobDefinition=core_head["jobDefinitionArn"],
+        shareIdentifier="core",
+        schedulingPriorityOverride=1,
+    )
     assert job["jobId"]
 
     budgets = run.mocks.of_type("aws:budgets/budget:Budget")

@@ -64,17 +64,27 @@ def test_a_stopped_fargate_head_has_ecs_default_stop_timeout_to_exit_143():
     ecs_properties = session.get_service_model("batch").shape_for("TaskContainerProperties").members
     assert "stopTimeout" not in batch and "stopTimeout" in ecs_properties
     ecs = session.get_service_model("ecs").shape_for("ContainerDefinition").members["stopTimeout"].documentation
-    assert "For tasks that use the Fargate launch type, the max stop timeout value is 120 seconds and if the " \
-           "parameter is not specified, the default value of 30 seconds is used." in ecs
+    assert (
+        "For tasks that use the Fargate launch type, the max stop timeout value is 120 seconds and if the "
+        "parameter is not specified, the default value of 30 seconds is used." in ecs
+    )
     assert "ECS_CONTAINER_STOP_TIMEOUT" in ecs
 
 
 @pytest.fixture(scope="module")
 def head():
     args = component_args(
-        NextflowHeadJobArgs, bucket_name="lab-work", bucket_arn="arn:aws:s3:::lab-work", queue_arns=QUEUES,
-        task_role_arn=TASK_ROLE, read_only_bucket_arns=["arn:aws:s3:::1000genomes"], vcpus=4, memory_mib=8192,
-        attempts=3, timeout_hours=48, nextflow_version="25.04.6",
+        NextflowHeadJobArgs,
+        bucket_name="lab-work",
+        bucket_arn="arn:aws:s3:::lab-work",
+        queue_arns=QUEUES,
+        task_role_arn=TASK_ROLE,
+        read_only_bucket_arns=["arn:aws:s3:::1000genomes"],
+        vcpus=4,
+        memory_mib=8192,
+        attempts=3,
+        timeout_hours=48,
+        nextflow_version="25.04.6",
     )
     return build_component(lambda: NextflowHeadJob("nextflow", args))
 
@@ -84,8 +94,10 @@ def test_job_definition_is_valid_for_register_job_definition(head):
     [definition] = mocks.of_type("aws:batch/jobDefinition:JobDefinition")
     inputs = definition.inputs
     # The provider renames evaluateOnExits to the API's evaluateOnExit; the mock wire turns ints into floats.
-    retry = {"attempts": int(inputs["retryStrategy"]["attempts"]),
-             "evaluateOnExit": inputs["retryStrategy"]["evaluateOnExits"]}
+    retry = {
+        "attempts": int(inputs["retryStrategy"]["attempts"]),
+        "evaluateOnExit": inputs["retryStrategy"]["evaluateOnExits"],
+    }
     params = {
         "jobDefinitionName": definition.outputs["name"],
         "type": inputs["type"],
@@ -101,11 +113,13 @@ def test_job_definition_is_valid_for_register_job_definition(head):
 
 def test_botocore_validation_catches_a_broken_definition():
     # Guards the check above: a wrong type must be reported, or the validation proves nothing.
-    broken = container_properties(image="i", vcpus=1, memory_mib=2048, job_role_arn=TASK_ROLE, environment={},
-                                  log_group="g", region="us-east-1")
+    broken = container_properties(
+        image="i", vcpus=1, memory_mib=2048, job_role_arn=TASK_ROLE, environment={}, log_group="g", region="us-east-1"
+    )
     broken["resourceRequirements"] = [{"type": "VCPU", "value": 2}]
     assert "resourceRequirements" in register_job_definition_errors(
-        {"jobDefinitionName": "x", "type": "container", "containerProperties": broken})
+        {"jobDefinitionName": "x", "type": "container", "containerProperties": broken}
+    )
 
 
 def test_job_definition_runs_the_head_with_the_stack_environment(head):
@@ -116,9 +130,16 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     assert "vcpus" not in props and "memory" not in props  # the deprecated fields
     env = {e["name"]: e["value"] for e in props["environment"]}
     assert env == head_environment(
-        work_dir="s3://lab-work/work", logs_dir="s3://lab-work/logs", cache_dir="s3://lab-work/cache",
-        region="us-east-1", default_queue=QUEUES["default"], priority_queue=QUEUES["priority"],
-        task_role_arn=TASK_ROLE, memory_mib=8192, max_spot_attempts=3)
+        work_dir="s3://lab-work/work",
+        logs_dir="s3://lab-work/logs",
+        cache_dir="s3://lab-work/cache",
+        region="us-east-1",
+        default_queue=QUEUES["default"],
+        priority_queue=QUEUES["priority"],
+        task_role_arn=TASK_ROLE,
+        memory_mib=8192,
+        max_spot_attempts=3,
+    )
     assert env["NF_MAX_SPOT_ATTEMPTS"] == "3"
     assert env["NF_JOB_QUEUE"] == QUEUES["default"] and env["NXF_OPTS"] == "-Xms2048m -Xmx6144m"
     role = mocks.named("nextflow-role", "aws:iam/role:Role")
@@ -127,17 +148,28 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     assert props["image"] == f"{repository.outputs['repositoryUrl']}:25.04.6"
     log_group = mocks.named("nextflow-logs")
     assert props["logConfiguration"]["options"]["awslogs-group"] == log_group.outputs["name"]
-    assert definition.inputs["retryStrategy"] == {"attempts": 3, "evaluateOnExits": [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onExitCode": "143", "action": "RETRY"},
-        {"onReason": "*", "action": "EXIT"}]}
+    assert definition.inputs["retryStrategy"] == {
+        "attempts": 3,
+        "evaluateOnExits": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onExitCode": "143", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
     assert definition.inputs["timeout"] == {"attemptDurationSeconds": 48 * 3600}
     assert definition.inputs["propagateTags"] is True
     assert resolve(component.job_definition_arn) == definition.outputs["arn"]
 
 
 def test_image_override_replaces_the_repository_image():
-    args = component_args(NextflowHeadJobArgs, bucket_name="b", bucket_arn="arn:aws:s3:::b", queue_arns=QUEUES,
-                          task_role_arn=TASK_ROLE, image="public.ecr.aws/lab/nextflow:25.04.6")
+    args = component_args(
+        NextflowHeadJobArgs,
+        bucket_name="b",
+        bucket_arn="arn:aws:s3:::b",
+        queue_arns=QUEUES,
+        task_role_arn=TASK_ROLE,
+        image="public.ecr.aws/lab/nextflow:25.04.6",
+    )
     mocks, component = build_component(lambda: NextflowHeadJob("nf", args))
     props = json.loads(mocks.named("nf-definition").inputs["containerProperties"])
     assert props["image"] == "public.ecr.aws/lab/nextflow:25.04.6" == resolve(component.image)
@@ -160,13 +192,20 @@ def test_head_policy_submits_only_to_stack_queues_and_passes_only_the_task_role(
     statements = {s["Sid"]: s for s in document["Statement"]}
     submit = statements["SubmitToStackQueues"]
     assert submit["Action"] == ["batch:SubmitJob"]
-    assert set(submit["Resource"]) == {*QUEUES.values(),
-                                       f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/nf-*",
-                                       f"arn:aws:batch:us-east-1:{ACCOUNT}:job/*"}
+    assert set(submit["Resource"]) == {
+        *QUEUES.values(),
+        f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/nf-*",
+        f"arn:aws:batch:us-east-1:{ACCOUNT}:job/*",
+    }
     assert statements["RegisterNextflowJobDefinitions"]["Resource"] == [
-        f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/nf-*"]
-    assert statements["PassTaskRole"] == {"Sid": "PassTaskRole", "Effect": "Allow", "Action": "iam:PassRole",
-                                          "Resource": TASK_ROLE}
+        f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/nf-*"
+    ]
+    assert statements["PassTaskRole"] == {
+        "Sid": "PassTaskRole",
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": TASK_ROLE,
+    }
     assert set(statements["ReadWriteObjects"]["Resource"]) == {"arn:aws:s3:::lab-work/*"}
     assert set(statements["ReadOnlyObjects"]["Resource"]) == {"arn:aws:s3:::1000genomes/*"}
 

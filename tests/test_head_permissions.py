@@ -15,9 +15,15 @@ BATCH = f"arn:aws:batch:{REGION}:{ACCOUNT}"
 QUEUES = {q: f"{BATCH}:job-queue/batch-{q}-1a2b3c" for q in ("head", "default", "priority")}
 TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/batch-task-9f8e7d"
 WORK = "arn:aws:s3:::lab-work"
-POLICY = head_job_policy(partition="aws", region=REGION, account_id=ACCOUNT, queue_arns=list(QUEUES.values()),
-                         task_role_arn=TASK_ROLE, read_write_buckets=[WORK],
-                         read_only_buckets=["arn:aws:s3:::1000genomes"])
+POLICY = head_job_policy(
+    partition="aws",
+    region=REGION,
+    account_id=ACCOUNT,
+    queue_arns=list(QUEUES.values()),
+    task_role_arn=TASK_ROLE,
+    read_write_buckets=[WORK],
+    read_only_buckets=["arn:aws:s3:::1000genomes"],
+)
 DEFINITION = f"{BATCH}:job-definition/{NF}quay-io-biocontainers-fastqc-0-12-1"
 
 # (action, resource ARN, where nf-amazon makes the call)
@@ -35,13 +41,22 @@ NEXTFLOW_CALLS = [
     ("batch:TerminateJob", f"{BATCH}:job/0a1b2c3d", "AwsBatchTaskHandler.terminateJob"),
     ("batch:DescribeComputeEnvironments", "*", "AwsBatchHelper.getClusterArnByCompEnvArn"),
     ("batch:DescribeJobQueues", "*", "AwsBatchHelper.getComputeEnvByQueueName"),
-    ("ecs:DescribeTasks", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/cluster/abc",
-     "AwsBatchHelper.getContainerIdByClusterAndTaskArn"),
-    ("ecs:DescribeContainerInstances", f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/cluster/abc",
-     "AwsBatchHelper.getInstanceIdByClusterAndTaskArn"),
+    (
+        "ecs:DescribeTasks",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/cluster/abc",
+        "AwsBatchHelper.getContainerIdByClusterAndTaskArn",
+    ),
+    (
+        "ecs:DescribeContainerInstances",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/cluster/abc",
+        "AwsBatchHelper.getInstanceIdByClusterAndTaskArn",
+    ),
     ("ec2:DescribeInstances", "*", "AwsBatchHelper.getInfoByInstanceId"),
-    ("logs:GetLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/job:log-stream:nf-x/default/abc",
-     "AwsBatchHelper.getTaskLogStream"),
+    (
+        "logs:GetLogEvents",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/job:log-stream:nf-x/default/abc",
+        "AwsBatchHelper.getTaskLogStream",
+    ),
     ("iam:PassRole", TASK_ROLE, "SubmitJob with aws.batch.jobRole"),
     ("s3:PutObject", f"{WORK}/work/ab/cdef/.command.run", "the task wrapper, uploaded by the head"),
     ("s3:GetObject", "arn:aws:s3:::1000genomes/phase3/sample.bam", "staging a read-only input"),
@@ -61,8 +76,9 @@ MUST_BE_DENIED = [
 ]
 
 
-@pytest.mark.parametrize(("action", "resource", "where"), NEXTFLOW_CALLS,
-                         ids=[f"{a} {w}" for a, _, w in NEXTFLOW_CALLS])
+@pytest.mark.parametrize(
+    ("action", "resource", "where"), NEXTFLOW_CALLS, ids=[f"{a} {w}" for a, _, w in NEXTFLOW_CALLS]
+)
 def test_every_call_nextflow_makes_from_the_head_is_allowed(action, resource, where):
     assert decision([POLICY], action, resource) == "Allow", f"{where}: {action} on {resource}"
 
@@ -73,8 +89,10 @@ def test_calls_outside_the_stack_are_denied(action, resource, why):
 
 
 def test_the_evaluator_honours_explicit_deny_and_wildcards():
-    documents = [{"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"}]},
-                 {"Statement": {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"}}]
+    documents = [
+        {"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"}]},
+        {"Statement": {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"}},
+    ]
     assert decision(documents, "s3:getobject", "arn:aws:s3:::b/a") == "Allow"
     assert decision(documents, "s3:GetObject", "arn:aws:s3:::b/secret/k") == "Deny"
     assert decision(documents, "s3:PutObject", "arn:aws:s3:::b/a") == "ImplicitDeny"

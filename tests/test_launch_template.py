@@ -62,11 +62,19 @@ def test_user_data_is_identical_between_runs():
 
 
 def test_ecs_agent_settings_come_from_the_config():
-    agent = dataclasses.replace(AGENT, image_pull_behavior="prefer-cached", container_stop_timeout_seconds=300,
-                                image_cleanup_interval_minutes=45)
+    agent = dataclasses.replace(
+        AGENT,
+        image_pull_behavior="prefer-cached",
+        container_stop_timeout_seconds=300,
+        image_cleanup_interval_minutes=45,
+    )
     [script] = shell_parts(render_user_data(agent, CLI_VERSION))
-    for line in ("ECS_ENABLE_SPOT_INSTANCE_DRAINING=true", "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
-                 "ECS_CONTAINER_STOP_TIMEOUT=300s", "ECS_IMAGE_CLEANUP_INTERVAL=45m"):
+    for line in (
+        "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+        "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+        "ECS_CONTAINER_STOP_TIMEOUT=300s",
+        "ECS_IMAGE_CLEANUP_INTERVAL=45m",
+    ):
         assert f"\n{line}\n" in script
 
 
@@ -81,8 +89,13 @@ def test_aws_cli_is_installed_self_contained_where_nextflow_expects_it():
 
 
 def test_the_embedded_key_is_the_aws_cli_teams(tmp_path):
-    shown = subprocess.run([*gpg_home(tmp_path / "gnupg"), "--with-colons", "--show-keys"], input=AWS_CLI_KEY,
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        [*gpg_home(tmp_path / "gnupg"), "--with-colons", "--show-keys"],
+        input=AWS_CLI_KEY,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     fingerprints = [line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")]
     assert fingerprints[0] == AWS_CLI_KEY_FINGERPRINT
     assert "AWS CLI Team <aws-cli@amazon.com>" in shown
@@ -108,14 +121,20 @@ def test_cli_wrapper_runs_with_posix_sh_alone_and_puts_its_own_libraries_first(t
     wrapper.write_text(AWS_CLI_WRAPPER)
     wrapper.chmod(0o755)
     # dash, an empty environment (no PATH, so no bash and no external command), as in a busybox task image.
-    result = subprocess.run(["/bin/sh", str(wrapper), "s3", "cp", "a b", "c"], env={"LD_LIBRARY_PATH": "/image/lib"},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["/bin/sh", str(wrapper), "s3", "cp", "a b", "c"],
+        env={"LD_LIBRARY_PATH": "/image/lib"},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     line = record.read_text().strip()
-    assert line == (f"dist-aws LD_LIBRARY_PATH={root}/bin/../lib:{root}/bin/../v2/current/dist:/image/lib "
-                    "args=s3 cp a b c")
-    lint = subprocess.run([tool("shellcheck"), "--shell=sh", "-"], input=AWS_CLI_WRAPPER, capture_output=True,
-                          text=True)
+    assert line == (
+        f"dist-aws LD_LIBRARY_PATH={root}/bin/../lib:{root}/bin/../v2/current/dist:/image/lib args=s3 cp a b c"
+    )
+    lint = subprocess.run(
+        [tool("shellcheck"), "--shell=sh", "-"], input=AWS_CLI_WRAPPER, capture_output=True, text=True
+    )
     assert lint.returncode == 0, lint.stdout
 
 
@@ -166,8 +185,11 @@ def no_agent_outlives_its_test(tmp_path):
 
 
 def new_key(gpg: list[str], uid: str, *faked_time: str) -> str:
-    subprocess.run([*gpg, *faked_time, "--quick-gen-key", uid, "ed25519", "sign", "2d" if faked_time else "never"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*gpg, *faked_time, "--quick-gen-key", uid, "ed25519", "sign", "2d" if faked_time else "never"],
+        check=True,
+        capture_output=True,
+    )
     listed = subprocess.run([*gpg, "--with-colons", "--list-keys", uid], check=True, capture_output=True, text=True)
     return next(line.split(":")[9] for line in listed.stdout.splitlines() if line.startswith("fpr:"))
 
@@ -179,26 +201,41 @@ def signing(tmp_path_factory):
     directory = tmp_path_factory.mktemp("signing")
     gpg = gpg_home(directory / "gnupg")
     fingerprint = new_key(gpg, "Stand-in AWS CLI Team <cli@example.com>", "--faked-system-time", "20200101T000000")
-    expired_copy = subprocess.run([*gpg, "--armor", "--export", fingerprint], check=True, capture_output=True,
-                                  text=True).stdout
+    expired_copy = subprocess.run(
+        [*gpg, "--armor", "--export", fingerprint], check=True, capture_output=True, text=True
+    ).stdout
     subprocess.run([*gpg, "--quick-set-expire", fingerprint, "never"], check=True, capture_output=True)
     installer = directory / "awscliv2.zip"
     installer.write_bytes(b"the AWS CLI installer")
     signed = {}
     for name, key in (("good", fingerprint), ("impostor", new_key(gpg, "Impostor <bad@example.com>"))):
         signed[name] = directory / f"{name}.sig"
-        subprocess.run([*gpg, "--local-user", key, "--detach-sign", "--output", str(signed[name]), str(installer)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*gpg, "--local-user", key, "--detach-sign", "--output", str(signed[name]), str(installer)],
+            check=True,
+            capture_output=True,
+        )
     tampered = directory / "tampered.zip"
     tampered.write_bytes(b"the AWS CLI installer, changed")
-    yield {"key": expired_copy.strip(), "fingerprint": fingerprint, "installer": installer, "tampered": tampered,
-           **signed}
+    yield {
+        "key": expired_copy.strip(),
+        "fingerprint": fingerprint,
+        "installer": installer,
+        "tampered": tampered,
+        **signed,
+    }
     kill_agents(directory)
     assert settled_agents_under(directory) == []
 
 
-def run_boot_script(tmp_path: Path, signing: dict, failing: str | None = None, signature: str = "good",
-                    installer: str = "installer", kill_agent: bool = True) -> tuple[int, Path, Path]:
+def run_boot_script(
+    tmp_path: Path,
+    signing: dict,
+    failing: str | None = None,
+    signature: str = "good",
+    installer: str = "installer",
+    kill_agent: bool = True,
+) -> tuple[int, Path, Path]:
     """Run the real boot script with /etc/ecs moved into tmp_path, system commands replaced by recorders, real gpg,
     and the stand-in signing key in place of the AWS CLI team's. Its mktemp work directory (and GnuPG home) lands in
     tmp_path too. `kill_agent=False` drops the script's own agent kill, to show what the check would catch."""
@@ -209,18 +246,23 @@ def run_boot_script(tmp_path: Path, signing: dict, failing: str | None = None, s
         status = 1 if name == failing else 0
         fake_command(bin_dir, name, f'echo "{name} $*" >> "{record}"; exit {status}')
     # curl "downloads" the installer and its signature from the files the signing fixture made.
-    fake_command(bin_dir, "curl", f"""out=""; url=""
+    fake_command(
+        bin_dir,
+        "curl",
+        f"""out=""; url=""
 while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2 ;; *) url="$1"; shift ;; esac; done
 echo "curl $url" >> "{record}"
 [ "{failing}" = curl ] && exit 22
-case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[installer]}" "$out" ;; esac""")
+case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[installer]}" "$out" ;; esac""",
+    )
     cli_root, host_lib = tmp_path / "aws-cli", tmp_path / "host-lib"
     host_lib.mkdir()
     (host_lib / "libz.so.1").write_text("zlib")
     script = provisioning_script(AGENT, CLI_VERSION).replace("/etc/ecs", str(etc))
     script = script.replace("cli_root=/opt/aws-cli", f"cli_root={cli_root}")
-    script = script.replace(AWS_CLI_KEY.strip(), signing["key"]).replace(AWS_CLI_KEY_FINGERPRINT,
-                                                                          signing["fingerprint"])
+    script = script.replace(AWS_CLI_KEY.strip(), signing["key"]).replace(
+        AWS_CLI_KEY_FINGERPRINT, signing["fingerprint"]
+    )
     # The installer lands under the unzip target; stand in for it so the script's own steps run in order.
     script = script.replace('"$workdir/aws/install"', f'"{bin_dir}/installer"')
     if not kill_agent:
@@ -229,9 +271,13 @@ case "$url" in *.sig) cp "{signing[signature]}" "$out" ;; *) cp "{signing[instal
     fake_cli_tree(cli_root, record)
     fake_command(bin_dir, "installer", f'echo "installer $*" >> "{record}"')
     # ldd as on an Amazon Linux host: libz from the host, glibc that must stay the image's own.
-    fake_command(bin_dir, "ldd", f'echo "$1:"; echo "  libz.so.1 => {host_lib}/libz.so.1 (0x1)"; '
-                                 'echo "  libc.so.6 => /lib64/libc.so.6 (0x2)"; '
-                                 'echo "  /lib64/ld-linux-x86-64.so.2 (0x3)"')
+    fake_command(
+        bin_dir,
+        "ldd",
+        f'echo "$1:"; echo "  libz.so.1 => {host_lib}/libz.so.1 (0x1)"; '
+        'echo "  libc.so.6 => /lib64/libc.so.6 (0x2)"; '
+        'echo "  /lib64/ld-linux-x86-64.so.2 (0x3)"',
+    )
     path = tmp_path / "boot.sh"
     path.write_text(script)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
@@ -255,11 +301,16 @@ def test_successful_boot_writes_ecs_config_and_does_not_shut_down(tmp_path, sign
     assert f"dist-aws LD_LIBRARY_PATH={cli_root}/bin/../lib:" in calls and "args=--version" in calls
 
 
-@pytest.mark.parametrize(("failing", "signature", "installer"), [
-    ("curl", "good", "installer"), ("dnf", "good", "installer"), ("unzip", "good", "installer"),
-    (None, "impostor", "installer"),  # signed, but not by the pinned key
-    (None, "good", "tampered"),  # the download does not match its signature
-])
+@pytest.mark.parametrize(
+    ("failing", "signature", "installer"),
+    [
+        ("curl", "good", "installer"),
+        ("dnf", "good", "installer"),
+        ("unzip", "good", "installer"),
+        (None, "impostor", "installer"),  # signed, but not by the pinned key
+        (None, "good", "tampered"),  # the download does not match its signature
+    ],
+)
 def test_failed_provisioning_shuts_the_instance_down(tmp_path, signing, failing, signature, installer):
     status, _, record = run_boot_script(tmp_path, signing, failing, signature, installer)
     assert status != 0
@@ -322,8 +373,9 @@ class NvmeInstance:
     def __post_init__(self):
         for name in ("sys", "dev", "bin", "tools"):
             (self.root / name).mkdir()
-        disks = {"nvme0n1": "Amazon Elastic Block Store"} | {f"nvme{i}n1": INSTANCE_STORE_MODEL
-                                                               for i in range(1, self.disks + 1)}
+        disks = {"nvme0n1": "Amazon Elastic Block Store"} | {
+            f"nvme{i}n1": INSTANCE_STORE_MODEL for i in range(1, self.disks + 1)
+        }
         for name, model in disks.items():
             (self.root / "sys" / name / "device").mkdir(parents=True)
             (self.root / "sys" / name / "device" / "model").write_text(model.ljust(40) + "\n")  # sysfs pads
@@ -352,8 +404,10 @@ class NvmeInstance:
         bin_dir = self.root / "bin"
         for name in ("shutdown", "mkfs.xfs"):
             self.fake(name)
-        self.fake("mount", {"mounted": f'touch "{mounted}"', "raced": f'touch "{mounted}"; exit 32',
-                            "refused": "exit 32"}[self.mount])
+        self.fake(
+            "mount",
+            {"mounted": f'touch "{mounted}"', "raced": f'touch "{mounted}"; exit 32', "refused": "exit 32"}[self.mount],
+        )
         fake_command(bin_dir, "mountpoint", f'[ -e "{mounted}" ]')
         fake_command(bin_dir, "rpm", f'[ -x "{bin_dir}/mdadm" ]')  # rpm -q --quiet: 0 when installed
         self.fake("udevadm")
@@ -371,7 +425,10 @@ class NvmeInstance:
     def write_imds(self) -> None:
         """curl as the instance metadata service answers it (IMDSv2: a session token from a PUT, then GETs that carry
         it), and nothing else: the boothook reaches no other address."""
-        fake_command(self.root / "bin", "curl", f"""echo "curl $*" >> "{self.root}/calls"
+        fake_command(
+            self.root / "bin",
+            "curl",
+            f"""echo "curl $*" >> "{self.root}/calls"
 method=GET; token=""; url=""
 while [ $# -gt 0 ]; do case "$1" in
   -X) method="$2"; shift 2 ;;
@@ -386,7 +443,8 @@ case "$method $url" in
     [ "$token" = imds-token ] || exit 22
     {"exit 22" if self.region is None else f"echo -n '{self.region}'"} ;;
   *) exit 7 ;;
-esac""")
+esac""",
+        )
 
     def script(self) -> str:
         """The real boothook with its paths moved into the stand-in; the fstab entry stays as an instance gets it."""
@@ -403,8 +461,12 @@ esac""")
             mounted.touch()
         (self.root / "calls").write_text("")
         self.write_fakes(mounted)
-        result = subprocess.run([shutil.which("bash"), "-c", self.script()], capture_output=True, text=True,
-                                env={"PATH": f"{self.root}/bin:{self.root}/tools"})
+        result = subprocess.run(
+            [shutil.which("bash"), "-c", self.script()],
+            capture_output=True,
+            text=True,
+            env={"PATH": f"{self.root}/bin:{self.root}/tools"},
+        )
         self.calls = (self.root / "calls").read_text().splitlines()
         return result.returncode
 
@@ -419,8 +481,9 @@ def test_mdadm_is_installed_on_every_nvme_instance_before_anything_uses_it(tmp_p
     assert instance.boot() == 0, instance.calls
     assert "dnf install -y -q mdadm" in instance.calls
     if disks == 2:
-        assert instance.index("dnf install") < instance.index(f"mdadm --create {tmp_path}/dev/md0 --run --level=0 "
-                                                              f"--raid-devices=2 {tmp_path}/dev/nvme1n1 ")
+        assert instance.index("dnf install") < instance.index(
+            f"mdadm --create {tmp_path}/dev/md0 --run --level=0 --raid-devices=2 {tmp_path}/dev/nvme1n1 "
+        )
     target = f"{tmp_path}/dev/" + ("md0" if disks == 2 else "nvme1n1")
     # A 32 KiB log stripe unit, as the EKS AMI formats its array (awslabs/amazon-eks-ami setup-local-disks).
     assert f"mkfs.xfs -f -q -L nf-scratch -l su=8b {target}" in instance.calls
@@ -438,9 +501,11 @@ def test_dnf_reaches_the_repositories_of_the_region_the_metadata_service_names(t
     assert "dnf repositories of awsregion=ap-southeast-2" in instance.calls
     assert (instance.dnf_vars / "awsregion").read_text() == "ap-southeast-2\n"
     # IMDSv2: a session token first, then the region with it (the template sets httpTokens=required).
-    token = instance.index(f"curl --fail --silent --show-error --retry 5 --retry-all-errors --retry-connrefused "
-                           f"--connect-timeout 2 --max-time 10 -X PUT -H X-aws-ec2-metadata-token-ttl-seconds: 300 "
-                           f"{IMDS}/api/token")
+    token = instance.index(
+        f"curl --fail --silent --show-error --retry 5 --retry-all-errors --retry-connrefused "
+        f"--connect-timeout 2 --max-time 10 -X PUT -H X-aws-ec2-metadata-token-ttl-seconds: 300 "
+        f"{IMDS}/api/token"
+    )
     [region] = [i for i, call in enumerate(instance.calls) if call.endswith(f"{IMDS}/meta-data/placement/region")]
     assert instance.index("curl ") == token < region < instance.index("dnf install")
 
@@ -483,8 +548,10 @@ def test_a_reboot_where_fstab_already_mounted_the_scratch_touches_nothing(tmp_pa
     assert instance.calls == []
 
 
-@pytest.mark.parametrize(("state", "stopped"), [("active", True), ("activating", True), ("reloading", True),
-                                                ("inactive", False), ("failed", False)])
+@pytest.mark.parametrize(
+    ("state", "stopped"),
+    [("active", True), ("activating", True), ("reloading", True), ("inactive", False), ("failed", False)],
+)
 def test_a_docker_that_is_up_or_still_starting_is_stopped_for_the_mount(tmp_path, state, stopped):
     # `systemctl is-active` exits non-zero for every state but "active", "activating" included (systemctl(1)).
     instance = NvmeInstance(tmp_path, 1, docker=state)
@@ -562,8 +629,14 @@ def test_template_requires_imdsv2_and_encrypts_a_gp3_root_volume():
     assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 1
     [root] = template.inputs["blockDeviceMappings"]
     assert root["deviceName"] == "/dev/xvda"
-    assert root["ebs"] == {"volumeType": "gp3", "volumeSize": 1000, "iops": 16000, "throughput": 1000,
-                           "encrypted": "true", "deleteOnTermination": "true"}
+    assert root["ebs"] == {
+        "volumeType": "gp3",
+        "volumeSize": 1000,
+        "iops": 16000,
+        "throughput": 1000,
+        "encrypted": "true",
+        "deleteOnTermination": "true",
+    }
     assert template.inputs["instanceInitiatedShutdownBehavior"] == "terminate"
     assert "keyName" not in template.inputs
     specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}

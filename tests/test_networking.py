@@ -77,7 +77,9 @@ def test_existing_mode_declares_only_the_security_group():
 def test_pinned_zones_are_used_and_zone_lookup_is_skipped():
     mocks, _ = build(availability_zones=["us-east-1c", "us-east-1d"])
     assert sorted(s.inputs["availabilityZone"] for s in mocks.of_type("aws:ec2/subnet:Subnet")) == [
-        "us-east-1c", "us-east-1d"]
+        "us-east-1c",
+        "us-east-1d",
+    ]
     assert not any(token.endswith("getAvailabilityZones") for token, _ in mocks.calls)
 
 
@@ -101,8 +103,11 @@ def test_a_region_with_fewer_zones_than_az_count_fails_cleanly():
     from components.networking import first_zones
 
     assert first_zones(["eu-north-1a", "eu-north-1b", "eu-north-1c"], 2) == ["eu-north-1a", "eu-north-1b"]
-    with pytest.raises(pulumi.RunError, match=r"azCount = 4: this region has only 3 available zones \(a, b, c\); "
-                                              r"fix: pulumi config set --path 'genomics-batch:network.azCount' 3"):
+    with pytest.raises(
+        pulumi.RunError,
+        match=r"azCount = 4: this region has only 3 available zones \(a, b, c\); "
+        r"fix: pulumi config set --path 'genomics-batch:network.azCount' 3",
+    ):
         first_zones(["a", "b", "c"], 4)
 
 
@@ -110,8 +115,9 @@ def test_the_zone_lookup_goes_through_first_zones(monkeypatch):
     import components.networking as networking
 
     seen = []
-    monkeypatch.setattr(networking, "first_zones", lambda names, count: seen.append((len(names), count)) or
-                        list(names[:count]))
+    monkeypatch.setattr(
+        networking, "first_zones", lambda names, count: seen.append((len(names), count)) or list(names[:count])
+    )
     mocks, _ = build(az_count=3)
     assert seen == [(6, 3)]  # the mocked region's six zones, cut to azCount
     assert len(mocks.of_type("aws:ec2/subnet:Subnet")) == 3

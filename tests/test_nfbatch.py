@@ -35,8 +35,9 @@ def head_jobs(stack, run: str = "*"):
     """Head jobs on the stack's head queue (of one run, or all)."""
     batch = stack.endpoint.client("batch")
     name = "*" if run == "*" else f"{runs.JOB_PREFIX}{run}"
-    summaries = batch.list_jobs(jobQueue=stack.outputs["headQueueArn"],
-                                filters=[{"name": "JOB_NAME", "values": [name]}])["jobSummaryList"]
+    summaries = batch.list_jobs(
+        jobQueue=stack.outputs["headQueueArn"], filters=[{"name": "JOB_NAME", "values": [name]}]
+    )["jobSummaryList"]
     return batch.describe_jobs(jobs=[s["jobId"] for s in summaries])["jobs"] if summaries else []
 
 
@@ -45,8 +46,9 @@ def submit_tasks(stack, run: str, count: int, queue: str = "defaultQueueArn", de
     definition = definition or stack.outputs["jobDefinitionArn"]
 
     def submit(i: int) -> str:
-        return batch.submit_job(jobName=f"nf-task-{i}", jobQueue=stack.outputs[queue], jobDefinition=definition,
-                                tags={"nfbatch-run": run})["jobId"]
+        return batch.submit_job(
+            jobName=f"nf-task-{i}", jobQueue=stack.outputs[queue], jobDefinition=definition, tags={"nfbatch-run": run}
+        )["jobId"]
 
     with ThreadPoolExecutor(max_workers=8) as pool:  # setup only: the moto server is threaded
         return list(pool.map(submit, range(count)))
@@ -58,9 +60,13 @@ def add_tasks_directly(stack, run: str, count: int) -> None:
 
     backend = batch_simple_backends[ACCOUNT][REGION]
     for i in range(count):
-        backend.submit_job(job_name=f"nf-task-{i}", job_def_id=stack.outputs["jobDefinitionArn"],
-                           job_queue=stack.outputs["defaultQueueArn"], array_properties={},
-                           tags={"nfbatch-run": run})
+        backend.submit_job(
+            job_name=f"nf-task-{i}",
+            job_def_id=stack.outputs["jobDefinitionArn"],
+            job_queue=stack.outputs["defaultQueueArn"],
+            array_properties={},
+            tags={"nfbatch-run": run},
+        )
 
 
 def error_response(status: int, code: str, message: str):
@@ -69,6 +75,7 @@ def error_response(status: int, code: str, message: str):
         raw = io.BytesIO(body)
         raw.stream = lambda **__: iter([body])  # botocore reads error bodies via .stream()
         return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, raw)
+
     return handler
 
 
@@ -83,16 +90,33 @@ def running_for(first_n: int):
                 if job["jobName"].startswith(runs.JOB_PREFIX):
                     job["status"] = "RUNNING"
                     job.pop("stoppedAt", None)
+
     return handler
 
 
 # --- run --------------------------------------------------------------------------------------------------------
 
+
 def test_run_submits_the_head_job_with_options_tags_and_params(shared_stack, hooks, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("input: s3://in/samples.csv\n")
-    code, out = nfbatch(shared_stack, "run", "nf-core/rnaseq", "-r", "3.14.0", "--profile", "test", "--params-file",
-                        str(params), "--name", "rna-1", "--json", "--", "--outdir", "s3://out/my results")
+    code, out = nfbatch(
+        shared_stack,
+        "run",
+        "nf-core/rnaseq",
+        "-r",
+        "3.14.0",
+        "--profile",
+        "test",
+        "--params-file",
+        str(params),
+        "--name",
+        "rna-1",
+        "--json",
+        "--",
+        "--outdir",
+        "s3://out/my results",
+    )
     assert code == 0
     result = as_json(out)
     assert set(result) == {"run", "headJobId", "jobName", "paramsFile"} and result["run"] == "rna-1"
@@ -104,8 +128,17 @@ def test_run_submits_the_head_job_with_options_tags_and_params(shared_stack, hoo
     assert job["jobId"] == result["headJobId"] and job["jobName"] == "nfbatch-rna-1"
     assert job["jobQueue"] == shared_stack.outputs["headQueueArn"]
     assert job["jobDefinition"] == shared_stack.outputs["jobDefinitionArn"]
-    assert job["container"]["command"] == ["nf-core/rnaseq", "-r", "3.14.0", "-profile", "test", "-params-file",
-                                           result["paramsFile"], "--outdir", "s3://out/my results"]
+    assert job["container"]["command"] == [
+        "nf-core/rnaseq",
+        "-r",
+        "3.14.0",
+        "-profile",
+        "test",
+        "-params-file",
+        result["paramsFile"],
+        "--outdir",
+        "s3://out/my results",
+    ]
     assert {"name": "NF_RUN_NAME", "value": "rna-1"} in job["container"]["environment"]
     assert job["tags"] == {"nfbatch-run": "rna-1", "nfbatch-pipeline": "nf-core/rnaseq"}
 
@@ -120,15 +153,20 @@ def test_generated_run_names_are_valid_and_distinct():
     assert len(names) == 20 and all(runs.RUN_NAME.fullmatch(n) and n.startswith("rna-seq-") for n in names)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["run", "hello", "--name", "bad name!"], "run name 'bad name!' is not allowed"),
-    (["run", "hello", "--resume"], "--resume needs --name"),
-    (["run", "hello", "--params-file", "/nonexistent/params.yaml"], "params file /nonexistent/params.yaml does "
-                                                                    "not exist"),
-    (["status", "--", "-resume"], "arguments after `--` are only for `nfbatch run`"),
-    (["prune-job-definitions", "--older-than", "0"], "--older-than 0: must be at least 1 day"),
-    (["status", "--limit", "0"], "--limit 0: must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "hello", "--name", "bad name!"], "run name 'bad name!' is not allowed"),
+        (["run", "hello", "--resume"], "--resume needs --name"),
+        (
+            ["run", "hello", "--params-file", "/nonexistent/params.yaml"],
+            "params file /nonexistent/params.yaml does not exist",
+        ),
+        (["status", "--", "-resume"], "arguments after `--` are only for `nfbatch run`"),
+        (["prune-job-definitions", "--older-than", "0"], "--older-than 0: must be at least 1 day"),
+        (["status", "--limit", "0"], "--limit 0: must be at least 1"),
+    ],
+)
 def test_bad_input_is_refused_before_any_aws_call(shared_stack, hooks, capsys, argv, message):
     code, _ = nfbatch(shared_stack, *argv)
     assert code == 2
@@ -168,6 +206,7 @@ def test_ctrl_c_while_watching_leaves_the_run_alone(shared_stack, hooks, monkeyp
 
 # --- status -----------------------------------------------------------------------------------------------------
 
+
 def test_status_lists_recent_runs_newest_first(shared_stack, hooks):
     for name in ("first", "second"):
         assert nfbatch(shared_stack, "run", "hello", "--name", name)[0] == 0
@@ -175,8 +214,20 @@ def test_status_lists_recent_runs_newest_first(shared_stack, hooks):
     code, out = nfbatch(shared_stack, "status", "--limit", "2", "--json")
     listed = as_json(out)
     assert code == 0 and [r["run"] for r in listed] == ["second", "first"]
-    assert set(listed[0]) == {"run", "team", "pipeline", "state", "reason", "createdAt", "startedAt", "stoppedAt",
-                              "durationSeconds", "headJobId", "exitCode", "logStream"}
+    assert set(listed[0]) == {
+        "run",
+        "team",
+        "pipeline",
+        "state",
+        "reason",
+        "createdAt",
+        "startedAt",
+        "stoppedAt",
+        "durationSeconds",
+        "headJobId",
+        "exitCode",
+        "logStream",
+    }
     assert listed[0]["team"] is None  # a stack without teams
     code, table = nfbatch(shared_stack, "status")
     assert code == 0 and "recent runs" in table and "second" in table and "SUCCEEDED" in table
@@ -214,6 +265,7 @@ def test_unknown_run_is_a_clear_error(shared_stack, hooks, capsys):
 
 # --- logs -------------------------------------------------------------------------------------------------------
 
+
 def put_log(stack, stream: str, lines: list[str], group: str | None = None):
     logs = stack.endpoint.client("logs")
     group = group or stack.outputs["headLogGroupName"]
@@ -221,8 +273,11 @@ def put_log(stack, stream: str, lines: list[str], group: str | None = None):
         logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
     now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
 
 
 def test_logs_print_the_head_jobs_stream(shared_stack, hooks):
@@ -249,6 +304,7 @@ def test_follow_waits_for_a_stream_that_does_not_exist_yet(shared_stack, hooks):
 
     aws = nfbatch_aws.Aws("us-east-1")
     from nfbatch.stack import StackOutputs
+
     events = list(runs.follow_head_log(aws, StackOutputs(shared_stack.outputs), "slow", True, 0, sleep=sleep))
     assert [e["message"] for e in events] == ["started", "done"]
     assert created
@@ -271,6 +327,7 @@ def test_logs_tasks_failed_shows_reasons_and_log_tails(shared_stack, hooks, monk
 
 
 # --- stop -------------------------------------------------------------------------------------------------------
+
 
 def test_stop_terminates_a_running_head_job_and_lists_active_tasks(shared_stack, hooks):
     assert nfbatch(shared_stack, "run", "hello", "--name", "halt")[0] == 0
@@ -299,6 +356,7 @@ def test_stop_of_an_ended_run_changes_nothing(shared_stack, hooks):
 
 # --- doctor -----------------------------------------------------------------------------------------------------
 
+
 def test_doctor_passes_on_a_healthy_stack(shared_stack, hooks):
     code, out = nfbatch(shared_stack, "doctor", "--json")
     checks = as_json(out)
@@ -306,24 +364,28 @@ def test_doctor_passes_on_a_healthy_stack(shared_stack, hooks):
     assert set(checks[0]) == {"check", "ok", "detail", "fix"}
 
 
-@pytest.mark.parametrize(("breakage", "check", "fix"), [
-    ("queue-disabled", "default queue enabled", "--state ENABLED"),
-    ("queue-order", "priority queue order", "pulumi up"),
-    ("ce-disabled", "spot compute environment enabled", "update-compute-environment"),
-    ("definition-gone", "head job definition", "pulumi up"),
-    ("policy-gone", "work bucket TLS-only policy", "pulumi up"),
-    ("role-gone", "task job role", "pulumi up"),
-])
+@pytest.mark.parametrize(
+    ("breakage", "check", "fix"),
+    [
+        ("queue-disabled", "default queue enabled", "--state ENABLED"),
+        ("queue-order", "priority queue order", "pulumi up"),
+        ("ce-disabled", "spot compute environment enabled", "update-compute-environment"),
+        ("definition-gone", "head job definition", "pulumi up"),
+        ("policy-gone", "work bucket TLS-only policy", "pulumi up"),
+        ("role-gone", "task job role", "pulumi up"),
+    ],
+)
 def test_doctor_names_each_problem_and_its_fix(fake_stack, hooks, breakage, check, fix):
     o, client = fake_stack.outputs, fake_stack.endpoint.client
     if breakage == "queue-disabled":
         client("batch").update_job_queue(jobQueue=o["defaultQueueArn"], state="DISABLED")
     elif breakage == "queue-order":
-        client("batch").update_job_queue(jobQueue=o["priorityQueueArn"], computeEnvironmentOrder=[
-            {"order": 1, "computeEnvironment": o["spotComputeEnvironmentArn"]}])
+        client("batch").update_job_queue(
+            jobQueue=o["priorityQueueArn"],
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": o["spotComputeEnvironmentArn"]}],
+        )
     elif breakage == "ce-disabled":
-        client("batch").update_compute_environment(computeEnvironment=o["spotComputeEnvironmentArn"],
-                                                   state="DISABLED")
+        client("batch").update_compute_environment(computeEnvironment=o["spotComputeEnvironmentArn"], state="DISABLED")
     elif breakage == "definition-gone":
         client("batch").deregister_job_definition(jobDefinition=o["jobDefinitionArn"])
     elif breakage == "policy-gone":
@@ -341,11 +403,16 @@ def test_doctor_names_each_problem_and_its_fix(fake_stack, hooks, breakage, chec
 
 # --- prune ------------------------------------------------------------------------------------------------------
 
+
 def register(stack, name: str) -> str:
     return stack.endpoint.client("batch").register_job_definition(
-        jobDefinitionName=name, type="container",
-        containerProperties={"image": "busybox", "resourceRequirements": [
-            {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]})["jobDefinitionArn"]
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )["jobDefinitionArn"]
 
 
 @pytest.fixture
@@ -390,6 +457,7 @@ def test_prune_apply_never_touches_protected_or_used_definitions(fake_stack, hoo
 
 # --- config and stack resolution ----------------------------------------------------------------------------------
 
+
 def test_config_prints_the_stacks_nextflow_config(shared_stack, capsys):
     assert main(["--outputs", str(shared_stack.outputs_file), "config"]) == 0
     assert capsys.readouterr().out == shared_stack.outputs["nextflowConfig"]
@@ -418,6 +486,7 @@ def test_without_pulumi_or_outputs_file_the_error_says_what_to_pass(monkeypatch,
 
 # --- AWS faults ---------------------------------------------------------------------------------------------------
 
+
 def test_no_credentials_is_a_clear_error(shared_stack, monkeypatch, capsys):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
@@ -428,17 +497,22 @@ def test_no_credentials_is_a_clear_error(shared_stack, monkeypatch, capsys):
 
 
 def test_access_denied_names_the_missing_permission(shared_stack, hooks, capsys):
-    hooks.on("before-send.batch.SubmitJob", error_response(
-        403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
-                                      "batch:SubmitJob on resource: job-queue/head"))
+    hooks.on(
+        "before-send.batch.SubmitJob",
+        error_response(
+            403,
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+            "batch:SubmitJob on resource: job-queue/head",
+        ),
+    )
     code, _ = nfbatch(shared_stack, "run", "hello")
     err = capsys.readouterr().err
     assert code == 2 and "access denied: your credentials lack batch:SubmitJob" in err
 
 
 def test_access_denied_without_a_named_action_falls_back_to_the_operation(shared_stack, hooks, capsys):
-    hooks.on("before-send.batch.DescribeComputeEnvironments", error_response(403, "AccessDeniedException",
-                                                                             "Forbidden"))
+    hooks.on("before-send.batch.DescribeComputeEnvironments", error_response(403, "AccessDeniedException", "Forbidden"))
     code, _ = nfbatch(shared_stack, "doctor")
     assert code == 2 and "lack batch:DescribeComputeEnvironments" in capsys.readouterr().err
 
@@ -498,8 +572,13 @@ def test_operational_verbs_never_import_pulumi_grpc_or_pydantic(shared_stack):
 
     # One fresh process runs every verb in turn: whatever any of them imported is still in sys.modules at the end.
     env = {**shared_stack.endpoint.env(), "NFBATCH_OUTPUTS": str(shared_stack.outputs_file), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", LIGHT_PROBE, json.dumps(OPERATIONAL)], capture_output=True,
-                            text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", LIGHT_PROBE, json.dumps(OPERATIONAL)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     probe = json.loads(result.stderr.strip().splitlines()[-1])
     assert probe["heavy"] == [], probe
     # Each verb ran to its own end: --help exits 0, `logs nobody` is a clean 2, doctor may find moto's stack unhealthy.
@@ -520,8 +599,9 @@ def test_status_table_is_readable_at_80_columns_and_the_cli_describes_itself(sha
     long_name = "a-rather-long-run-name-for-a-cohort-of-two-thousand-samples-2026"
     assert nfbatch(shared_stack, "run", "nf-core/sarek", "--name", long_name)[0] == 0
     out = io.StringIO()
-    code = main(["--outputs", str(shared_stack.outputs_file), "status", "--limit", "3"],
-                console=Console(file=out, width=80))  # what a pipe or a narrow terminal gets
+    code = main(
+        ["--outputs", str(shared_stack.outputs_file), "status", "--limit", "3"], console=Console(file=out, width=80)
+    )  # what a pipe or a narrow terminal gets
     lines = out.getvalue().splitlines()
     assert code == 0 and all(len(line) <= 80 for line in lines)
     table = out.getvalue()
@@ -536,6 +616,7 @@ def test_status_table_is_readable_at_80_columns_and_the_cli_describes_itself(sha
 
 
 # --- bad input, tried as an adversary would ---------------------------------------------------------------------
+
 
 def _files(tmp_path) -> dict[str, str]:
     (tmp_path / "params-dir").mkdir()
@@ -578,13 +659,16 @@ def test_more_bad_input_is_refused_before_any_aws_call(shared_stack, hooks, caps
     assert hooks.calls == {}
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"region": 42}, "region = 42: must be a non-empty string"),
-    ({"headQueueArn": None}, "headQueueArn = null: must be a non-empty string"),
-    ({"region": "us-east-9"}, "region = us-east-9: not an AWS region"),
-    ({"jobDefinitionArn": ""}, 'jobDefinitionArn = "": must be a non-empty string'),
-    ({"workDir": ["s3://a"]}, 'workDir = ["s3://a"]: must be a non-empty string'),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"region": 42}, "region = 42: must be a non-empty string"),
+        ({"headQueueArn": None}, "headQueueArn = null: must be a non-empty string"),
+        ({"region": "us-east-9"}, "region = us-east-9: not an AWS region"),
+        ({"jobDefinitionArn": ""}, 'jobDefinitionArn = "": must be a non-empty string'),
+        ({"workDir": ["s3://a"]}, 'workDir = ["s3://a"]: must be a non-empty string'),
+    ],
+)
 def test_outputs_files_are_type_checked(shared_stack, hooks, capsys, tmp_path, change, message):
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps({**shared_stack.outputs, **change}))
@@ -633,8 +717,10 @@ def test_a_bad_or_unreachable_endpoint_is_a_clean_and_quick_error(shared_stack, 
 def failed_before_logging(parsed, **_):
     for job in parsed.get("jobs", []):
         if job["jobName"].startswith(runs.JOB_PREFIX):
-            job.update(status="FAILED", statusReason="CannotPullContainerError: pull image manifest has been "
-                                                     "retried 5 time(s): not found")
+            job.update(
+                status="FAILED",
+                statusReason="CannotPullContainerError: pull image manifest has been retried 5 time(s): not found",
+            )
             job.get("container", {}).pop("logStreamName", None)
 
 
@@ -692,6 +778,7 @@ def test_doctor_says_when_alert_subscriptions_wait_for_confirmation(fake_stack, 
 
 # --- a job id that is not this stack's run ----------------------------------------------------------------------
 
+
 def all_running(answers: int = 20):
     """After-call hook: moto finishes jobs at once; here every job described is mid-flight, so `stop` would terminate
     whatever it found. Only for the first `answers` DescribeJobs answers, so a `logs --follow` that took a task for
@@ -703,6 +790,7 @@ def all_running(answers: int = 20):
         for job in parsed.get("jobs", []) if seen["n"] <= answers else []:
             job["status"] = "RUNNING"
             job.pop("stoppedAt", None)
+
     return handler
 
 
@@ -731,8 +819,11 @@ def test_a_task_job_id_is_named_as_a_task_of_its_run(shared_stack, hooks, capsys
 
 def test_a_task_job_id_without_a_run_tag_is_still_not_a_run(shared_stack, hooks, capsys):
     batch = shared_stack.endpoint.client("batch")
-    stray = batch.submit_job(jobName="by-hand", jobQueue=shared_stack.outputs["defaultQueueArn"],
-                             jobDefinition=shared_stack.outputs["jobDefinitionArn"])["jobId"]
+    stray = batch.submit_job(
+        jobName="by-hand",
+        jobQueue=shared_stack.outputs["defaultQueueArn"],
+        jobDefinition=shared_stack.outputs["jobDefinitionArn"],
+    )["jobId"]
     hooks.on("after-call.batch.DescribeJobs", all_running())
     code, _ = nfbatch(shared_stack, "stop", stray)
     err = capsys.readouterr().err
@@ -741,8 +832,9 @@ def test_a_task_job_id_without_a_run_tag_is_still_not_a_run(shared_stack, hooks,
     assert "TerminateJob" not in hooks.calls
 
 
-@pytest.mark.parametrize("verb", [["status"], ["logs"], ["logs", "--follow", "--interval", "0"],
-                                  ["logs", "--tasks", "all"], ["stop"]])
+@pytest.mark.parametrize(
+    "verb", [["status"], ["logs"], ["logs", "--follow", "--interval", "0"], ["logs", "--tasks", "all"], ["stop"]]
+)
 def test_another_stacks_head_job_id_is_refused(shared_stack, fake_stack, hooks, capsys, verb):
     assert nfbatch(fake_stack, "run", "hello", "--name", "elsewhere")[0] == 0
     [other] = head_jobs(fake_stack, "elsewhere")
@@ -772,50 +864,91 @@ def test_a_job_id_that_batch_does_not_know_is_named_as_such(shared_stack, hooks,
 
 # --- outputs files, hand-edited as an adversary would ---------------------------------------------------------------
 
+
 def _in_region(arn: str, region: str) -> str:
     return arn.replace(f":{REGION}:", f":{region}:")
 
 
 HAND_EDITED = [
-    ("definition-name", lambda o: {"jobDefinitionArn": o["jobDefinitionName"]},
-     "jobDefinitionArn = {jobDefinitionName}: must be a job definition ARN with its revision"),
-    ("definition-without-revision", lambda o: {"jobDefinitionArn": o["jobDefinitionArn"].rsplit(":", 1)[0]},
-     "must be a job definition ARN with its revision"),
-    ("queue-name", lambda o: {"headQueueArn": o["headQueueName"]},
-     "headQueueArn = {headQueueName}: must be a job queue ARN"),
-    ("queue-list", lambda o: {"defaultQueueArn": [o["defaultQueueArn"]]},
-     'defaultQueueArn = ["{defaultQueueArn}"]: must be a non-empty string'),
-    ("queue-other-region", lambda o: {"priorityQueueArn": _in_region(o["priorityQueueArn"], "eu-west-1")},
-     "priorityQueueArn = arn:aws:batch:eu-west-1:" + ACCOUNT + ":job-queue/{priorityQueueName}: must be in region "
-     "us-east-1, the stack's region"),
-    ("queue-arn-as-role", lambda o: {"taskJobRoleArn": o["defaultQueueArn"]}, "taskJobRoleArn = {defaultQueueArn}: "
-                                                                               "must be an IAM role ARN"),
+    (
+        "definition-name",
+        lambda o: {"jobDefinitionArn": o["jobDefinitionName"]},
+        "jobDefinitionArn = {jobDefinitionName}: must be a job definition ARN with its revision",
+    ),
+    (
+        "definition-without-revision",
+        lambda o: {"jobDefinitionArn": o["jobDefinitionArn"].rsplit(":", 1)[0]},
+        "must be a job definition ARN with its revision",
+    ),
+    (
+        "queue-name",
+        lambda o: {"headQueueArn": o["headQueueName"]},
+        "headQueueArn = {headQueueName}: must be a job queue ARN",
+    ),
+    (
+        "queue-list",
+        lambda o: {"defaultQueueArn": [o["defaultQueueArn"]]},
+        'defaultQueueArn = ["{defaultQueueArn}"]: must be a non-empty string',
+    ),
+    (
+        "queue-other-region",
+        lambda o: {"priorityQueueArn": _in_region(o["priorityQueueArn"], "eu-west-1")},
+        "priorityQueueArn = arn:aws:batch:eu-west-1:" + ACCOUNT + ":job-queue/{priorityQueueName}: must be in region "
+        "us-east-1, the stack's region",
+    ),
+    (
+        "queue-arn-as-role",
+        lambda o: {"taskJobRoleArn": o["defaultQueueArn"]},
+        "taskJobRoleArn = {defaultQueueArn}: must be an IAM role ARN",
+    ),
     ("ce-arn-as-queue", lambda o: {"defaultQueueArn": o["spotComputeEnvironmentArn"]}, "must be a job queue ARN"),
-    ("role-other-account", lambda o: {"headJobRoleArn": o["headJobRoleArn"].replace(ACCOUNT, "999999999999")},
-     f"headJobRoleArn = arn:aws:iam::999999999999:role/{{headJobRole}}: must be in account {ACCOUNT}, the account "
-     "of headQueueArn"),
-    ("partition", lambda o: {"onDemandComputeEnvironmentArn": o["onDemandComputeEnvironmentArn"].replace(
-        "arn:aws:", "arn:aws-cn:")}, "must be in partition aws, the partition of region us-east-1"),
+    (
+        "role-other-account",
+        lambda o: {"headJobRoleArn": o["headJobRoleArn"].replace(ACCOUNT, "999999999999")},
+        f"headJobRoleArn = arn:aws:iam::999999999999:role/{{headJobRole}}: must be in account {ACCOUNT}, the account "
+        "of headQueueArn",
+    ),
+    (
+        "partition",
+        lambda o: {
+            "onDemandComputeEnvironmentArn": o["onDemandComputeEnvironmentArn"].replace("arn:aws:", "arn:aws-cn:")
+        },
+        "must be in partition aws, the partition of region us-east-1",
+    ),
     ("bucket-uppercase", lambda o: {"bucketName": "My_Bucket"}, "bucketName = My_Bucket: must use only lowercase"),
     ("workdir-not-s3", lambda o: {"workDir": "/mnt/work"}, "workDir = /mnt/work: must be an s3://<bucket>/<prefix>"),
     ("log-group-number", lambda o: {"headLogGroupName": 7}, "headLogGroupName = 7: must be a non-empty string"),
-    ("log-group-spaces", lambda o: {"headLogGroupName": "my logs"}, "headLogGroupName = my logs: must be a log "
-                                                                    "group name"),
-    ("config-object", lambda o: {"nextflowConfig": {"workDir": "s3://x"}}, 'nextflowConfig = {{"workDir": "s3://x"}}: '
-                                                                           "must be a non-empty string"),
+    (
+        "log-group-spaces",
+        lambda o: {"headLogGroupName": "my logs"},
+        "headLogGroupName = my logs: must be a log group name",
+    ),
+    (
+        "config-object",
+        lambda o: {"nextflowConfig": {"workDir": "s3://x"}},
+        'nextflowConfig = {{"workDir": "s3://x"}}: must be a non-empty string',
+    ),
     ("optional-gpu-queue", lambda o: {"gpuQueueArn": "gpu"}, "gpuQueueArn = gpu: must be a job queue ARN"),
-    ("optional-topic", lambda o: {"alertTopicArn": o["defaultQueueArn"]}, "alertTopicArn = {defaultQueueArn}: must "
-                                                                          "be an SNS topic ARN"),
+    (
+        "optional-topic",
+        lambda o: {"alertTopicArn": o["defaultQueueArn"]},
+        "alertTopicArn = {defaultQueueArn}: must be an SNS topic ARN",
+    ),
     ("seqera-string", lambda o: {"seqeraPlatform": "none"}, "seqeraPlatform = none: must be a JSON object"),
-    ("two-at-once", lambda o: {"workDir": "work", "headQueueArn": 5}, "have 2 problems:\n  - workDir = work: must "
-                                                                      "be an s3://<bucket>/<prefix> URI\n  - "
-                                                                      "headQueueArn = 5: must be a non-empty string"),
+    (
+        "two-at-once",
+        lambda o: {"workDir": "work", "headQueueArn": 5},
+        "have 2 problems:\n  - workDir = work: must "
+        "be an s3://<bucket>/<prefix> URI\n  - "
+        "headQueueArn = 5: must be a non-empty string",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("change", "message"), [(c, m) for _, c, m in HAND_EDITED], ids=[i for i, _, _ in HAND_EDITED])
 def test_a_hand_edited_outputs_file_is_refused_with_the_key_value_and_what_is_expected(
-        shared_stack, hooks, capsys, tmp_path, change, message):
+    shared_stack, hooks, capsys, tmp_path, change, message
+):
     o = shared_stack.outputs
     names = {**o, "headJobRole": o["headJobRoleArn"].rsplit("/", 1)[-1]}
     path = tmp_path / "outputs.json"
@@ -843,12 +976,24 @@ def test_arn_checks_accept_the_layouts_the_service_authorization_reference_gives
     # parliament's iam_definition.json is its copy of the Service Authorization Reference's resource types.
     definition = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
     layouts = {(s["prefix"], r["resource"]): r["arn"] for s in definition for r in s["resources"]}
-    values = {"${Partition}": "aws", "${Region}": REGION, "${Account}": ACCOUNT, "${JobQueueName}": "head-q_1",
-              "${ComputeEnvironmentName}": "spot-1", "${JobDefinitionName}": "nextflow-1", "${Revision}": "12",
-              "${RoleNameWithPath}": "service/head-role", "${TopicName}": "alerts-1"}
-    for kind, key in ((JOB_QUEUE, ("batch", "job-queue")), (JOB_DEFINITION, ("batch", "job-definition-revision")),
-                      (COMPUTE_ENVIRONMENT, ("batch", "compute-environment")), (ROLE, ("iam", "role")),
-                      (TOPIC, ("sns", "topic"))):
+    values = {
+        "${Partition}": "aws",
+        "${Region}": REGION,
+        "${Account}": ACCOUNT,
+        "${JobQueueName}": "head-q_1",
+        "${ComputeEnvironmentName}": "spot-1",
+        "${JobDefinitionName}": "nextflow-1",
+        "${Revision}": "12",
+        "${RoleNameWithPath}": "service/head-role",
+        "${TopicName}": "alerts-1",
+    }
+    for kind, key in (
+        (JOB_QUEUE, ("batch", "job-queue")),
+        (JOB_DEFINITION, ("batch", "job-definition-revision")),
+        (COMPUTE_ENVIRONMENT, ("batch", "compute-environment")),
+        (ROLE, ("iam", "role")),
+        (TOPIC, ("sns", "topic")),
+    ):
         arn = layouts[key]
         for placeholder, value in values.items():
             arn = arn.replace(placeholder, value)
@@ -856,9 +1001,18 @@ def test_arn_checks_accept_the_layouts_the_service_authorization_reference_gives
         assert kind.problem(arn.replace(f":{ACCOUNT}:", ":12345:"), REGION) is not None  # an account is 12 digits
 
 
-@pytest.mark.parametrize("overrides", [None, {
-    "genomics-batch:compute": {"gpu": {"enabled": True}}, "genomics-batch:headJob": {"platform": "fargate"},
-    "genomics-batch:alerts": {"emails": ["oncall@lab.org"]}}], ids=["defaults", "every-optional-export"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        None,
+        {
+            "genomics-batch:compute": {"gpu": {"enabled": True}},
+            "genomics-batch:headJob": {"platform": "fargate"},
+            "genomics-batch:alerts": {"emails": ["oncall@lab.org"]},
+        },
+    ],
+    ids=["defaults", "every-optional-export"],
+)
 def test_the_programs_own_exports_pass_the_checks(overrides, dev_run, prod_run):
     from conftest import run_program
 

@@ -25,8 +25,9 @@ def test_run_as_a_team_submits_with_its_share_identifier_definition_and_tag(team
     submitted = sent(hooks, "SubmitJob")
     params = tmp_path / "params.yaml"
     params.write_text("input: s3://in/samples.csv\n")
-    code, out = nfbatch(team_stack, "run", "hello", "--team", "rnalab", "--name", "rna-1", "--params-file",
-                        str(params), "--json")
+    code, out = nfbatch(
+        team_stack, "run", "hello", "--team", "rnalab", "--name", "rna-1", "--params-file", str(params), "--json"
+    )
     assert code == 0, out
     [request] = submitted
     team = team_stack.outputs["teams"]["rnalab"]
@@ -38,10 +39,12 @@ def test_run_as_a_team_submits_with_its_share_identifier_definition_and_tag(team
     # nextflow PR #3505): this moto definition has none, so the override alone must carry it.
     assert request["schedulingPriorityOverride"] == HEAD_SCHEDULING_PRIORITY
     definition = team_stack.endpoint.client("batch").describe_job_definitions(
-        jobDefinitions=[team["jobDefinitionArn"]])["jobDefinitions"][0]
+        jobDefinitions=[team["jobDefinitionArn"]]
+    )["jobDefinitions"][0]
     assert "schedulingPriority" not in definition
-    validate_parameters(request, botocore.session.get_session().get_service_model("batch").operation_model(
-        "SubmitJob").input_shape)  # the whole request, against botocore's model (0-9999 for the override)
+    validate_parameters(
+        request, botocore.session.get_session().get_service_model("batch").operation_model("SubmitJob").input_shape
+    )  # the whole request, against botocore's model (0-9999 for the override)
     assert request["jobQueue"] == team_stack.outputs["headQueueArn"]
     assert request["tags"] == {RUN_TAG: "rna-1", "nfbatch-pipeline": "hello", TEAM_TAG: "rnalab"}
     # The run policy lets members upload only under params/<team>/.
@@ -50,14 +53,19 @@ def test_run_as_a_team_submits_with_its_share_identifier_definition_and_tag(team
     team_stack.endpoint.client("s3").head_object(Bucket=team_stack.outputs["bucketName"], Key=key)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["run", "hello"], "this stack is shared by teams (genomicscore, rnalab): say which one you run as"),
-    (["run", "hello", "--team", "imaging"], "--team imaging: no such team on this stack; its teams are "
-                                            "genomicscore, rnalab"),
-    (["run", "hello", "--team", "Bad Team"], "--team 'Bad Team' is not a team name"),
-    (["status", "--team", "imaging"], "--team imaging: no such team on this stack"),
-    (["status", "some-run", "--team", "rnalab"], "--team filters the list of recent runs"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "hello"], "this stack is shared by teams (genomicscore, rnalab): say which one you run as"),
+        (
+            ["run", "hello", "--team", "imaging"],
+            "--team imaging: no such team on this stack; its teams are genomicscore, rnalab",
+        ),
+        (["run", "hello", "--team", "Bad Team"], "--team 'Bad Team' is not a team name"),
+        (["status", "--team", "imaging"], "--team imaging: no such team on this stack"),
+        (["status", "some-run", "--team", "rnalab"], "--team filters the list of recent runs"),
+    ],
+)
 def test_team_mistakes_are_refused_before_any_aws_call(team_stack, hooks, capsys, argv, message):
     code, _ = nfbatch(team_stack, *argv)
     assert code == 2 and message in capsys.readouterr().err
@@ -115,9 +123,12 @@ def add_active_jobs(stack, queue_arn: str, team: str | None, statuses: list[str]
 
     batch, backend = stack.endpoint.client("batch"), batch_simple_backends[ACCOUNT][REGION]
     for i, status in enumerate(statuses):
-        job_id = batch.submit_job(jobName=f"nf-task-{i}", jobQueue=queue_arn,
-                                  jobDefinition=stack.outputs["jobDefinitionArn"],
-                                  tags={TEAM_TAG: team} if team else {})["jobId"]
+        job_id = batch.submit_job(
+            jobName=f"nf-task-{i}",
+            jobQueue=queue_arn,
+            jobDefinition=stack.outputs["jobDefinitionArn"],
+            tags={TEAM_TAG: team} if team else {},
+        )["jobId"]
         backend.get_job_by_id(job_id).status = status
 
 
@@ -152,8 +163,10 @@ def spend(stack, team: str, actual: str, forecast: str) -> None:
 
     name = stack.outputs["teams"][team]["budgetName"]
     budget = budgets_backends[ACCOUNT]["aws"].budgets[ACCOUNT][name].budget
-    budget["CalculatedSpend"] = {"ActualSpend": {"Amount": actual, "Unit": "USD"},
-                                 "ForecastedSpend": {"Amount": forecast, "Unit": "USD"}}
+    budget["CalculatedSpend"] = {
+        "ActualSpend": {"Amount": actual, "Unit": "USD"},
+        "ForecastedSpend": {"Amount": forecast, "Unit": "USD"},
+    }
 
 
 def test_teams_shows_each_budgeted_teams_spend_this_month(team_stack, hooks):
@@ -163,7 +176,10 @@ def test_teams_shows_each_budgeted_teams_spend_this_month(team_stack, hooks):
     assert code == 0 and hooks.calls["DescribeBudget"] == 1  # rnalab has no budget to read
     assert usage["genomicscore"]["budget"] == {
         "budgetName": team_stack.outputs["teams"]["genomicscore"]["budgetName"],
-        "limitUsd": 1500.0, "actualUsd": 1230.4, "forecastUsd": 1710.9}
+        "limitUsd": 1500.0,
+        "actualUsd": 1230.4,
+        "forecastUsd": 1710.9,
+    }
     assert "budget" not in usage["rnalab"]
     code, out = nfbatch(team_stack, "teams")
     assert code == 0 and "$1,230 of $1,500 (82 %), forecast $1,711" in " ".join(out.split())
@@ -173,8 +189,9 @@ def test_a_budget_that_cannot_be_read_is_shown_as_such(team_stack, tmp_path):
     import json
     from dataclasses import replace
 
-    gone = replace(team_stack, outputs=json.loads(team_stack.outputs_file.read_text()),
-                   outputs_file=tmp_path / "outputs.json")
+    gone = replace(
+        team_stack, outputs=json.loads(team_stack.outputs_file.read_text()), outputs_file=tmp_path / "outputs.json"
+    )
     gone.outputs["teams"]["rnalab"]["budgetName"] = "teams-rnalab-budget-deleted"
     gone.outputs_file.write_text(json.dumps(gone.outputs))
     code, out = nfbatch(gone, "teams")
@@ -189,8 +206,11 @@ def test_doctor_checks_the_fair_share_queues_team_queues_and_team_definitions(te
     assert code == 1 and all(c["ok"] for name, c in checks.items() if name != COST_TAG_CHECK)
     assert checks["fair-share queues"]["detail"] == "4 queues share by team"  # head, default, priority, core's own
     capped = team_stack.outputs["teams"]["genomicscore"]["taskQueueName"]
-    assert {f"team queue {capped} enabled", "team genomicscore head job definition",
-            "team rnalab head job definition"} <= set(checks)
+    assert {
+        f"team queue {capped} enabled",
+        "team genomicscore head job definition",
+        "team rnalab head job definition",
+    } <= set(checks)
 
 
 def test_doctor_reads_more_than_a_hundred_team_definitions_in_pages(team_stack, hooks, tmp_path):
@@ -198,13 +218,19 @@ def test_doctor_reads_more_than_a_hundred_team_definitions_in_pages(team_stack, 
     from dataclasses import replace
 
     batch, teams = team_stack.endpoint.client("batch"), {}
-    container = {"image": "nextflow:25.04.6", "resourceRequirements": [{"type": "VCPU", "value": "1"},
-                                                                        {"type": "MEMORY", "value": "2048"}]}
+    container = {
+        "image": "nextflow:25.04.6",
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+    }
     for i in range(101):  # a shared queue holds up to 500 share identifiers, so 101 uncapped teams are allowed
-        arn = batch.register_job_definition(jobDefinitionName=f"many-{i:03d}", type="container",
-                                            containerProperties=container)["jobDefinitionArn"]
-        teams[f"team{i:03d}"] = {**team_stack.outputs["teams"]["rnalab"], "shareIdentifier": f"team{i:03d}",
-                                  "jobDefinitionArn": arn}
+        arn = batch.register_job_definition(
+            jobDefinitionName=f"many-{i:03d}", type="container", containerProperties=container
+        )["jobDefinitionArn"]
+        teams[f"team{i:03d}"] = {
+            **team_stack.outputs["teams"]["rnalab"],
+            "shareIdentifier": f"team{i:03d}",
+            "jobDefinitionArn": arn,
+        }
     many = replace(team_stack, outputs={**team_stack.outputs, "teams": teams}, outputs_file=tmp_path / "outputs.json")
     many.outputs_file.write_text(json.dumps(many.outputs))
     code, out = nfbatch(many, "doctor", "--json")
@@ -220,11 +246,14 @@ def broken_team_stack(aws_env, tmp_path):
     return _build_stack_in_moto(aws_env, tmp_path, teams={"genomicscore": 8, "rnalab": None})
 
 
-@pytest.mark.parametrize(("breakage", "check", "fix"), [
-    ("team-queue-disabled", "team queue", "--state ENABLED"),
-    ("team-definition-gone", "team rnalab head job definition", "pulumi up"),
-    ("fifo-queue", "fair-share queues", "pulumi up"),
-])
+@pytest.mark.parametrize(
+    ("breakage", "check", "fix"),
+    [
+        ("team-queue-disabled", "team queue", "--state ENABLED"),
+        ("team-definition-gone", "team rnalab head job definition", "pulumi up"),
+        ("fifo-queue", "fair-share queues", "pulumi up"),
+    ],
+)
 def test_doctor_names_each_team_problem_and_its_fix(broken_team_stack, breakage, check, fix):
     import json
 
@@ -236,9 +265,14 @@ def test_doctor_names_each_team_problem_and_its_fix(broken_team_stack, breakage,
         batch.deregister_job_definition(jobDefinition=teams["rnalab"]["jobDefinitionArn"])
     elif breakage == "fifo-queue":  # a priority queue recreated by hand, without the scheduling policy
         order = batch.describe_job_queues(jobQueues=[stack.outputs["priorityQueueArn"]])["jobQueues"][0][
-            "computeEnvironmentOrder"]
-        fifo = batch.create_job_queue(jobQueueName=f"{stack.outputs['priorityQueueName']}-fifo", priority=10,
-                                      state="ENABLED", computeEnvironmentOrder=order)
+            "computeEnvironmentOrder"
+        ]
+        fifo = batch.create_job_queue(
+            jobQueueName=f"{stack.outputs['priorityQueueName']}-fifo",
+            priority=10,
+            state="ENABLED",
+            computeEnvironmentOrder=order,
+        )
         stack.outputs.update(priorityQueueArn=fifo["jobQueueArn"], priorityQueueName=fifo["jobQueueName"])
         stack.outputs_file.write_text(json.dumps(stack.outputs))
     code, out = nfbatch(stack, "doctor", "--json")
@@ -256,11 +290,11 @@ def test_outputs_with_a_malformed_teams_map_are_refused(team_stack, tmp_path, ca
     from nfbatch.cli import main
 
     assert main(["--outputs", str(broken), "status"]) == 2
-    assert "teams must map each team to its shareIdentifier, jobDefinitionArn, taskQueueArn" in \
-        capsys.readouterr().err
+    assert "teams must map each team to its shareIdentifier, jobDefinitionArn, taskQueueArn" in capsys.readouterr().err
 
 
 # --- another team's run, a task's id, a hand-edited teams export (issue 17) ---------------------------------------
+
 
 def capped_and_shared(stack) -> tuple[str, str]:
     """The fixture's team with its own capped queue, and the one on the shared queues (whatever they are named)."""
@@ -285,8 +319,11 @@ def test_resuming_another_teams_run_is_refused(team_stack, hooks, capsys):
 def test_resuming_a_run_that_had_no_team_is_refused(team_stack, hooks, capsys):
     capped, _ = capped_and_shared(team_stack)
     team_stack.endpoint.client("batch").submit_job(  # submitted by hand, as docs/running.md's generic command does
-        jobName="nfbatch-teamless", jobQueue=team_stack.outputs["headQueueArn"],
-        jobDefinition=team_stack.outputs["jobDefinitionArn"], tags={RUN_TAG: "teamless"})
+        jobName="nfbatch-teamless",
+        jobQueue=team_stack.outputs["headQueueArn"],
+        jobDefinition=team_stack.outputs["jobDefinitionArn"],
+        tags={RUN_TAG: "teamless"},
+    )
     submitted = sent(hooks, "SubmitJob")
     code, _ = nfbatch(team_stack, "run", "hello", "--team", capped, "--name", "teamless", "--resume")
     err = capsys.readouterr().err
@@ -303,8 +340,12 @@ def test_a_task_on_a_capped_teams_own_queue_is_named_as_a_task(team_stack, hooks
     capped, _ = capped_and_shared(team_stack)
     assert nfbatch(team_stack, "run", "hello", "--team", capped, "--name", "queued-task")[0] == 0
     task = team_stack.endpoint.client("batch").submit_job(
-        jobName="nf-align", jobQueue=team_stack.outputs["teams"][capped]["taskQueueArn"], shareIdentifier=capped,
-        jobDefinition=team_stack.outputs["jobDefinitionArn"], tags={RUN_TAG: "queued-task", TEAM_TAG: capped})["jobId"]
+        jobName="nf-align",
+        jobQueue=team_stack.outputs["teams"][capped]["taskQueueArn"],
+        shareIdentifier=capped,
+        jobDefinition=team_stack.outputs["jobDefinitionArn"],
+        tags={RUN_TAG: "queued-task", TEAM_TAG: capped},
+    )["jobId"]
     code, _ = nfbatch(team_stack, "stop", task)
     err = capsys.readouterr().err
     assert code == 2 and f"job {task} is a task of run queued-task, not a run" in err
@@ -312,31 +353,56 @@ def test_a_task_on_a_capped_teams_own_queue_is_named_as_a_task(team_stack, hooks
 
 
 TEAMS_EDITED = [
-    ("weight-word", lambda t, c: {c: {**t[c], "weight": "heavy"}}, "teams.{c}.weight = heavy: must be a number "
-                                                                   "above 0"),
+    (
+        "weight-word",
+        lambda t, c: {c: {**t[c], "weight": "heavy"}},
+        "teams.{c}.weight = heavy: must be a number above 0",
+    ),
     ("weight-bool", lambda t, c: {c: {**t[c], "weight": True}}, "teams.{c}.weight = true: must be a number above 0"),
-    ("cap-text", lambda t, c: {c: {**t[c], "maxVcpus": "8"}}, "teams.{c}.maxVcpus = 8: must be a whole number of "
-                                                               "vCPUs"),
-    ("queue-name", lambda t, c: {c: {**t[c], "taskQueueArn": t[c]["taskQueueName"]}},
-     "teams.{c}.taskQueueArn = {queue}: must be a job queue ARN"),
-    ("queue-other-region", lambda t, c: {c: {**t[c], "taskQueueArn": t[c]["taskQueueArn"].replace(
-        f":{REGION}:", ":eu-central-1:")}}, "must be in region us-east-1, the stack's region"),
-    ("definition-name", lambda t, c: {c: {**t[c], "jobDefinitionArn": t[c]["jobDefinitionName"]}},
-     "teams.{c}.jobDefinitionArn = {definition}: must be a job definition ARN"),
-    ("share-list", lambda t, c: {c: {**t[c], "shareIdentifier": [c]}}, 'teams.{c}.shareIdentifier = ["{c}"]: must be '
-                                                                       "a non-empty string"),
-    ("budget-number", lambda t, c: {c: {**t[c], "budgetName": 1500}}, "teams.{c}.budgetName = 1500: must be a "
-                                                                      "non-empty string"),
+    (
+        "cap-text",
+        lambda t, c: {c: {**t[c], "maxVcpus": "8"}},
+        "teams.{c}.maxVcpus = 8: must be a whole number of vCPUs",
+    ),
+    (
+        "queue-name",
+        lambda t, c: {c: {**t[c], "taskQueueArn": t[c]["taskQueueName"]}},
+        "teams.{c}.taskQueueArn = {queue}: must be a job queue ARN",
+    ),
+    (
+        "queue-other-region",
+        lambda t, c: {c: {**t[c], "taskQueueArn": t[c]["taskQueueArn"].replace(f":{REGION}:", ":eu-central-1:")}},
+        "must be in region us-east-1, the stack's region",
+    ),
+    (
+        "definition-name",
+        lambda t, c: {c: {**t[c], "jobDefinitionArn": t[c]["jobDefinitionName"]}},
+        "teams.{c}.jobDefinitionArn = {definition}: must be a job definition ARN",
+    ),
+    (
+        "share-list",
+        lambda t, c: {c: {**t[c], "shareIdentifier": [c]}},
+        'teams.{c}.shareIdentifier = ["{c}"]: must be a non-empty string',
+    ),
+    (
+        "budget-number",
+        lambda t, c: {c: {**t[c], "budgetName": 1500}},
+        "teams.{c}.budgetName = 1500: must be a non-empty string",
+    ),
     ("entry-list", lambda t, c: {c: [t[c]["taskQueueArn"]]}, "teams.{c} = "),
     ("bad-name", lambda t, c: {"Bad Team": t[c]}, 'teams: "Bad Team" is not a team name'),
-    ("arn-other-account", lambda t, c: {c: {**t[c], "jobDefinitionArn": t[c]["jobDefinitionArn"].replace(
-        ACCOUNT, "210987654321")}}, f"must be in account {ACCOUNT}, the account of headQueueArn"),
+    (
+        "arn-other-account",
+        lambda t, c: {c: {**t[c], "jobDefinitionArn": t[c]["jobDefinitionArn"].replace(ACCOUNT, "210987654321")}},
+        f"must be in account {ACCOUNT}, the account of headQueueArn",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("edit", "message"), [(e, m) for _, e, m in TEAMS_EDITED], ids=[i for i, _, _ in TEAMS_EDITED])
-def test_a_hand_edited_teams_export_is_refused_with_the_key_and_value(team_stack, hooks, capsys, tmp_path, edit,
-                                                                      message):
+def test_a_hand_edited_teams_export_is_refused_with_the_key_and_value(
+    team_stack, hooks, capsys, tmp_path, edit, message
+):
     import json
 
     from nfbatch.cli import main
@@ -348,8 +414,9 @@ def test_a_hand_edited_teams_export_is_refused_with_the_key_and_value(team_stack
     for verb in (["teams"], ["status"], ["run", "hello", "--team", capped]):  # `teams` formatted a word as a number
         assert main(["--outputs", str(path), *verb]) == 2
         err = capsys.readouterr().err
-        expected = message.format(c=capped, queue=teams[capped]["taskQueueName"],
-                                  definition=teams[capped]["jobDefinitionName"])
+        expected = message.format(
+            c=capped, queue=teams[capped]["taskQueueName"], definition=teams[capped]["jobDefinitionName"]
+        )
         assert expected in err and "Traceback" not in err and hooks.calls == {}
 
 
@@ -359,6 +426,7 @@ def test_a_hand_edited_teams_export_is_refused_with_the_key_and_value(team_stack
 # takes a failed read run against moto; what each answer means is a pure function, given answers that botocore's
 # Cost Explorer model validates (no hand-made server).
 
+
 def test_doctor_asks_for_the_team_key_and_says_when_it_cannot_read_it(team_stack, hooks):
     requests: list[dict] = []
     attempts: list[object] = []
@@ -367,8 +435,10 @@ def test_doctor_asks_for_the_team_key_and_says_when_it_cannot_read_it(team_stack
     code, out = nfbatch(team_stack, "doctor", "--json")
     [check] = [c for c in as_json(out) if c["check"] == COST_TAG_CHECK]
     assert requests == [{"TagKeys": [TEAM_TAG], "Type": "UserDefined"}]
-    validate_parameters(requests[0], botocore.session.get_session().get_service_model("ce").operation_model(
-        "ListCostAllocationTags").input_shape)
+    validate_parameters(
+        requests[0],
+        botocore.session.get_session().get_service_model("ce").operation_model("ListCostAllocationTags").input_shape,
+    )
     assert len(attempts) == 2  # an advisory read: moto's 500 is retried once, not nine times with backoff
     assert code == 1 and not check["ok"]  # genomicscore's budget needs the tag
     assert check["detail"] == "cannot read its status: ListCostAllocationTags answered 500"
@@ -378,8 +448,10 @@ def test_doctor_asks_for_the_team_key_and_says_when_it_cannot_read_it(team_stack
 def listed(*tags: dict) -> list[dict]:
     """ListCostAllocationTags' answer, checked against botocore's Cost Explorer model (output shape)."""
     response = {"CostAllocationTags": list(tags)}
-    validate_parameters(response, botocore.session.get_session().get_service_model("ce").operation_model(
-        "ListCostAllocationTags").output_shape)
+    validate_parameters(
+        response,
+        botocore.session.get_session().get_service_model("ce").operation_model("ListCostAllocationTags").output_shape,
+    )
     return response["CostAllocationTags"]
 
 
@@ -395,5 +467,7 @@ def test_the_cost_tag_check_reads_active_inactive_and_absent():
     # Only the key the program tags with counts.
     assert not cost_tag_check(listed({"TagKey": "team", "Type": "UserDefined", "Status": "Active"}), ["core"])["ok"]
     # Without a team budget nothing depends on the tag: reported, not failed.
-    assert cost_tag_check(listed(), [])["ok"] and cost_tag_check(listed(
-        {"TagKey": TEAM_TAG, "Type": "UserDefined", "Status": "Inactive"}), [])["ok"]
+    assert (
+        cost_tag_check(listed(), [])["ok"]
+        and cost_tag_check(listed({"TagKey": TEAM_TAG, "Type": "UserDefined", "Status": "Inactive"}), [])["ok"]
+    )

@@ -53,14 +53,20 @@ def test_values_only_aws_knows_are_marked_and_nothing_reads_none(prod_plan):
     assert f"arn:aws:batch:us-east-1:{UNKNOWN[:-1]}: account id):job-definition/nf-*" in submit["Resource"]
     orders = next(r for r in prod_plan["resources"] if r["name"] == "batch-priority")["inputs"]
     assert [o["computeEnvironment"] for o in orders["computeEnvironmentOrders"]] == [
-        f"{UNKNOWN[:-1]}: batch-ondemand.arn)", f"{UNKNOWN[:-1]}: batch-spot.arn)"]
+        f"{UNKNOWN[:-1]}: batch-ondemand.arn)",
+        f"{UNKNOWN[:-1]}: batch-spot.arn)",
+    ]
 
 
 def test_plan_shows_protection_policies_config_and_user_data(prod_plan):
     bucket = next(r for r in prod_plan["resources"] if r["name"] == "work-bucket")
     assert bucket["options"] == ["protect", "retainOnDelete"]
     assert {d["resource"] for d in prod_plan["iamPolicies"]} >= {
-        "batch-task-s3", "nextflow-policy", "work-tls-only", "batch-instance"}
+        "batch-task-s3",
+        "nextflow-policy",
+        "work-tls-only",
+        "batch-instance",
+    }
     assert "executor = 'awsbatch'" in prod_plan["nextflowConfig"]
     assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in prod_plan["userData"]["instances-template"]
     assert prod_plan["costs"]["idleMonthlyTotal"] == 109.5
@@ -68,8 +74,18 @@ def test_plan_shows_protection_policies_config_and_user_data(prod_plan):
 
 def test_json_and_text_formats(dev_plan):
     data = json.loads(render(dev_plan, "json"))
-    assert set(data) == {"stack", "region", "notes", "config", "costs", "resources", "iamPolicies", "userData",
-                         "nextflowConfig", "outputs"}
+    assert set(data) == {
+        "stack",
+        "region",
+        "notes",
+        "config",
+        "costs",
+        "resources",
+        "iamPolicies",
+        "userData",
+        "nextflowConfig",
+        "outputs",
+    }
     text = render(dev_plan, "text")
     assert text.startswith("Plan for stack dev (us-east-1): 38 resources")
     assert "computeResources.allocationStrategy: SPOT_CAPACITY_OPTIMIZED" in text
@@ -94,7 +110,8 @@ def project(tmp_path):
 
 def test_an_encrypted_setting_shows_as_secret_and_is_planned_with_defaults(project):
     (project / "Pulumi.sec.yaml").write_text(
-        "config:\n  aws:region: eu-west-1\n  genomics-batch:bucket:\n    secure: v1:AAAABBBBCCCC\n")
+        "config:\n  aws:region: eu-west-1\n  genomics-batch:bucket:\n    secure: v1:AAAABBBBCCCC\n"
+    )
     plan = build_plan("sec", project)
     assert plan["config"]["genomics-batch:bucket"] == SECRET
     assert plan["notes"] == ["genomics-batch:bucket is encrypted; planned with its defaults"]
@@ -105,7 +122,8 @@ def test_an_encrypted_setting_shows_as_secret_and_is_planned_with_defaults(proje
 
 def test_an_encrypted_value_inside_a_setting_never_shows(project):
     (project / "Pulumi.sec.yaml").write_text(
-        "config:\n  aws:region: eu-west-1\n  genomics-batch:tags:\n    Owner:\n      secure: v1:AAAA\n")
+        "config:\n  aws:region: eu-west-1\n  genomics-batch:tags:\n    Owner:\n      secure: v1:AAAA\n"
+    )
     plan = build_plan("sec", project)
     template = next(r for r in plan["resources"] if r["name"] == "instances-template")
     assert template["inputs"]["tagSpecifications"][0]["tags"]["Owner"] == SECRET
@@ -115,7 +133,8 @@ def test_an_encrypted_value_inside_a_setting_never_shows(project):
 
 def test_invalid_config_fails_with_the_programs_message(project, capsys):
     (project / "Pulumi.bad.yaml").write_text(
-        "config:\n  aws:region: us-east-1\n  genomics-batch:compute:\n    spot:\n      bidPercentage: 140\n")
+        "config:\n  aws:region: us-east-1\n  genomics-batch:compute:\n    spot:\n      bidPercentage: 140\n"
+    )
     assert main(["plan", "--stack", "bad", "--project-dir", str(project)]) == 2
     assert "genomics-batch:compute.spot.bidPercentage = 140: must be between 1 and 100" in capsys.readouterr().err
 
@@ -199,8 +218,10 @@ def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
         assert "pulumi up waits only 20 min" in changes[ce]["note"]
         assert "describe-compute-environments shows it VALID, then run pulumi refresh" in changes[ce]["note"]
     # Only the head queue's environment runs heads; Batch does not document what it does to one past the timeout.
-    assert "resumes on a new attempt only if Batch retries it, else resume it with nfbatch run <pipeline> --name " \
-           "<run> --resume" in changes["batch-ondemand"]["note"]
+    assert (
+        "resumes on a new attempt only if Batch retries it, else resume it with nfbatch run <pipeline> --name "
+        "<run> --resume" in changes["batch-ondemand"]["note"]
+    )
     assert "head" not in changes["batch-spot"]["note"]
     before, after = build_plan("dev", project), build_plan("bigger", project)
     assert "360 min" in render_diff(before, after, diff_plans(before, after), "text", width=400)
@@ -225,8 +246,11 @@ def test_an_update_that_replaces_instances_says_what_running_jobs_see(project):
 def test_only_the_head_queues_environment_is_said_to_stop_heads(project, platform):
     # Heads run only on the head queue (contract.queue_capacity): on-demand on EC2, the Fargate environment otherwise,
     # which has no infrastructure update. Spot, GPU and capped teams' environments run tasks only.
-    stack = {"headJob": {"platform": platform}, "compute": {"gpu": {"enabled": True}},
-             "teams": {"capped": {"maxVcpus": 16}}}
+    stack = {
+        "headJob": {"platform": platform},
+        "compute": {"gpu": {"enabled": True}},
+        "teams": {"capped": {"maxVcpus": 16}},
+    }
     _variant(project, f"heads-{platform}", **stack)
     _variant(project, f"heads-{platform}-bigger", **stack, launchTemplate={"rootVolume": {"sizeGib": 200}})
     changes = _changes(project, f"heads-{platform}", f"heads-{platform}-bigger")
@@ -253,12 +277,19 @@ def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project
     assert changes["batch-default"]["action"] == "update"
 
 
-@pytest.mark.parametrize(("section", "value", "name", "action"), [
-    ("bucket", {"name": "lab-work-renamed", "protect": False, "forceDestroy": True, "versioning": False},
-     "work-bucket", "replace"),
-    ("network", {"cidr": "10.21.0.0/16"}, "network-vpc", "replace"),
-    ("headJob", {"memoryMib": 8192}, "nextflow-definition", "update"),
-])
+@pytest.mark.parametrize(
+    ("section", "value", "name", "action"),
+    [
+        (
+            "bucket",
+            {"name": "lab-work-renamed", "protect": False, "forceDestroy": True, "versioning": False},
+            "work-bucket",
+            "replace",
+        ),
+        ("network", {"cidr": "10.21.0.0/16"}, "network-vpc", "replace"),
+        ("headJob", {"memoryMib": 8192}, "nextflow-definition", "update"),
+    ],
+)
 def test_replace_rules_for_data_network_and_job_definitions(project, section, value, name, action):
     shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
     _variant(project, "edited", **{section: value})
@@ -271,16 +302,25 @@ def test_the_diff_is_for_reviewers(dev_plan, prod_plan, project):
     rows = {r["item"]: (r["dev"], r["prod"]) for r in diff_plans(dev_plan, prod_plan)}
     # IAM statement by statement: prod's read grant on 1000genomes is its own rows, whole.
     assert rows["IAM batch-task-s3 policy ReadOnlyObjects.Resource"] == ("-", '["arn:aws:s3:::1000genomes/*"]')
-    assert rows["IAM batch-task-s3 policy ListBuckets.Resource"] == ('["(no others)"]',
-                                                                      '["+ arn:aws:s3:::1000genomes"]')
+    assert rows["IAM batch-task-s3 policy ListBuckets.Resource"] == (
+        '["(no others)"]',
+        '["+ arn:aws:s3:::1000genomes"]',
+    )
     # Values as JSON, defaults marked, costs in dollars.
     assert rows["config genomics-batch:bucket.readOnlyBuckets"] == ("[] (default)", '["1000genomes"]')
     assert rows["cost: idle per month"] == ("$0.00", "$109.50")
     assert rows["Bucket work-bucket options"] == ("[]", '["protect", "retainOnDelete"]')
     # A value that only moved from its default to the same value set explicitly is no change.
     shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
-    _variant(project, "explicit", headJob={"memoryMib": 4096, "logRetentionDays": 14}, compute={"spot": {
-        "maxVcpus": 64, "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"}, "onDemand": {"maxVcpus": 16}})
+    _variant(
+        project,
+        "explicit",
+        headJob={"memoryMib": 4096, "logRetentionDays": 14},
+        compute={
+            "spot": {"maxVcpus": 64, "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"},
+            "onDemand": {"maxVcpus": 16},
+        },
+    )
     before, after = build_plan("dev", project), build_plan("explicit", project)
     assert [r["item"] for r in diff_plans(before, after) if r["item"].startswith("config")] == []
     # Text fits the terminal: long values wrap onto further lines rather than being cut.
@@ -339,8 +379,10 @@ def test_a_mock_run_sends_no_stack_traces_and_puts_the_sdk_and_collector_back(tm
     assert outside["frames"] > 0  # outside a mock run the SDK extracts the constructor's stack
     original = pulumi_resource._get_stack_trace
     main = tmp_path / "__main__.py"
-    main.write_text(TRACE_PROBE + "assert frames == 0, 'a stack trace during a mock run'\n"
-                    "raise RuntimeError('the program failed')\n")
+    main.write_text(
+        TRACE_PROBE + "assert frames == 0, 'a stack trace during a mock run'\n"
+        "raise RuntimeError('the program failed')\n"
+    )
     with pytest.raises(Exception, match="the program failed"):
         run_program(main, PlanMocks(), "dev", {})
     assert pulumi_resource._get_stack_trace is original
@@ -393,20 +435,34 @@ def test_the_plan_shows_alert_patterns_the_budget_and_the_key_cost(project):
 def test_adding_a_team_shows_its_resources_and_replaces_the_shared_queues(project):
     # docs/teams.md, "Add a team": what the reviewer sees in the plan diff of the stack-file edit.
     shutil.copy(ROOT / "Pulumi.dev.yaml", project / "Pulumi.dev.yaml")
-    team = {"genomicscore": {"weight": 2, "maxVcpus": 32, "monthlyBudgetUsd": 1500, "budgetEmails": ["lead@lab.org"],
-                              "principals": ["arn:aws:iam::123456789012:role/GenomicsCoreRunner"]}}
+    team = {
+        "genomicscore": {
+            "weight": 2,
+            "maxVcpus": 32,
+            "monthlyBudgetUsd": 1500,
+            "budgetEmails": ["lead@lab.org"],
+            "principals": ["arn:aws:iam::123456789012:role/GenomicsCoreRunner"],
+        }
+    }
     _variant(project, "teams", teams=team)
     changes = _changes(project, "dev", "teams")
     for q in ("batch-head", "batch-default", "batch-priority"):
         assert changes[q]["action"] == "replace" and changes[q]["because"] == ["schedulingPolicyArn"], changes[q]
         assert changes[q]["loses"]
     created = {name for name, c in changes.items() if c["action"] == "create"}
-    assert {"batch-fair-share", "batch-team-genomicscore", "teams-genomicscore-head", "teams-genomicscore-task",
-            "teams-genomicscore-run", "teams-genomicscore-budget"} <= created
+    assert {
+        "batch-fair-share",
+        "batch-team-genomicscore",
+        "teams-genomicscore-head",
+        "teams-genomicscore-task",
+        "teams-genomicscore-run",
+        "teams-genomicscore-budget",
+    } <= created
     assert changes["batch-spot"]["action"] == "update"  # the shared capacity itself stays
     text = build_plan("teams", project)
-    assert "team genomicscore: capped at 32 vCPUs on its own spot queue; budget $1,500.00 a month" in \
-        render(text, "text")
+    assert "team genomicscore: capped at 32 vCPUs on its own spot queue; budget $1,500.00 a month" in render(
+        text, "text"
+    )
 
 
 def test_a_second_team_changes_the_share_in_place_and_replaces_no_queue(project):

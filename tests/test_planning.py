@@ -29,7 +29,7 @@ def test_every_network_plan_fits_the_vpc_without_overlap(cidr, az_count, egress)
     private = [ipaddress.IPv4Network(s.private_cidr) for s in plan.subnets if s.private_cidr]
     blocks = public + private
     assert all(b.subnet_of(vpc) and b.prefixlen <= 28 for b in blocks)
-    assert all(not a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1:])
+    assert all(not a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
     # One public subnet per zone; private subnets exactly when egress goes through NAT.
     assert [s.index for s in plan.subnets] == list(range(az_count))
     assert len(private) == (0 if egress == "public" else az_count)

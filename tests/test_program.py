@@ -23,31 +23,45 @@ def test_exports_are_complete_and_match_what_was_declared(any_run):
     assert out["workDir"] == f"s3://{bucket}/work" and out["logsDir"] == f"s3://{bucket}/logs"
     assert out["jobDefinitionArn"] == mocks.named("nextflow-definition").outputs["arn"]
     assert out["nextflowConfig"] == render_nextflow_config(
-        work_dir=out["workDir"], region="us-east-1", default_queue=out["defaultQueueName"],
-        priority_queue=out["priorityQueueName"], task_role_arn=out["taskJobRoleArn"], max_spot_attempts=3)
+        work_dir=out["workDir"],
+        region="us-east-1",
+        default_queue=out["defaultQueueName"],
+        priority_queue=out["priorityQueueName"],
+        task_role_arn=out["taskJobRoleArn"],
+        max_spot_attempts=3,
+    )
     # Nextflow 25.04 defaults aws.batch.maxSpotAttempts to 0 (nf-amazon AwsBatchTaskHandler.maxSpotAttempts): one
     # reclaim would fail the task; the stack's config retries it.
     assert "maxSpotAttempts = 3" in out["nextflowConfig"]
     assert out["seqeraPlatform"] == {
-        "region": "us-east-1", "workDir": out["workDir"], "headQueue": out["headQueueName"],
-        "computeQueue": out["defaultQueueName"], "headJobRole": out["headJobRoleArn"],
-        "computeJobRole": out["taskJobRoleArn"]}
+        "region": "us-east-1",
+        "workDir": out["workDir"],
+        "headQueue": out["headQueueName"],
+        "computeQueue": out["defaultQueueName"],
+        "headJobRole": out["headJobRoleArn"],
+        "computeJobRole": out["taskJobRoleArn"],
+    }
 
 
 def test_every_aws_resource_uses_the_tagging_provider(any_run):
     mocks = any_run.mocks
     [provider] = mocks.of_type("pulumi:providers:aws")
     stack = provider.urn.split("::")[0].removeprefix("urn:pulumi:")
-    expected = {"Project": "genomics-batch", "Stack": stack, "Environment": stack,
-                "CostCenter": f"genomics-{'sandbox' if stack == 'dev' else 'production'}"}
+    expected = {
+        "Project": "genomics-batch",
+        "Stack": stack,
+        "Environment": stack,
+        "CostCenter": f"genomics-{'sandbox' if stack == 'dev' else 'production'}",
+    }
     # Provider inputs travel as JSON text.
     assert json.loads(provider.inputs["defaultTags"]) == {"tags": expected}
     assert provider.inputs["region"] == "us-east-1"
     reference = f"{provider.urn}::{provider.outputs['id']}"
     aws_resources = [r for r in mocks.registrations if r.custom and r.typ.startswith("aws:")]
     assert len(aws_resources) > 25
-    assert all(r.provider == reference for r in aws_resources), [r.urn for r in aws_resources
-                                                                   if r.provider != reference]
+    assert all(r.provider == reference for r in aws_resources), [
+        r.urn for r in aws_resources if r.provider != reference
+    ]
     # Provider default tags stop at what the provider creates; instances and volumes get them from the template.
     template = mocks.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
     specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
@@ -57,10 +71,15 @@ def test_every_aws_resource_uses_the_tagging_provider(any_run):
 def test_every_aws_resource_belongs_to_one_of_the_components(any_run):
     mocks = any_run.mocks
     components = {r.urn: r.typ for r in mocks.registrations if r.typ.startswith("genomics:")}
-    assert sorted(components.values()) == sorted([
-        "genomics:networking:BatchNetworking", "genomics:storage:WorkBucket",
-        "genomics:compute:GenomicsLaunchTemplate", "genomics:compute:BatchComputeCluster",
-        "genomics:nextflow:NextflowHeadJob"])
+    assert sorted(components.values()) == sorted(
+        [
+            "genomics:networking:BatchNetworking",
+            "genomics:storage:WorkBucket",
+            "genomics:compute:GenomicsLaunchTemplate",
+            "genomics:compute:BatchComputeCluster",
+            "genomics:nextflow:NextflowHeadJob",
+        ]
+    )
     for r in mocks.registrations:
         if r.custom and r.typ.startswith("aws:"):
             assert r.parent in components, r.urn
@@ -71,8 +90,7 @@ def test_compute_environments_pin_the_templates_latest_version(any_run):
     template = mocks.of_type("aws:ec2/launchTemplate:LaunchTemplate")[0]
     for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment"):
         pinned = ce.inputs["computeResources"]["launchTemplate"]
-        assert pinned == {"launchTemplateId": template.outputs["id"],
-                          "version": str(template.outputs["latestVersion"])}
+        assert pinned == {"launchTemplateId": template.outputs["id"], "version": str(template.outputs["latestVersion"])}
 
 
 def test_dev_is_cheap_and_disposable(dev_run):
@@ -91,8 +109,7 @@ def test_prod_keeps_data_and_has_no_public_instances(prod_run):
     bucket = mocks.of_type("aws:s3/bucket:Bucket")[0]
     assert bucket.protect and bucket.retain_on_delete and bucket.inputs["forceDestroy"] is False
     assert len(mocks.of_type("aws:s3/bucketVersioning:BucketVersioning")) == 1
-    private = {s.outputs["id"] for s in mocks.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["Tier"] ==
-               "private"}
+    private = {s.outputs["id"] for s in mocks.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["Tier"] == "private"}
     for ce in mocks.of_type("aws:batch/computeEnvironment:ComputeEnvironment"):
         assert set(ce.inputs["computeResources"]["subnets"]) == private
     assert mocks.named("nextflow-image").inputs["forceDelete"] is False
@@ -135,14 +152,17 @@ def test_trust_policies_name_exactly_one_service(any_run):
         [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         assert statement["Action"] == "sts:AssumeRole" and "Condition" not in statement
         principals[role.name] = statement["Principal"]
-    assert principals == {"batch-instance": {"Service": "ec2.amazonaws.com"},
-                          "batch-task": {"Service": "ecs-tasks.amazonaws.com"},
-                          "nextflow-role": {"Service": "ecs-tasks.amazonaws.com"}}
+    assert principals == {
+        "batch-instance": {"Service": "ec2.amazonaws.com"},
+        "batch-task": {"Service": "ecs-tasks.amazonaws.com"},
+        "nextflow-role": {"Service": "ecs-tasks.amazonaws.com"},
+    }
 
 
 def test_no_full_access_managed_policy_is_attached(any_run):
-    attached = [r.inputs["policyArn"] for r in any_run.mocks.of_type(
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    attached = [
+        r.inputs["policyArn"] for r in any_run.mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    ]
     assert attached and not any("FullAccess" in arn for arn in attached)
 
 
@@ -155,6 +175,7 @@ def test_write_check_flags_a_wildcard_write():
 def test_program_declares_the_same_resources_each_run(stack, dev_run, prod_run):
     first = {"dev": dev_run, "prod": prod_run}[stack]
     again = run_program(stack)
+
     # Registration order is async and may vary; what is declared, and with which inputs, must not.
     def declared(run):
         return sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in run.mocks.registrations)

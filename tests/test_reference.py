@@ -89,8 +89,12 @@ def validate(config: dict) -> list[str]:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_both_presets_validate_with_check_jsonschema(stack):
-    result = subprocess.run([tool("check-jsonschema"), "--schemafile", str(SCHEMA_PATH),
-                             str(ROOT / f"Pulumi.{stack}.yaml")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--schemafile", str(SCHEMA_PATH), str(ROOT / f"Pulumi.{stack}.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     assert validate(config) == []
@@ -121,6 +125,15 @@ def test_schema_and_program_refuse_the_same_bad_values(config, message):
 
 def test_schema_requires_the_region_and_lets_other_namespaces_and_secrets_through():
     assert "'aws:region' is a required property" in validate({})
-    assert validate({"aws:region": "eu-west-1", "aws:profile": "lab", "other-project:key": 1,
-                     "genomics-batch:tags": {"secure": "AAABAKc="}}) == []
+    assert (
+        validate(
+            {
+                "aws:region": "eu-west-1",
+                "aws:profile": "lab",
+                "other-project:key": 1,
+                "genomics-batch:tags": {"secure": "AAABAKc="},
+            }
+        )
+        == []
+    )
     assert validate({"aws:region": "eu-west-1", "genomics-batch:tags": {"secure": 5}})

@@ -58,7 +58,7 @@ BAD = [
     ("compute", {"spot": {"bidPercentge": 50}}, "did you mean 'bidPercentage'?"),
     ("compute", {"instanceTypes": []}, "compute.instanceTypes = []"),
     ("compute", {"instanceTypes": ["M5.XLARGE"]}, "compute.instanceTypes[0] = M5.XLARGE: not an EC2 instance type"),
-    ("compute", {"instanceTypes": ["m6i", "m6i"]}, "compute.instanceTypes = [\"m6i\", \"m6i\"]: must not repeat"),
+    ("compute", {"instanceTypes": ["m6i", "m6i"]}, 'compute.instanceTypes = ["m6i", "m6i"]: must not repeat'),
     ("compute", {"instanceTypes": "m6i"}, "compute.instanceTypes = m6i: input should be a valid list"),
     ("compute", {"stuckJobTimeoutSeconds": 60}, "compute.stuckJobTimeoutSeconds = 60: must be between 600 and 86400"),
     ("compute", {"onDemand": {"maxVcpus": 1}}, "compute.onDemand.maxVcpus = 1: must be at least headJob.vcpus (2)"),
@@ -70,18 +70,36 @@ BAD = [
     ("network", {"cidr": "10.0.0.0/8"}, "network.cidr = 10.0.0.0/8: prefix length must be between /16 and /24"),
     ("network", {"cidr": "8.8.0.0/16"}, "network.cidr = 8.8.0.0/16: must lie inside a private range AWS accepts"),
     ("network", {"azCount": 1}, "network.azCount = 1: must be between 2 and 6"),
-    ("network", {"mode": "existing", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
-     "network.subnetIds = [\"subnet-0123456789abcdef0\"]: needs at least 2 subnets"),
-    ("network", {"mode": "existing", "subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
-     "network.vpcId: is required when network.mode is existing"),
-    ("network", {"mode": "existing", "vpcId": "vpc-1", "subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
-     "network.vpcId = vpc-1: must look like vpc-"),
-    ("network", {"mode": "existing", "vpcId": "vpc-01234567", "subnetIds": ["subnet-01234567", "sg-89abcdef"]},
-     "network.subnetIds[1] = sg-89abcdef: must look like subnet-"),
-    ("network", {"subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
-     "network.mode = create: vpcId, subnetIds and routeTableIds are only used when mode is existing"),
-    ("network", {"availabilityZones": ["us-east-1a"]}, "network.availabilityZones = [\"us-east-1a\"]: must list "
-                                                      "exactly azCount (2) zones"),
+    (
+        "network",
+        {"mode": "existing", "vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-0123456789abcdef0"]},
+        'network.subnetIds = ["subnet-0123456789abcdef0"]: needs at least 2 subnets',
+    ),
+    (
+        "network",
+        {"mode": "existing", "subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
+        "network.vpcId: is required when network.mode is existing",
+    ),
+    (
+        "network",
+        {"mode": "existing", "vpcId": "vpc-1", "subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
+        "network.vpcId = vpc-1: must look like vpc-",
+    ),
+    (
+        "network",
+        {"mode": "existing", "vpcId": "vpc-01234567", "subnetIds": ["subnet-01234567", "sg-89abcdef"]},
+        "network.subnetIds[1] = sg-89abcdef: must look like subnet-",
+    ),
+    (
+        "network",
+        {"subnetIds": ["subnet-01234567", "subnet-89abcdef"]},
+        "network.mode = create: vpcId, subnetIds and routeTableIds are only used when mode is existing",
+    ),
+    (
+        "network",
+        {"availabilityZones": ["us-east-1a"]},
+        'network.availabilityZones = ["us-east-1a"]: must list exactly azCount (2) zones',
+    ),
     ("bucket", {"name": "My_Bucket"}, "bucket.name = My_Bucket: not a valid S3 bucket name"),
     ("bucket", {"name": "ab"}, "bucket.name = ab: not a valid S3 bucket name: must be 3 to 63 characters long"),
     ("bucket", {"name": "192.168.1.10"}, "must not look like an IP address"),
@@ -100,8 +118,11 @@ BAD = [
     # A too-small volume names the size the user set, not the IOPS they left at the default.
     ("launchTemplate", {"rootVolume": {"sizeGib": 8}}, "rootVolume.sizeGib = 8: must be between 30 and 65536"),
     ("launchTemplate", {"rootVolume": {"iops": 3000, "throughputMibps": 1000}}, "at most 750 for 3000 IOPS"),
-    ("launchTemplate", {"ecsAgent": {"imagePullBehavior": "never"}}, "must be one of default, always, once or "
-                                                                    "prefer-cached"),
+    (
+        "launchTemplate",
+        {"ecsAgent": {"imagePullBehavior": "never"}},
+        "must be one of default, always, once or prefer-cached",
+    ),
     ("queues", {"headPriority": 5000}, "queues.headPriority = 5000: must be between 0 and 1000"),
     ("queues", {"defaultPriority": -1}, "queues.defaultPriority = -1: must be between 0 and 1000"),
     # botocore's Batch model, FairsharePolicy.computeReservation: "The minimum value is 0 and the maximum value is 99."
@@ -111,53 +132,102 @@ BAD = [
     ("headJob", {"nextflowVersion": "latest"}, "headJob.nextflowVersion = latest"),
     ("headJob", {"logRetentionDays": 42}, "headJob.logRetentionDays = 42: must be 0 (never expire) or one of 1, 3, 5"),
     ("tags", {"aws:owner": "me"}, "tags.aws:owner = me: tag keys must be"),
-    ("tags", {"Team": 7}, "genomics-batch:tags = {\"Team\": 7}: must be a map of tag names to string values"),
+    ("tags", {"Team": 7}, 'genomics-batch:tags = {"Team": 7}: must be a map of tag names to string values'),
     ("tags", {"Project": "other"}, "tags.Project = other: is the tag Project, which the program sets itself"),
     ("computee", {}, "genomics-batch:computee: unknown key (did you mean 'genomics-batch:compute'?)"),
     # terraform-provider-aws internal/service/batch/compute_environment.go: IntBetween(1, 360); the API takes 7200.
     ("compute", {"updateTimeoutMinutes": 361}, "compute.updateTimeoutMinutes = 361: must be between 1 and 360"),
     ("compute", {"updateTimeoutMinutes": 0}, "compute.updateTimeoutMinutes = 0: must be between 1 and 360"),
     # An update stops a head running longer than the update timeout; only a second attempt can resume it.
-    ("headJob", {"attempts": 1}, "headJob.attempts = 1: must be at least 2 while headJob.timeoutHours × 60 (7200) "
-                                 "exceeds compute.updateTimeoutMinutes (360)"),
+    (
+        "headJob",
+        {"attempts": 1},
+        "headJob.attempts = 1: must be at least 2 while headJob.timeoutHours × 60 (7200) "
+        "exceeds compute.updateTimeoutMinutes (360)",
+    ),
     ("headJob", {"timeoutHours": 168}, "headJob.timeoutHours = 168: must be between 1 and 120"),
     ("compute", {"spot": {"maxSpotAttempts": 11}}, "compute.spot.maxSpotAttempts = 11: must be between 0 and 10"),
-    ("compute", {"spot": {"allocationStrategy": "BEST_FIT"}}, "must be one of SPOT_CAPACITY_OPTIMIZED or "
-                                                               "SPOT_PRICE_CAPACITY_OPTIMIZED"),
+    (
+        "compute",
+        {"spot": {"allocationStrategy": "BEST_FIT"}},
+        "must be one of SPOT_CAPACITY_OPTIMIZED or SPOT_PRICE_CAPACITY_OPTIMIZED",
+    ),
     # Item 7: one architecture per compute environment, bundles included; what the ECS AMIs run.
-    ("compute", {"instanceTypes": ["default_arm64"]}, "compute.instanceTypes = [\"default_arm64\"]: not x86_64"),
-    ("compute", {"architecture": "arm64", "instanceTypes": ["optimal"]}, "[\"optimal\"]: not arm64, as compute."),
+    ("compute", {"instanceTypes": ["default_arm64"]}, 'compute.instanceTypes = ["default_arm64"]: not x86_64'),
+    ("compute", {"architecture": "arm64", "instanceTypes": ["optimal"]}, '["optimal"]: not arm64, as compute.'),
     ("compute", {"instanceTypes": ["default_x86_64", "default_arm64"]}, "mixes x86_64 and arm64"),
     ("compute", {"architecture": "arm64", "instanceTypes": ["a1.large"]}, "does not support A1 instances"),
-    ("compute", {"instanceTypes": ["t3.xlarge"]}, "compute.instanceTypes = [\"t3.xlarge\"]: burstable (t class)"),
-    ("compute", {"architecture": "arm64", "instanceTypes": ["c7g.medium", "m7g.medium"]},
-     "no type can hold the head job (2 vCPUs, 4096 MiB)"),
-    ("compute", {"architecture": "arm64", "gpu": {"enabled": True}},
-     "compute.gpu.enabled = true: cannot be true with compute.architecture arm64"),
+    ("compute", {"instanceTypes": ["t3.xlarge"]}, 'compute.instanceTypes = ["t3.xlarge"]: burstable (t class)'),
+    (
+        "compute",
+        {"architecture": "arm64", "instanceTypes": ["c7g.medium", "m7g.medium"]},
+        "no type can hold the head job (2 vCPUs, 4096 MiB)",
+    ),
+    (
+        "compute",
+        {"architecture": "arm64", "gpu": {"enabled": True}},
+        "compute.gpu.enabled = true: cannot be true with compute.architecture arm64",
+    ),
     ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g4ad.xlarge"]}}, "g4ad.xlarge: AMD Radeon Pro V520"),
     ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g3"]}}, "g3: not supported by ECS_AL2023_NVIDIA"),
     ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g5g.2xlarge"]}}, "g5g.2xlarge: arm64"),
     ("compute", {"gpu": {"enabled": True, "instanceTypes": ["g2"]}}, "g2: Kepler GPUs"),
     # Budgets mail at most 10 addresses per notification; addresses are checked by email-validator.
-    ("alerts", {"emails": ["oncall@lab"]}, "alerts.emails[0] = oncall@lab: not an email address such as "
-                                           "oncall@lab.org"),
+    (
+        "alerts",
+        {"emails": ["oncall@lab"]},
+        "alerts.emails[0] = oncall@lab: not an email address such as oncall@lab.org",
+    ),
     ("alerts", {"emails": ["oncall@lab.local"]}, "alerts.emails[0] = oncall@lab.local: not an email address"),
-    ("teams", {"core": {"maxVcpus": 8, "monthlyBudgetUsd": 50, "budgetEmails": [f"u{i}@lab.org" for i in range(12)]}},
-     "teams.core.budgetEmails = 12 addresses: at most 10"),
+    (
+        "teams",
+        {"core": {"maxVcpus": 8, "monthlyBudgetUsd": 50, "budgetEmails": [f"u{i}@lab.org" for i in range(12)]}},
+        "teams.core.budgetEmails = 12 addresses: at most 10",
+    ),
     # Principals: the stack's partition and one account; IAM names compare case-insensitively; no protected roles.
-    ("teams", {"core": {"principals": ["arn:aws-cn:iam::123456789012:role/Runner"]}},
-     "teams.core.principals[0] = arn:aws-cn:iam::123456789012:role/Runner: is in the aws-cn partition"),
-    ("teams", {"lab1": {"principals": ["arn:aws:iam::111111111111:role/A"]},
-               "lab2": {"principals": ["arn:aws:iam::222222222222:role/B"]}},
-     "teams.lab2.principals[0] = arn:aws:iam::222222222222:role/B: is in account 222222222222, but "
-     "teams.lab1.principals[0] is in 111111111111"),
-    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/x/Runner",
-                                       "arn:aws:iam::123456789012:role/y/runner"]}},
-     "teams.core.principals[1] = arn:aws:iam::123456789012:role/y/runner: is the role teams.core.principals[0]"),
-    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/"
-                                       "AWSServiceRoleForECS"]}}, "is a service-linked role"),
-    ("teams", {"core": {"principals": ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/"
-                                       "AWSReservedSSO_Lab_0123456789abcdef"]}}, "is an IAM Identity Center role"),
+    (
+        "teams",
+        {"core": {"principals": ["arn:aws-cn:iam::123456789012:role/Runner"]}},
+        "teams.core.principals[0] = arn:aws-cn:iam::123456789012:role/Runner: is in the aws-cn partition",
+    ),
+    (
+        "teams",
+        {
+            "lab1": {"principals": ["arn:aws:iam::111111111111:role/A"]},
+            "lab2": {"principals": ["arn:aws:iam::222222222222:role/B"]},
+        },
+        "teams.lab2.principals[0] = arn:aws:iam::222222222222:role/B: is in account 222222222222, but "
+        "teams.lab1.principals[0] is in 111111111111",
+    ),
+    (
+        "teams",
+        {
+            "core": {
+                "principals": ["arn:aws:iam::123456789012:role/x/Runner", "arn:aws:iam::123456789012:role/y/runner"]
+            }
+        },
+        "teams.core.principals[1] = arn:aws:iam::123456789012:role/y/runner: is the role teams.core.principals[0]",
+    ),
+    (
+        "teams",
+        {
+            "core": {
+                "principals": ["arn:aws:iam::123456789012:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"]
+            }
+        },
+        "is a service-linked role",
+    ),
+    (
+        "teams",
+        {
+            "core": {
+                "principals": [
+                    "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Lab_0123456789abcdef"
+                ]
+            }
+        },
+        "is an IAM Identity Center role",
+    ),
     # User tags that collide with the program's own, in any case, named with the user's key and value.
     ("tags", {"project": "mine"}, "tags.project = mine: collides with the tag Project, which the program sets itself"),
     ("tags", {"TIER": "gold"}, "tags.TIER = gold: collides with the tag Tier"),
@@ -215,8 +285,11 @@ def test_the_update_timeout_is_the_setting_and_a_single_attempt_needs_a_head_tha
     assert load(headJob={"timeoutHours": 48}).update_timeout_minutes == 360
     s = load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 2, "attempts": 1})
     assert s.update_timeout_minutes == 120 and s.head_job.attempts == 1  # no update can outlast this head
-    with pytest.raises(SettingsError, match=r"headJob.attempts = 1: must be at least 2 while headJob.timeoutHours "
-                                            r"× 60 \(180\) exceeds compute.updateTimeoutMinutes \(120\)"):
+    with pytest.raises(
+        SettingsError,
+        match=r"headJob.attempts = 1: must be at least 2 while headJob.timeoutHours "
+        r"× 60 \(180\) exceeds compute.updateTimeoutMinutes \(120\)",
+    ):
         load(compute={"updateTimeoutMinutes": 120}, headJob={"timeoutHours": 3, "attempts": 1})
     # A Fargate head's environment has no infrastructure update to outlast (Batch user guide,
     # updating-compute-environments.html: Fargate environments update only security groups and subnets).
@@ -228,8 +301,11 @@ def test_the_update_timeout_is_the_setting_and_a_single_attempt_needs_a_head_tha
 def test_existing_mode_warns_about_egress_and_a_missing_s3_endpoint():
     from settings.rules import warnings
 
-    network = {"mode": "existing", "vpcId": "vpc-0123456789abcdef0",
-               "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]}
+    network = {
+        "mode": "existing",
+        "vpcId": "vpc-0123456789abcdef0",
+        "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    }
     found = warnings(load(network=network))
     assert any("need outbound access" in w for w in found) and any("routeTableIds is empty" in w for w in found)
     found = warnings(load(network={**network, "routeTableIds": ["rtb-0123456789abcdef0"]}))
@@ -255,13 +331,16 @@ def test_the_stop_timeout_covers_cancelling_every_task_the_stack_can_run():
     assert warning.endswith("containerStopTimeoutSeconds' 234)")
 
 
-@pytest.mark.parametrize(("sections", "expected"), [
-    ({"alerts": {"emails": ["not-an-email"]}}, "alerts.emails[0] = not-an-email: not an email address"),
-    ({"alerts": {"emails": ["a@lab.org", "A@lab.org"]}}, "alerts.emails = "),
-    ({"budget": {"monthlyUsd": 100}}, "budget.monthlyUsd = 100: needs alerts.emails"),  # as written, not 100.0
-    ({"budget": {"monthlyUsd": 0}, "alerts": {"emails": ["a@lab.org"]}}, "budget.monthlyUsd = 0: "),
-    ({"alerts": {"spotInterruptionsPerHour": -1}}, "spotInterruptionsPerHour = -1: must be between 0 and 100000"),
-])
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"alerts": {"emails": ["not-an-email"]}}, "alerts.emails[0] = not-an-email: not an email address"),
+        ({"alerts": {"emails": ["a@lab.org", "A@lab.org"]}}, "alerts.emails = "),
+        ({"budget": {"monthlyUsd": 100}}, "budget.monthlyUsd = 100: needs alerts.emails"),  # as written, not 100.0
+        ({"budget": {"monthlyUsd": 0}, "alerts": {"emails": ["a@lab.org"]}}, "budget.monthlyUsd = 0: "),
+        ({"alerts": {"spotInterruptionsPerHour": -1}}, "spotInterruptionsPerHour = -1: must be between 0 and 100000"),
+    ],
+)
 def test_bad_alert_and_budget_settings(sections, expected):
     with pytest.raises(SettingsError) as caught:
         load(**sections)
@@ -276,6 +355,7 @@ def test_alerts_are_off_unless_emails_are_given():
 
 
 # --- the instance-type, IAM and Budgets facts the rules rely on, each checked against its source -------------------
+
 
 def _doc(service: str, shape: str, member: str | None = None) -> str:
     import botocore.session
@@ -299,8 +379,13 @@ def test_botocore_says_what_the_gpu_and_architecture_rules_rely_on():
 def test_the_bundles_and_gpu_families_get_the_architecture_and_refusals_of_their_sources():
     from facts.limits import nvidia_ami_problem, type_architecture
 
-    assert [type_architecture(t) for t in ("optimal", "default_x86_64", "default_arm64", "m7g.large", "p6e-gb200")] \
-        == ["x86_64", "x86_64", "arm64", "arm64", "arm64"]
+    assert [type_architecture(t) for t in ("optimal", "default_x86_64", "default_arm64", "m7g.large", "p6e-gb200")] == [
+        "x86_64",
+        "x86_64",
+        "arm64",
+        "arm64",
+        "arm64",
+    ]
     assert [nvidia_ami_problem(f) for f in ("g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p5", "p5en")] == [None] * 8
     refused = {f: nvidia_ami_problem(f) for f in ("g5g", "p6e-gb200", "g4ad", "p2", "g2", "p3", "p3dn", "g3", "g3s")}
     assert all(refused.values()), refused
@@ -364,12 +449,18 @@ def test_iam_names_and_protected_roles_are_as_botocore_documents_them():
     assert "Names are not distinguished by case" in _doc("iam", "CreateRoleRequest", "RoleName")
     assert "service-linked roles are protected" in _doc("iam", "UnmodifiableEntityException")
     assert principal_parts("arn:aws-us-gov:iam::123456789012:role/a/b/Runner") == (
-        "aws-us-gov", "123456789012", "role", "a/b/", "Runner")
+        "aws-us-gov",
+        "123456789012",
+        "role",
+        "a/b/",
+        "Runner",
+    )
     assert principal_parts("arn:aws:iam::123456789012:user/alice") == ("aws", "123456789012", "user", "", "alice")
     assert principal_problem("arn:aws:iam::123456789012:role/service-role/MyRunner") is None  # a customer's own
     assert principal_problem("arn:aws:iam::123456789012:user/aws-service-role/x") is None  # roles only
     assert "service-linked" in principal_problem(
-        "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch")
+        "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+    )
 
 
 def test_iam_refuses_tag_keys_that_differ_only_in_case(moto_server):
@@ -379,8 +470,11 @@ def test_iam_refuses_tag_keys_that_differ_only_in_case(moto_server):
 
     iam = moto_server.client("iam")
     with pytest.raises(ClientError, match="Tag keys are case insensitive"):
-        iam.create_role(RoleName="case-tags", AssumeRolePolicyDocument="{}",
-                        Tags=[{"Key": "Project", "Value": "genomics-batch"}, {"Key": "project", "Value": "mine"}])
+        iam.create_role(
+            RoleName="case-tags",
+            AssumeRolePolicyDocument="{}",
+            Tags=[{"Key": "Project", "Value": "genomics-batch"}, {"Key": "project", "Value": "mine"}],
+        )
 
 
 def test_budgets_take_ten_email_subscribers_and_the_rules_allow_exactly_ten():
@@ -421,18 +515,36 @@ def test_addresses_are_sent_in_their_ascii_form_and_need_no_smtputf8():
     assert load(alerts={"emails": ["oncall@bücher.de"]}).alerts.emails == ["oncall@xn--bcher-kva.de"]
     run = run_program("dev", {"genomics-batch:alerts": {"emails": ["oncall@bücher.de"]}})
     assert [s.inputs["endpoint"] for s in run.mocks.of_type("aws:sns/topicSubscription:TopicSubscription")] == [
-        "oncall@xn--bcher-kva.de"]
+        "oncall@xn--bcher-kva.de"
+    ]
 
 
 def test_partitions_come_from_botocore_for_every_region():
     # botocore's endpoint data (Session.get_partition_for_region): isolated and sovereign partitions too.
     from facts.limits import REGION_NAME, aws_regions, partition_for
 
-    assert {r: partition_for(r) for r in ("us-east-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1",
-                                          "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1")} \
-        == {"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso",
-            "us-isob-east-1": "aws-iso-b", "eu-isoe-west-1": "aws-iso-e", "us-isof-south-1": "aws-iso-f",
-            "eusc-de-east-1": "aws-eusc"}
+    assert {
+        r: partition_for(r)
+        for r in (
+            "us-east-1",
+            "cn-north-1",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "us-isof-south-1",
+            "eusc-de-east-1",
+        )
+    } == {
+        "us-east-1": "aws",
+        "cn-north-1": "aws-cn",
+        "us-gov-west-1": "aws-us-gov",
+        "us-iso-east-1": "aws-iso",
+        "us-isob-east-1": "aws-iso-b",
+        "eu-isoe-west-1": "aws-iso-e",
+        "us-isof-south-1": "aws-iso-f",
+        "eusc-de-east-1": "aws-eusc",
+    }
     assert all(REGION_NAME.fullmatch(r) for r in aws_regions())  # the schema's pattern takes every region
     s = load_settings({"aws:region": "eu-isoe-west-1", "genomics-batch:bucket": '{"readOnlyBuckets": ["ref"]}'}, "t")
     assert s.extra_bucket_arns["read_only_bucket_arns"] == ["arn:aws-iso-e:s3:::ref"]
@@ -445,10 +557,12 @@ def test_turning_on_the_cost_tag_warns_that_it_belongs_to_a_later_deploy():
 
     teams = {"imaging": {"maxVcpus": 8}}
     assert not [w for w in warnings(load(teams=teams)) if "activateTeamCostTag" in w]
-    [warning] = [w for w in warnings(load(teams=teams, budget={"activateTeamCostTag": True}))
-                 if "activateTeamCostTag" in w]
-    assert warning.startswith("WARNING budget.activateTeamCostTag = true: the deploy fails while AWS does not list "
-                              "the Team tag key yet")
+    [warning] = [
+        w for w in warnings(load(teams=teams, budget={"activateTeamCostTag": True})) if "activateTeamCostTag" in w
+    ]
+    assert warning.startswith(
+        "WARNING budget.activateTeamCostTag = true: the deploy fails while AWS does not list the Team tag key yet"
+    )
     assert "up to 24 h" in warning and "a later deploy than the one that adds the first team" in warning
     assert "aws ce list-cost-allocation-tags --tag-keys Team" in warning
 
@@ -482,10 +596,22 @@ def test_allowed_account_ids_reach_the_provider_and_bound_the_principals():
     assert json.loads(provider.inputs["allowedAccountIds"]) == ["123456789012"]
     principal = "arn:aws:iam::111122223333:role/Runner"
     with pytest.raises(SettingsError, match=r"is in account 111122223333, which aws:allowedAccountIds does not list"):
-        load_settings({**REGION, "aws:allowedAccountIds": '["123456789012"]',
-                       "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}})}, "t")
-    s = load_settings({**REGION, "aws:allowedAccountIds": '["111122223333"]',
-                       "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}})}, "t")
+        load_settings(
+            {
+                **REGION,
+                "aws:allowedAccountIds": '["123456789012"]',
+                "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}}),
+            },
+            "t",
+        )
+    s = load_settings(
+        {
+            **REGION,
+            "aws:allowedAccountIds": '["111122223333"]',
+            "genomics-batch:teams": json.dumps({"core": {"principals": [principal]}}),
+        },
+        "t",
+    )
     assert s.allowed_account_ids == ["111122223333"]
 
 
@@ -501,7 +627,8 @@ def test_error_lines_name_the_entry_escape_control_characters_and_keep_arns_whol
     assert caught.value.problems == [
         "genomics-batch:teams.genomics-core = genomics-core: is not a team name: 2-32 lowercase letters or digits, "
         "starting with a letter (no '-': it is a Batch share identifier); rename the team, for example to "
-        "genomicscore"]
+        "genomicscore"
+    ]
     assert caught.value.fix.startswith("rename the team 'genomics-core'")
 
 
@@ -519,7 +646,10 @@ def test_the_stack_config_merges_what_the_cli_passes_with_what_an_in_process_run
         return raw_stack_config()
 
     assert contextvars.copy_context().run(read) == {  # a copied context: the suite's own config is left alone
-        "aws:region": "us-east-1", "genomics-batch:netwrok": "{}", "genomics-batch:budget": '{"monthlyUsd": 5}'}
+        "aws:region": "us-east-1",
+        "genomics-batch:netwrok": "{}",
+        "genomics-batch:budget": '{"monthlyUsd": 5}',
+    }
 
 
 def test_the_sdk_still_keeps_its_in_process_config_where_the_program_reads_it():
@@ -543,8 +673,12 @@ def test_on_an_sdk_without_the_in_process_config_the_known_keys_are_read_one_by_
 
     from settings import raw_stack_config
 
-    given = {"aws:region": "us-east-1", "genomics-batch:compute": '{"spot": {"maxVcpus": 8}}',
-             "genomics-batch:netwrok": "{}", "aws:allowedAccountIds": '["123456789012"]'}
+    given = {
+        "aws:region": "us-east-1",
+        "genomics-batch:compute": '{"spot": {"maxVcpus": 8}}',
+        "genomics-batch:netwrok": "{}",
+        "aws:allowedAccountIds": '["123456789012"]',
+    }
     monkeypatch.delattr(runtime_config, "CONFIG")
     monkeypatch.delenv("PULUMI_CONFIG", raising=False)
     monkeypatch.setattr(pulumi.runtime, "get_config", given.get)  # the public call, answering as the SDK would

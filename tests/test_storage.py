@@ -41,8 +41,10 @@ def test_bucket_is_private_encrypted_owner_enforced_and_tls_only():
     arn = "arn:aws:s3:::lab-work-bucket"
     assert resolve(bucket.arn) == arn and resolve(bucket.bucket) == "lab-work-bucket"
     [pab] = mocks.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(pab.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                                "restrictPublicBuckets"))
+    assert all(
+        pab.inputs[k] is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     [own] = mocks.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     assert own.inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     [sse] = mocks.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
@@ -51,8 +53,11 @@ def test_bucket_is_private_encrypted_owner_enforced_and_tls_only():
     assert json.loads(policy.inputs["policy"]) == tls_only_policy(arn)
     [lifecycle] = mocks.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert {r["id"] for r in lifecycle.inputs["rules"]} == {r["id"] for r in lifecycle_rules(30, True)}
-    assert all(r.inputs["bucket"] == "lab-work-bucket" for r in mocks.registrations if r.custom and r.typ !=
-               "aws:s3/bucket:Bucket")
+    assert all(
+        r.inputs["bucket"] == "lab-work-bucket"
+        for r in mocks.registrations
+        if r.custom and r.typ != "aws:s3/bucket:Bucket"
+    )
 
 
 @pytest.mark.parametrize("protect", [True, False])

@@ -31,8 +31,7 @@ def checked_files() -> list[Path]:
 
 def followed(module: str, patterns: list[str]) -> bool:
     # config_file.rst: `foo.bar.*` matches foo.bar and every submodule; a name without `*` matches only itself.
-    return any(module == p or (p.endswith(".*") and (module == p[:-2] or module.startswith(p[:-1])))
-               for p in patterns)
+    return any(module == p or (p.endswith(".*") and (module == p[:-2] or module.startswith(p[:-1]))) for p in patterns)
 
 
 def followed_patterns() -> list[str]:
@@ -58,8 +57,9 @@ def pulumi_aws_modules(path: Path) -> set[str]:
 
 
 def test_every_non_test_python_file_is_type_checked():
-    on_disk = {p for p in ROOT.glob("*.py")} | {p for d in ROOT.iterdir() if d.is_dir() and d.name not in NOT_CHECKED
-                                                 for p in d.rglob("*.py")}
+    on_disk = {p for p in ROOT.glob("*.py")} | {
+        p for d in ROOT.iterdir() if d.is_dir() and d.name not in NOT_CHECKED for p in d.rglob("*.py")
+    }
     assert sorted(map(str, on_disk - set(checked_files()))) == []
 
 
@@ -68,6 +68,7 @@ def test_every_pulumi_aws_module_the_code_uses_is_followed():
     used = set().union(*(pulumi_aws_modules(p) for p in checked_files()))
     assert {"pulumi_aws.batch", "pulumi_aws.get_partition"} <= used  # the scan sees both kinds of use
     # A skipped module is Any, so calls into it would go unchecked (pyproject.toml says why most are skipped).
-    assert sorted(m for m in used if not followed(m, patterns)) == [], \
+    assert sorted(m for m in used if not followed(m, patterns)) == [], (
         "add these to the followed pulumi_aws modules in pyproject.toml [[tool.mypy.overrides]]"
+    )
     assert not followed("pulumi_aws.lambda_", patterns)  # the list is what it claims: the rest stay skipped

@@ -27,16 +27,22 @@ def steps_using(job: dict, action: str) -> list[dict]:
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_is_valid_for_github(workflow):
-    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_schema_check_rejects_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  x:\n    steps: []\n")  # no runs-on
-    result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
 
 
@@ -50,7 +56,7 @@ def test_pull_requests_run_tests_post_the_plan_and_preview_with_the_policy_pack(
     assert any("--format markdown" in c and "--diff prod" in c for c in commands)
     for command in commands:  # every flag the workflow passes exists
         words = shlex.split(command)
-        build_parser().parse_args(words[words.index("nfbatch") + 1:])
+        build_parser().parse_args(words[words.index("nfbatch") + 1 :])
     assert any("gh pr comment" in s.get("run", "") and "plan.md" in s["run"] for s in jobs["offline-plan"]["steps"])
     preview = jobs["preview"]
     [pulumi] = steps_using(preview, "pulumi/actions@")

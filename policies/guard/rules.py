@@ -38,6 +38,7 @@ def _truthy(value: Any) -> bool:
 
 # --- mandatory, per resource ------------------------------------------------------------------------------------
 
+
 def check_imdsv2(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type != LAUNCH_TEMPLATE:
         return []
@@ -48,9 +49,11 @@ def check_imdsv2(resource_type: str, props: Mapping[str, Any]) -> list[str]:
 def check_block_devices_encrypted(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type != LAUNCH_TEMPLATE:
         return []
-    return [f"block device {m.get('deviceName')} is not encrypted"
-            for m in props.get("blockDeviceMappings") or []
-            if m.get("ebs") is not None and not _truthy(m["ebs"].get("encrypted"))]
+    return [
+        f"block device {m.get('deviceName')} is not encrypted"
+        for m in props.get("blockDeviceMappings") or []
+        if m.get("ebs") is not None and not _truthy(m["ebs"].get("encrypted"))
+    ]
 
 
 def check_no_open_ingress(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -64,28 +67,38 @@ def check_no_open_ingress(resource_type: str, props: Mapping[str, Any]) -> list[
     found = []
     for rule in rules:
         opened = OPEN & {*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])}
-        found += [f"ingress open to {cidr} (ports {rule.get('fromPort')}-{rule.get('toPort')})"
-                  for cidr in sorted(opened)]
+        found += [
+            f"ingress open to {cidr} (ports {rule.get('fromPort')}-{rule.get('toPort')})" for cidr in sorted(opened)
+        ]
     return found
 
 
 def check_no_full_access(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     arns: list[str] = []
-    if resource_type in ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-                         "aws:iam/policyAttachment:PolicyAttachment",
-                         "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-                         "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"):
+    if resource_type in (
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    ):
         arns = [props.get("policyArn") or ""]
     elif resource_type == "aws:iam/role:Role":
         arns = list(props.get("managedPolicyArns") or [])
-    return [f"{arn} grants full access; attach a scoped policy" for arn in arns
-            if isinstance(arn, str) and "FullAccess" in arn]
+    return [
+        f"{arn} grants full access; attach a scoped policy"
+        for arn in arns
+        if isinstance(arn, str) and "FullAccess" in arn
+    ]
 
 
 def check_no_write_on_any_resource(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     documents = []
-    if resource_type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
-                         "aws:iam/groupPolicy:GroupPolicy"):
+    if resource_type in (
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/policy:Policy",
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+    ):
         documents = [props.get("policy")]
     elif resource_type == "aws:iam/role:Role":
         documents = [p.get("policy") for p in props.get("inlinePolicies") or []]
@@ -102,6 +115,7 @@ def check_no_write_on_any_resource(resource_type: str, props: Mapping[str, Any])
 
 # --- advisory, per resource --------------------------------------------------------------------------------------
 
+
 def check_topic_encrypted(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type != "aws:sns/topic:Topic":
         return []
@@ -114,9 +128,11 @@ def check_topic_not_public(resource_type: str, props: Mapping[str, Any]) -> list
         return []
     statements = json.loads(props["policy"]).get("Statement") or []
     statements = [statements] if isinstance(statements, dict) else statements
-    return [f"topic policy statement {s.get('Sid', i)} allows everyone (Principal *) without a condition"
-            for i, s in enumerate(statements)
-            if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}) and not s.get("Condition")]
+    return [
+        f"topic policy statement {s.get('Sid', i)} allows everyone (Principal *) without a condition"
+        for i, s in enumerate(statements)
+        if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}) and not s.get("Condition")
+    ]
 
 
 def check_min_vcpus_zero(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -133,9 +149,11 @@ def check_updatable_in_place(resource_type: str, props: Mapping[str, Any]) -> li
     strategy = (props.get("computeResources") or {}).get("allocationStrategy")
     if not isinstance(strategy, str) or strategy in UPDATABLE_ALLOCATION_STRATEGIES:
         return []
-    return [f"allocation strategy {strategy} cannot be updated in place by the AWS provider: launch template, "
-            f"instance type and subnet changes replace this compute environment and stop its jobs "
-            f"(use {' or '.join(UPDATABLE_ALLOCATION_STRATEGIES)})"]
+    return [
+        f"allocation strategy {strategy} cannot be updated in place by the AWS provider: launch template, "
+        f"instance type and subnet changes replace this compute environment and stop its jobs "
+        f"(use {' or '.join(UPDATABLE_ALLOCATION_STRATEGIES)})"
+    ]
 
 
 def check_cost_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -143,8 +161,11 @@ def check_cost_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     on the instances and volumes they launch."""
     if resource_type == LAUNCH_TEMPLATE:
         specs = {s.get("resourceType"): s.get("tags") or {} for s in props.get("tagSpecifications") or []}
-        return [f"launch template does not tag {kind}s with {', '.join(missing)}" for kind in ("instance", "volume")
-                if (missing := [t for t in REQUIRED_COST_TAGS if t not in specs.get(kind, {})])]
+        return [
+            f"launch template does not tag {kind}s with {', '.join(missing)}"
+            for kind in ("instance", "volume")
+            if (missing := [t for t in REQUIRED_COST_TAGS if t not in specs.get(kind, {})])
+        ]
     if "tags" not in props and "tagsAll" not in props:
         return []  # a resource type without tags
     tags = {**(props.get("tags") or {}), **(props.get("tagsAll") or {})}
@@ -153,6 +174,7 @@ def check_cost_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
 
 
 # --- stack-wide --------------------------------------------------------------------------------------------------
+
 
 def _depends_on(resource: Any, key: str, target: Any) -> bool:
     return any(d.urn == target.urn for d in (resource.property_dependencies or {}).get(key, []))
@@ -163,6 +185,7 @@ def check_buckets_locked_down(resources: Iterable[Any]) -> list[tuple[str, str]]
     resources = list(resources)
     found = []
     for bucket in (r for r in resources if r.resource_type == BUCKET):
+
         def attached(kind: str, bucket=bucket) -> list[Any]:
             return [r for r in resources if r.resource_type == kind and _depends_on(r, "bucket", bucket)]
 
@@ -185,16 +208,21 @@ def check_buckets_locked_down(resources: Iterable[Any]) -> list[tuple[str, str]]
 def _denies_plain_http(document: Mapping[str, Any]) -> bool:
     statements = document.get("Statement") or []
     statements = [statements] if isinstance(statements, dict) else statements
-    return any(s.get("Effect") == "Deny" and
-               (s.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
-               for s in statements)
+    return any(
+        s.get("Effect") == "Deny"
+        and (s.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+        for s in statements
+    )
 
 
 def check_spot_has_on_demand_head_queue(resources: Iterable[Any]) -> list[tuple[str, str]]:
     """Advisory: a stack that queues jobs on spot should have a queue with on-demand capacity only, for heads."""
     resources = list(resources)
-    kinds = {r.urn: (r.props.get("computeResources") or {}).get("type") for r in resources
-             if r.resource_type == COMPUTE_ENVIRONMENT}
+    kinds = {
+        r.urn: (r.props.get("computeResources") or {}).get("type")
+        for r in resources
+        if r.resource_type == COMPUTE_ENVIRONMENT
+    }
     queues = {}
     for queue in (r for r in resources if r.resource_type == JOB_QUEUE):
         ce_urns = [d.urn for d in (queue.property_dependencies or {}).get("computeEnvironmentOrders", [])]
@@ -203,14 +231,21 @@ def check_spot_has_on_demand_head_queue(resources: Iterable[Any]) -> list[tuple[
     # Fargate (not FARGATE_SPOT) is on-demand capacity too: headJob.platform fargate puts the head queue there.
     has_head = any(types and types <= {"EC2", "FARGATE"} for types in queues.values())
     if uses_spot and not has_head:
-        return [(urn, "queue uses spot capacity but the stack has no on-demand-only queue for Nextflow head jobs; "
-                      "a reclaimed head kills the whole run") for urn in uses_spot]
+        return [
+            (
+                urn,
+                "queue uses spot capacity but the stack has no on-demand-only queue for Nextflow head jobs; "
+                "a reclaimed head kills the whole run",
+            )
+            for urn in uses_spot
+        ]
     return []
 
 
 def _team_documents(resources: list[Any]) -> Iterable[tuple[Any, str, dict]]:
     """(resource, team, policy document) for every known policy of a team: its roles' policies (inline in a role
     tagged with the team, or a role policy naming such a role) and its run policy (a policy tagged with it)."""
+
     def team_of(resource: Any) -> str | None:
         return (resource.props.get("tags") or {}).get(TEAM_TAG)
 
@@ -220,8 +255,9 @@ def _team_documents(resources: list[Any]) -> Iterable[tuple[Any, str, dict]]:
         if r.resource_type == "aws:iam/role:Role":
             documents, team = [p.get("policy") for p in r.props.get("inlinePolicies") or []], team_of(r)
         elif r.resource_type == "aws:iam/rolePolicy:RolePolicy":
-            team = next((roles[d.urn] for d in (r.property_dependencies or {}).get("role", []) if roles.get(d.urn)),
-                        None)
+            team = next(
+                (roles[d.urn] for d in (r.property_dependencies or {}).get("role", []) if roles.get(d.urn)), None
+            )
         elif r.resource_type == "aws:iam/policy:Policy":
             team = team_of(r)
         for document in documents:
@@ -236,17 +272,21 @@ def check_teams_keep_to_their_results(resources: Iterable[Any]) -> list[tuple[st
     found = []
     for resource, team, document in _team_documents(resources):
         for bucket in buckets:
-            found += [(resource.urn, f"team {team}'s policy grants {grant}, which reaches other teams' results/")
-                      for grant in reaches_other_results(document, bucket, team)]
+            found += [
+                (resource.urn, f"team {team}'s policy grants {grant}, which reaches other teams' results/")
+                for grant in reaches_other_results(document, bucket, team)
+            ]
     return found
 
 
 # --- the pack ----------------------------------------------------------------------------------------------------
 
+
 def _resource_policy(name: str, description: str, check, level: EnforcementLevel) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation) -> None:
         for message in check(args.resource_type, args.props):
             report_violation(message, args.urn)
+
     return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
 
 
@@ -254,33 +294,53 @@ def _stack_policy(name: str, description: str, check, level: EnforcementLevel) -
     def validate(args: StackValidationArgs, report_violation) -> None:
         for urn, message in check(args.resources):
             report_violation(message, urn)
+
     return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
 
 
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 POLICIES = [
     _resource_policy("launch-template-imdsv2", "Launch templates require IMDSv2.", check_imdsv2, MANDATORY),
-    _resource_policy("block-devices-encrypted", "Every EBS block device is encrypted.",
-                     check_block_devices_encrypted, MANDATORY),
-    _resource_policy("no-open-ingress", "No security-group ingress from 0.0.0.0/0 or ::/0.", check_no_open_ingress,
-                     MANDATORY),
-    _resource_policy("no-full-access-policies", "No *FullAccess managed policy is attached.", check_no_full_access,
-                     MANDATORY),
-    _resource_policy("no-write-on-any-resource", "No IAM write action is allowed on *.",
-                     check_no_write_on_any_resource, MANDATORY),
+    _resource_policy(
+        "block-devices-encrypted", "Every EBS block device is encrypted.", check_block_devices_encrypted, MANDATORY
+    ),
+    _resource_policy(
+        "no-open-ingress", "No security-group ingress from 0.0.0.0/0 or ::/0.", check_no_open_ingress, MANDATORY
+    ),
+    _resource_policy(
+        "no-full-access-policies", "No *FullAccess managed policy is attached.", check_no_full_access, MANDATORY
+    ),
+    _resource_policy(
+        "no-write-on-any-resource", "No IAM write action is allowed on *.", check_no_write_on_any_resource, MANDATORY
+    ),
     _resource_policy("sns-topic-encrypted", "SNS topics are encrypted with KMS.", check_topic_encrypted, MANDATORY),
-    _resource_policy("sns-topic-not-public", "No SNS topic policy allows everyone.", check_topic_not_public,
-                     MANDATORY),
-    _stack_policy("teams-keep-to-their-results", "No team's role or run policy reaches another team's results/.",
-                  check_teams_keep_to_their_results, MANDATORY),
-    _stack_policy("s3-buckets-locked-down", "Buckets block public access, encrypt by default and deny plain HTTP.",
-                  check_buckets_locked_down, MANDATORY),
-    _resource_policy("compute-environment-scales-to-zero", "Compute environments keep minVcpus at 0.",
-                     check_min_vcpus_zero, ADVISORY),
-    _stack_policy("spot-with-on-demand-head-queue", "Spot queues come with an on-demand-only head queue.",
-                  check_spot_has_on_demand_head_queue, ADVISORY),
-    _resource_policy("compute-environment-updatable-in-place",
-                     "Compute environments use an allocation strategy the provider updates in place.",
-                     check_updatable_in_place, ADVISORY),
+    _resource_policy("sns-topic-not-public", "No SNS topic policy allows everyone.", check_topic_not_public, MANDATORY),
+    _stack_policy(
+        "teams-keep-to-their-results",
+        "No team's role or run policy reaches another team's results/.",
+        check_teams_keep_to_their_results,
+        MANDATORY,
+    ),
+    _stack_policy(
+        "s3-buckets-locked-down",
+        "Buckets block public access, encrypt by default and deny plain HTTP.",
+        check_buckets_locked_down,
+        MANDATORY,
+    ),
+    _resource_policy(
+        "compute-environment-scales-to-zero", "Compute environments keep minVcpus at 0.", check_min_vcpus_zero, ADVISORY
+    ),
+    _stack_policy(
+        "spot-with-on-demand-head-queue",
+        "Spot queues come with an on-demand-only head queue.",
+        check_spot_has_on_demand_head_queue,
+        ADVISORY,
+    ),
+    _resource_policy(
+        "compute-environment-updatable-in-place",
+        "Compute environments use an allocation strategy the provider updates in place.",
+        check_updatable_in_place,
+        ADVISORY,
+    ),
     _resource_policy("cost-tags", "Resources, instances and volumes carry the cost tags.", check_cost_tags, ADVISORY),
 ]

@@ -121,6 +121,34 @@ class SharedResources(TypedDict):
     launch_template: aws.batch.ComputeEnvironmentComputeResourcesLaunchTemplateArgs
 
 
+def _shared_resources(args: BatchComputeClusterArgs, instance_profile_arn: pulumi.Output[str]) -> SharedResources:
+    """What every EC2 environment shares: no idle instances, the instance types, network, profile and template."""
+    return {
+        "min_vcpus": 0,  # no instances, no cost, while idle
+        "instance_types": list(args.instance_types),
+        "subnets": args.subnet_ids,
+        "security_group_ids": args.security_group_ids,
+        "instance_role": instance_profile_arn,
+        "ec2_configurations": [
+            aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(image_type="ECS_AL2023")
+        ],
+        "launch_template": aws.batch.ComputeEnvironmentComputeResourcesLaunchTemplateArgs(
+            launch_template_id=args.launch_template_id,
+            # `$Latest` would be resolved once at creation and never again.
+            version=pulumi.Output.from_input(args.launch_template_version).apply(str),
+        ),
+    }
+
+
+def _ec2_update_policy(args: BatchComputeClusterArgs) -> aws.batch.ComputeEnvironmentUpdatePolicyArgs:
+    """The update policy of every EC2 environment: running jobs get update_timeout_minutes, never a termination."""
+    # An infrastructure update lets running jobs finish for update_timeout_minutes before it replaces their
+    # instances; terminating them at once would throw away every running task.
+    return aws.batch.ComputeEnvironmentUpdatePolicyArgs(
+        job_execution_timeout_minutes=args.update_timeout_minutes, terminate_jobs_on_update=False
+    )
+
+
 def share_distribution(weight_factors: dict[str, float]) -> list[dict]:
     """The fair-share policy's shareDistribution: one share identifier (the team's name) per team, sorted so the
     plan does not change when teams are reordered in the stack file."""
@@ -203,6 +231,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
     def _environments(
         self, args: BatchComputeClusterArgs, profile: aws.iam.InstanceProfile, depends_on: list[pulumi.Resource]
     ) -> dict[str, aws.batch.ComputeEnvironment]:
+        """The spot and on-demand environments, and the GPU and Fargate ones when configured, by capacity key."""
         # Changing these replaces the environment, and a queue still pointing at the old one blocks its deletion:
         # Pulumi's auto-naming plus create-before-delete lets the new one exist first.
         ce_opts = pulumi.ResourceOptions(
@@ -210,26 +239,8 @@ class BatchComputeCluster(pulumi.ComponentResource):
             depends_on=depends_on,
             ignore_changes=["computeResources.desiredVcpus"],  # Batch moves it with load; not drift to undo
         )
-        common: SharedResources = {
-            "min_vcpus": 0,  # no instances, no cost, while idle
-            "instance_types": list(args.instance_types),
-            "subnets": args.subnet_ids,
-            "security_group_ids": args.security_group_ids,
-            "instance_role": profile.arn,
-            "ec2_configurations": [
-                aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(image_type="ECS_AL2023")
-            ],
-            "launch_template": aws.batch.ComputeEnvironmentComputeResourcesLaunchTemplateArgs(
-                launch_template_id=args.launch_template_id,
-                # `$Latest` would be resolved once at creation and never again.
-                version=pulumi.Output.from_input(args.launch_template_version).apply(str),
-            ),
-        }
-        # An infrastructure update lets running jobs finish for update_timeout_minutes before it replaces their
-        # instances; terminating them at once would throw away every running task.
-        update_policy = aws.batch.ComputeEnvironmentUpdatePolicyArgs(
-            job_execution_timeout_minutes=args.update_timeout_minutes, terminate_jobs_on_update=False
-        )
+        common = _shared_resources(args, profile.arn)
+        update_policy = _ec2_update_policy(args)
         self._spot_shape = (common, update_policy, ce_opts)  # a capped team's environment is the same spot kind
         spot = aws.batch.ComputeEnvironment(
             f"{self._name}-spot",

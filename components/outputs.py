@@ -33,56 +33,58 @@ if TYPE_CHECKING:
     from settings import StackSettings
 
 
+def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
+    """One team's entry of the `teams` export, from its resolved values `a` (queues, roles, bucket, budget)."""
+    settings = s.teams[name]
+    work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
+    config = render_nextflow_config(
+        work_dir=work_dir,
+        region=s.region,
+        default_queue=a["queue_name"],
+        priority_queue=a["retry_queue_name"],
+        task_role_arn=a["task_role_arn"],
+        gpu_queue=a["gpu_queue"],
+        max_spot_attempts=s.compute.spot.max_spot_attempts,
+        team=name,
+    )
+    return {
+        "shareIdentifier": name,
+        "weight": settings.weight,
+        "maxVcpus": settings.max_vcpus,
+        "monthlyBudgetUsd": settings.monthly_budget_usd,
+        "budgetName": a["budget_name"],
+        "taskQueue": a["queue_key"],
+        "taskQueueName": a["queue_name"],
+        "taskQueueArn": a["queue_arn"],
+        "jobDefinitionName": a["job_definition_name"],
+        "jobDefinitionArn": a["job_definition_arn"],
+        "taskJobRoleArn": a["task_role_arn"],
+        "headJobRoleArn": a["head_role_arn"],
+        "runPolicyArn": a["run_policy_arn"],
+        "workDir": work_dir,
+        "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}",
+        "nextflowConfig": config,
+        # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
+        # takes nextflowConfig, which carries the share identifier the fair-share queues require.
+        "seqeraPlatform": {
+            "region": s.region,
+            "workDir": work_dir,
+            "headQueue": a["head_queue_name"],
+            "computeQueue": a["queue_name"],
+            "headJobRole": a["head_role_arn"],
+            "computeJobRole": a["task_role_arn"],
+            "nextflowConfig": config,
+        },
+    }
+
+
 def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, teams: BatchTeams) -> dict:
     """The `teams` export: what a team's members and tools need, per team (one Output per team: fifty teams' worth
     of nested Outputs would cost the plan more than the resources they describe)."""
-
-    def entry(name: str, a: dict) -> dict:
-        settings = s.teams[name]
-        work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
-        config = render_nextflow_config(
-            work_dir=work_dir,
-            region=s.region,
-            default_queue=a["queue_name"],
-            priority_queue=a["retry_queue_name"],
-            task_role_arn=a["task_role_arn"],
-            gpu_queue=a["gpu_queue"],
-            max_spot_attempts=s.compute.spot.max_spot_attempts,
-            team=name,
-        )
-        return {
-            "shareIdentifier": name,
-            "weight": settings.weight,
-            "maxVcpus": settings.max_vcpus,
-            "monthlyBudgetUsd": settings.monthly_budget_usd,
-            "budgetName": a["budget_name"],
-            "taskQueue": a["queue_key"],
-            "taskQueueName": a["queue_name"],
-            "taskQueueArn": a["queue_arn"],
-            "jobDefinitionName": a["job_definition_name"],
-            "jobDefinitionArn": a["job_definition_arn"],
-            "taskJobRoleArn": a["task_role_arn"],
-            "headJobRoleArn": a["head_role_arn"],
-            "runPolicyArn": a["run_policy_arn"],
-            "workDir": work_dir,
-            "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}",
-            "nextflowConfig": config,
-            # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
-            # takes nextflowConfig, which carries the share identifier the fair-share queues require.
-            "seqeraPlatform": {
-                "region": s.region,
-                "workDir": work_dir,
-                "headQueue": a["head_queue_name"],
-                "computeQueue": a["queue_name"],
-                "headJobRole": a["head_role_arn"],
-                "computeJobRole": a["task_role_arn"],
-                "nextflowConfig": config,
-            },
-        }
-
     exported = {}
     for name, team in teams.teams.items():
         key, retry_key = team_task_queues(name, capped=s.teams[name].max_vcpus is not None)
+        # partial binds this team's name now (mypy types no lambda default: python/mypy#15459)
         exported[name] = pulumi.Output.all(
             bucket=bucket.bucket,
             queue_key=key,
@@ -92,7 +94,7 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
             head_queue_name=cluster.queue_names["head"],
             gpu_queue=cluster.queue_names.get(GPU_QUEUE),
             **team,
-        ).apply(partial(entry, name))  # this team's name, bound now (mypy types no lambda default: python/mypy#15459)
+        ).apply(partial(_team_entry, s, name))
     return exported
 
 

@@ -9,6 +9,7 @@ are pure functions in policies/iam.py, so tests evaluate what each role and prin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
@@ -119,6 +120,55 @@ def foreign_principals(team: str, principals: list[str], account: str) -> list[s
     ]
 
 
+def _head_queues(
+    queue_arns: Mapping[str, pulumi.Input[str]], task_queue: str, retry_queue: str
+) -> dict[str, pulumi.Input[str]]:
+    """The queues a team's head submits to: the head queue, its task and retry queues, and the GPU queue if any."""
+    return {q: queue_arns[q] for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE]) if q in queue_arns}
+
+
+def _team_s3(team: Team, bucket_arn: str) -> list[dict]:
+    """The team's S3 statements: its own prefixes of the work bucket, and its extra buckets."""
+    return team_s3_statements(bucket_arn, team.name, team.read_write_bucket_arns, team.read_only_bucket_arns)
+
+
+def _task_policy(team: Team, bucket_arn: str) -> str:
+    """The team task role's inline policy (JSON): S3 only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": _team_s3(team, bucket_arn)})
+
+
+def _head_policy(team: Team, region: str, *, shared: dict, queues: dict, task_role_arn: str) -> str:
+    """The team head role's inline policy (JSON): submit to its queues, pass its task role, its S3 statements."""
+    return json.dumps(
+        head_job_policy(
+            partition=shared["partition"],
+            region=region,
+            account_id=shared["account"],
+            queue_arns=list(queues.values()),
+            task_role_arn=task_role_arn,
+            read_write_buckets=[],
+            s3_statements=_team_s3(team, shared["bucket_arn"]),
+        )
+    )
+
+
+def _head_values(
+    *, shared: dict, queues: dict, task_role_arn: str, head_role_arn: str, task_queue: str, retry_queue: str
+) -> dict:
+    """A team head's HEAD_VALUES (components/head_job.py): the shared ones, its own roles and its queues."""
+    return {
+        "image": shared["image"],
+        "role_arn": head_role_arn,
+        "bucket": shared["bucket"],
+        "log_group": shared["log_group"],
+        "default_queue": queues[task_queue],
+        "priority_queue": queues[retry_queue],
+        "task_role_arn": task_role_arn,
+        "gpu_queue": queues.get(GPU_QUEUE),
+        "execution_arn": shared["execution_arn"],
+    }
+
+
 class BatchTeams(pulumi.ComponentResource):
     """Outputs: `teams`, per team: job_definition_name/arn, task_role_arn, head_role_arn, run_policy_arn,
     budget_name (None without a budget)."""
@@ -148,65 +198,34 @@ class BatchTeams(pulumi.ComponentResource):
         self.register_outputs({"teams": self.teams})
 
     def _team(self, args: BatchTeamsArgs, team: Team) -> TeamOutputs:
+        """One team's task and head roles, head job definition, budget (if any) and run policy."""
         prefix, region = f"{self._name}-{team.name}", args.head.region
         task_queue, retry_queue = team_task_queues(team.name, team.capped)
-        queues = {
-            q: args.head.queue_arns[q]
-            for q in dict.fromkeys(["head", task_queue, retry_queue, GPU_QUEUE])
-            if q in args.head.queue_arns
-        }
-
-        def s3(bucket_arn: str) -> list[dict]:
-            return team_s3_statements(bucket_arn, team.name, team.read_write_bucket_arns, team.read_only_bucket_arns)
-
+        queues = _head_queues(args.head.queue_arns, task_queue, retry_queue)
         task_role = self._role(
             f"{prefix}-task",
             team,
-            pulumi.Output.from_input(args.head.bucket_arn).apply(
-                lambda b: json.dumps({"Version": "2012-10-17", "Statement": s3(b)})
-            ),
+            pulumi.Output.from_input(args.head.bucket_arn).apply(lambda b: _task_policy(team, b)),
         )
         head_role = self._role(
             f"{prefix}-head",
             team,
             pulumi.Output.all(self._shared, queues, task_role.arn).apply(
-                lambda x: json.dumps(
-                    head_job_policy(
-                        partition=x[0]["partition"],
-                        region=region,
-                        account_id=x[0]["account"],
-                        queue_arns=list(x[1].values()),
-                        task_role_arn=x[2],
-                        read_write_buckets=[],
-                        s3_statements=s3(x[0]["bucket_arn"]),
-                    )
-                )
+                lambda x: _head_policy(team, region, shared=x[0], queues=x[1], task_role_arn=x[2])
             ),
         )
         values = pulumi.Output.all(self._shared, queues, task_role.arn, head_role.arn).apply(
-            lambda x: {
-                "image": x[0]["image"],
-                "role_arn": x[3],
-                "bucket": x[0]["bucket"],
-                "log_group": x[0]["log_group"],
-                "default_queue": x[1][task_queue],
-                "priority_queue": x[1][retry_queue],
-                "task_role_arn": x[2],
-                "gpu_queue": x[1].get(GPU_QUEUE),
-                "execution_arn": x[0]["execution_arn"],
-            }
+            lambda x: _head_values(
+                shared=x[0],
+                queues=x[1],
+                task_role_arn=x[2],
+                head_role_arn=x[3],
+                task_queue=task_queue,
+                retry_queue=retry_queue,
+            )
         )
         definition = head_definition(f"{prefix}-head", args.head, values, opts=self._child, team=team.name)
-        budget_name = None
-        if team.monthly_budget_usd is not None:
-            budget_name = tag_budget(
-                f"{prefix}-budget",
-                monthly_usd=team.monthly_budget_usd,
-                emails=team.budget_emails,
-                tag_key=TEAM_TAG,
-                tag_value=team.name,
-                opts=self._child,
-            ).name
+        budget_name = self._budget(prefix, team)
         run_policy = self._run_policy(prefix, args, team, definition, budget_name)
         return {
             "job_definition_name": definition.name,
@@ -216,6 +235,19 @@ class BatchTeams(pulumi.ComponentResource):
             "run_policy_arn": run_policy.arn,
             "budget_name": budget_name,
         }
+
+    def _budget(self, prefix: str, team: Team) -> pulumi.Output[str] | None:
+        """The team's monthly budget on its Team tag, when it has one; returns the budget's name."""
+        if team.monthly_budget_usd is None:
+            return None
+        return tag_budget(
+            f"{prefix}-budget",
+            monthly_usd=team.monthly_budget_usd,
+            emails=team.budget_emails,
+            tag_key=TEAM_TAG,
+            tag_value=team.name,
+            opts=self._child,
+        ).name
 
     def _role(self, name: str, team: Team, policy: pulumi.Output[str]) -> aws.iam.Role:
         # The policy inline in the role (one resource, not two): fifty teams plan in a fraction of the time.

@@ -471,11 +471,8 @@ def infrastructure_update_note(
     return note
 
 
-def resource_changes(a: dict, b: dict) -> list[dict]:
-    """What `pulumi up` would do to move from plan `a` to plan `b`: create, delete, update in place or replace each
-    resource, by the provider's own rules (facts.update_rules)."""
-    flat_a = {(r["type"], r["name"]): flatten(r["inputs"]) for r in a["resources"]}
-    flat_b = {(r["type"], r["name"]): flatten(r["inputs"]) for r in b["resources"]}
+def _settled_actions(flat_a: dict[tuple, dict[str, str]], flat_b: dict[tuple, dict[str, str]]) -> dict[tuple, Action]:
+    """The action for each resource in both plans, repeated until changes carried by references stop spreading."""
     by_name: dict[str, list[tuple]] = {}
     for label in flat_b:
         by_name.setdefault(label[1], []).append(label)
@@ -491,8 +488,12 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
             if keys:
                 updated[label] = update_rules.action_for(label[0], sorted(keys), flat_b[label])
         if updated == actions:
-            break
+            return actions
         actions = updated
+
+
+def _added_and_removed(flat_a: dict[tuple, dict[str, str]], flat_b: dict[tuple, dict[str, str]]) -> list[dict]:
+    """A create for each resource only `b` has, then a delete for each only `a` has, each sorted by type and name."""
     changes = [
         {"action": "create", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
         for t, n in sorted(flat_b.keys() - flat_a.keys())
@@ -501,6 +502,26 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
         {"action": "delete", "type": t, "name": n, "inputs": [], "because": [], "note": ""}
         for t, n in sorted(flat_a.keys() - flat_b.keys())
     ]
+    return changes
+
+
+def _change_order(change: dict) -> tuple:
+    """Sort key of a change: those that lose data or work first, then replace, delete, create, update; type, name."""
+    return (
+        change["loses"] is None,
+        ["replace", "delete", "create", "update"].index(change["action"]),
+        change["type"],
+        change["name"],
+    )
+
+
+def resource_changes(a: dict, b: dict) -> list[dict]:
+    """What `pulumi up` would do to move from plan `a` to plan `b`: create, delete, update in place or replace each
+    resource, by the provider's own rules (facts.update_rules)."""
+    flat_a = {(r["type"], r["name"]): flatten(r["inputs"]) for r in a["resources"]}
+    flat_b = {(r["type"], r["name"]): flatten(r["inputs"]) for r in b["resources"]}
+    actions = _settled_actions(flat_a, flat_b)
+    changes = _added_and_removed(flat_a, flat_b)
     heads = head_environments(b)
     changes += [
         {
@@ -516,15 +537,7 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
     for change in changes:
         loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])
         change["loses"] = loses if change["action"] in ("replace", "delete") and loses else None
-    return sorted(
-        changes,
-        key=lambda c: (
-            c["loses"] is None,
-            ["replace", "delete", "create", "update"].index(c["action"]),
-            c["type"],
-            c["name"],
-        ),
-    )
+    return sorted(changes, key=_change_order)
 
 
 def _change_lines(changes: list[dict], color: bool) -> list[str]:

@@ -200,13 +200,10 @@ TEAM_WRITE_PREFIXES = (WORK_PREFIX, CACHE_PREFIX, LOGS_PREFIX, RESULTS_PREFIX)
 TEAM_READ_PREFIXES = (PARAMS_PREFIX,)
 
 
-def team_s3_statements(
-    work_bucket_arn: str, team: str, read_write: Sequence[str] = (), read_only: Sequence[str] = ()
-) -> list[dict]:
-    """A team's jobs in the shared work bucket: only their own prefixes, listing included; plus the team's (and the
-    stack's) extra buckets whole."""
+def _team_prefix_statements(work_bucket_arn: str, team: str) -> list[dict]:
+    """A team's grants in the shared work bucket: locate it, list and use only the team's own prefixes."""
     own = [team_prefix(p, team) for p in (*TEAM_WRITE_PREFIXES, *TEAM_READ_PREFIXES)]
-    statements: list[dict] = [
+    return [
         {
             "Sid": "LocateWorkBucket",
             "Effect": "Allow",
@@ -235,6 +232,11 @@ def team_s3_statements(
             "Resource": [f"{work_bucket_arn}/{team_prefix(p, team)}/*" for p in TEAM_READ_PREFIXES],
         },
     ]
+
+
+def _team_bucket_statements(read_write: Sequence[str], read_only: Sequence[str]) -> list[dict]:
+    """A team's (and the stack's) extra buckets, whole: list them all, read-write or read-only objects; none if none."""
+    statements: list[dict] = []
     if read_write or read_only:
         statements.append(
             {
@@ -263,6 +265,14 @@ def team_s3_statements(
             }
         )
     return statements
+
+
+def team_s3_statements(
+    work_bucket_arn: str, team: str, read_write: Sequence[str] = (), read_only: Sequence[str] = ()
+) -> list[dict]:
+    """A team's jobs in the shared work bucket: only their own prefixes, listing included; plus the team's (and the
+    stack's) extra buckets whole."""
+    return [*_team_prefix_statements(work_bucket_arn, team), *_team_bucket_statements(read_write, read_only)]
 
 
 def _team_batch_statements(batch: str, team: str, head_queue_arn: str, definition: str) -> list[dict]:

@@ -702,6 +702,32 @@ def _teams(s: StackSettings) -> list[Problem]:
     return problems  # principals: _team_principals; a user's Team tag: _tags
 
 
+def _principal_account_problem(s: StackSettings, arn_partition: str, account: str, first: tuple[str, str]) -> str:
+    """Why a principal's partition or account keeps the run policy from it ("" if none); `first`: (account, key)."""
+    partition = partition_for(s.region)
+    if arn_partition != partition:
+        return (
+            f"is in the {arn_partition} partition, but {s.region} is in {partition}: "
+            "the run policy can be attached only to principals of the stack's own "
+            "partition and account"
+        )
+    if s.allowed_account_ids and account not in s.allowed_account_ids:
+        return (
+            f"is in account {account}, which aws:allowedAccountIds does not list "
+            f"({', '.join(s.allowed_account_ids)}): the run policy is attached by "
+            "name in the stack's own account, so it would reach a same-named "
+            "principal there, not this one; list a principal of the stack's "
+            "account"
+        )
+    if account != first[0]:
+        return (
+            f"is in account {account}, but {first[1]} is in {first[0]}: the run "
+            "policy is attached in the stack's own account, so every principal must "
+            "be of that one account"
+        )
+    return ""
+
+
 def _team_principals(s: StackSettings) -> list[Problem]:
     """Each principal gets its team's run policy attached by name in the stack's own account (components/teams.py:
     aws.iam.PolicyAttachment takes role and user names), so every principal must be of the region's partition and of
@@ -710,7 +736,7 @@ def _team_principals(s: StackSettings) -> list[Problem]:
     compares them with the caller's account at deploy time).
     IAM names are unique in an account whatever their path, and "Names are not distinguished by case" (botocore's IAM
     model, CreateRole.RoleName): role/a/X and role/b/x are one role, listed twice."""
-    partition, problems = partition_for(s.region), []
+    problems: list[Problem] = []
     first: tuple[str, str] | None = None  # (account, key) of the first principal listed
     seen: dict[tuple[str, str, str], tuple[str, str]] = {}  # (team, kind, lower-cased name) -> (key, ARN)
     for name, team in sorted(s.teams.items()):
@@ -718,38 +744,9 @@ def _team_principals(s: StackSettings) -> list[Problem]:
             key = f"teams.{name}.principals[{i}]"
             arn_partition, account, kind, _, principal = principal_parts(arn)
             first = first or (account, key)
-            if arn_partition != partition:
-                problems.append(
-                    (
-                        key,
-                        arn,
-                        f"is in the {arn_partition} partition, but {s.region} is in {partition}: "
-                        "the run policy can be attached only to principals of the stack's own "
-                        "partition and account",
-                    )
-                )
-            elif s.allowed_account_ids and account not in s.allowed_account_ids:
-                problems.append(
-                    (
-                        key,
-                        arn,
-                        f"is in account {account}, which aws:allowedAccountIds does not list "
-                        f"({', '.join(s.allowed_account_ids)}): the run policy is attached by "
-                        "name in the stack's own account, so it would reach a same-named "
-                        "principal there, not this one; list a principal of the stack's "
-                        "account",
-                    )
-                )
-            elif account != first[0]:
-                problems.append(
-                    (
-                        key,
-                        arn,
-                        f"is in account {account}, but {first[1]} is in {first[0]}: the run "
-                        "policy is attached in the stack's own account, so every principal must "
-                        "be of that one account",
-                    )
-                )
+            misplaced = _principal_account_problem(s, arn_partition, account, first)
+            if misplaced:
+                problems.append((key, arn, misplaced))
             same = seen.setdefault((name, kind, principal.lower()), (key, arn))
             if same[0] != key:
                 problems.append(

@@ -136,6 +136,11 @@ def test_every_relative_link_in_the_readme_resolves():
     assert broken_links(README) == []
 
 
+def test_every_relative_link_in_contributing_and_the_changelog_resolves():
+    for page in (ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"):
+        assert broken_links(page) == [], page.name
+
+
 def test_the_link_checker_sees_a_broken_link(tmp_path):
     page = tmp_path / "README.md"
     page.write_text(

@@ -1,6 +1,7 @@
 """The `nfbatch` command line: argument parsing, rich tables, `--json` for scripts, and clean errors.
 
-Exit codes: 0 done, 1 a run failed or a doctor check failed, 2 bad input or an AWS error, 130 interrupted.
+Exit codes: 0 done, 1 a run failed, a doctor check failed or `plan --expect-no-changes` found a change, 2 bad input
+or an AWS error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import atexit
 import gc
 import json
+import os
 import shutil
 import sys
 import time
@@ -134,14 +136,68 @@ def _add_stack_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
         help="on a stack shared by teams: the team whose nextflow.config to print "
         "(required there: its tasks need the team's share identifier)",
     )
+    _add_plan_verb(verb)
 
+
+def _add_plan_verb(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """`nfbatch plan`: one stack offline, or what a change does (--base) or what differs from another (--diff)."""
     plan = verb(
         "plan", "what `pulumi up` would declare, worked out offline (no credentials), with costs", json_flag=False
     )
     plan.add_argument("--stack", dest="plan_stack", help="stack file to plan (default: the global --stack, or dev)")
-    plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
-    plan.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
+    plan.add_argument(
+        "--format",
+        choices=["text", "markdown", "json"],
+        default="text",
+        help="text (default); markdown for a pull-request comment, always under 65,000 characters; json for scripts",
+    )
+    against = plan.add_mutually_exclusive_group()
+    against.add_argument("--diff", metavar="OTHER_STACK", help="show what differs from another stack file")
+    against.add_argument(
+        "--base",
+        metavar="REF",
+        help="show what the working tree changes: the stack planned at git ref REF (its code and stack file; "
+        "none there: a new stack) against the working tree",
+    )
+    plan.add_argument(
+        "--expect-no-changes",
+        action="store_true",
+        help="with --base or --diff: exit 1 when anything differs, 0 when nothing does; bad input or a failed "
+        "plan still exits 2, so CI tells a change from an error (pulumi preview --expect-no-changes exits 255 "
+        "for both in older Pulumi CLIs: pulumi/pulumi#8992)",
+    )
+    plan.add_argument(
+        "--full-plan-hint",
+        metavar="TEXT",
+        help="where the whole plan is, named when markdown must leave details out (default: the nfbatch "
+        "command that prints it), e.g. 'the plans artifact of this workflow run'",
+    )
     plan.add_argument("--project-dir", help="the genomics-batch project (default: here, or nfbatch's own)")
+
+
+def check_stack_files(directory: Path, named: dict[str, str | None]) -> None:
+    """Each stack a plan option names has its Pulumi.<stack>.yaml in the project, or the error says which option
+    named which missing file, and which stacks there are (a file name given for a stack name is said to be one)."""
+    for option, stack in named.items():
+        if stack is None or (directory / f"Pulumi.{stack}.yaml").is_file():
+            continue
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml"))
+        given = Path(stack).name
+        meant = given.removeprefix("Pulumi.").removesuffix(".yaml") if given.endswith((".yaml", ".yml")) else None
+        raise NfbatchError(
+            f"{option} {stack}: no stack file {directory / f'Pulumi.{stack}.yaml'}"
+            + (f" ({option} takes a stack name, such as {meant}, not a file)" if meant else ""),
+            f"name a stack of {directory}: " + " or ".join(f"{option} {s}" for s in stacks)
+            if stacks
+            else f"create {directory / f'Pulumi.{stack}.yaml'} (docs/configuration.md lists every key)",
+        )
+
+
+def use_color(stream) -> bool:
+    """ANSI color only on a terminal, and never when NO_COLOR is set and not empty (no-color.org: "when present and
+    not an empty string (regardless of its value), prevents the addition of ANSI color"). rich's Console, which
+    prints everything else, applies the same rule itself (rich/console.py: `NO_COLOR` ... `!= ""`)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -232,22 +288,31 @@ class Cli:
     def do_plan(self) -> int:
         from nfbatch import plan
 
-        directory = plan.project_dir(self.args.project_dir)
-        first = plan.build_plan(self.args.plan_stack or self.args.stack or "dev", directory)
-        if self.args.diff:
-            other = plan.build_plan(self.args.diff, directory)
-            text = plan.render_diff(
-                first,
-                other,
-                plan.diff_plans(first, other),
-                self.args.format,
-                color=sys.stdout.isatty(),
-                width=shutil.get_terminal_size((120, 24)).columns,
+        args = self.args
+        if args.expect_no_changes and not (args.base or args.diff):
+            raise NfbatchError(
+                "--expect-no-changes compares two plans: it needs --base REF or --diff OTHER_STACK",
+                "add --base <ref> (e.g. --base origin/main) or --diff <stack>",
             )
+        directory = plan.project_dir(args.project_dir)
+        stack = args.plan_stack or args.stack or "dev"
+        check_stack_files(directory, {"--stack": None if args.base else stack, "--diff": args.diff})
+        if args.base:
+            from nfbatch.plan_base import compare_with_base
+
+            report, title, hint = compare_with_base(stack, directory, args.base)
+        elif args.diff:
+            first, other = plan.build_plan(stack, directory), plan.build_plan(args.diff, directory)
+            report, title, hint = plan.compare(first, other), "", f"`nfbatch plan --stack {stack} --diff {args.diff}`"
         else:
-            text = plan.render(first, self.args.format)
+            sys.stdout.write(plan.render(plan.build_plan(stack, directory), args.format, args.full_plan_hint))
+            return 0
+        width = shutil.get_terminal_size((120, 24)).columns
+        text = plan.render_comparison(
+            report, args.format, use_color(sys.stdout), width, title, args.full_plan_hint or hint
+        )
         sys.stdout.write(text)
-        return 0
+        return 1 if args.expect_no_changes and (report["changes"] or report["differences"]) else 0
 
     def do_run(self, outputs) -> int:
         submitted = runs.submit_run(self.aws, outputs, self.request)
@@ -424,7 +489,7 @@ class Cli:
         return 0
 
     def do_doctor(self, outputs) -> int:
-        checks = maintenance.doctor(self.aws, outputs)
+        checks = maintenance.doctor(self.aws, outputs, self.args.stack)
         if self.args.json:
             self.emit_json(checks)
         else:

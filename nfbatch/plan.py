@@ -7,6 +7,7 @@ config values read "[secret]". Renders as text, markdown (for a pull-request com
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import re
 import textwrap
@@ -17,6 +18,7 @@ from facts import update_rules
 from facts.contract import PROJECT, queue_arn_export
 from facts.update_rules import Action
 from nfbatch.errors import NfbatchError
+from nfbatch.markdown import COMMENT_LIMIT, Section, fit, section_lines
 from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_engine_config, run_program
 
 UNKNOWN = "(known after deploy)"
@@ -50,6 +52,8 @@ class PlanMocks(RecordingMocks):
                 return {"accountId": unknown("account id"), "arn": UNKNOWN, "userId": UNKNOWN, "id": UNKNOWN}
             case "getPartition":
                 return {"partition": partition_for(self.region), "id": partition_for(self.region)}
+            case "getAuthorizationToken":  # the head image's push credentials (components/head_image.py)
+                return {"userName": "AWS", "password": SECRET_PLACEHOLDER, "id": self.region}
         raise NfbatchError(f"the plan cannot answer {args.token} offline")
 
 
@@ -218,19 +222,27 @@ def _cost_lines(costs: dict) -> list[str]:
     ]
 
 
-def render_text(plan: dict) -> str:
+def render_text(plan: dict, width: int | None = None) -> str:
+    """The plan as plain text. Notes, costs and resources wrap at `width` (by default the terminal's, COLUMNS first,
+    as for the diff; 120 without one), going on indented, nothing cut; IAM documents, nextflow.config and user data
+    print as they are, to be copied."""
+    import shutil
+
+    width = width or shutil.get_terminal_size((120, 24)).columns
+
+    def wrap(line: str, indent: int) -> list[str]:
+        return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False) or [line]
+
     lines = [f"Plan for stack {plan['stack']} ({plan['region']}): {len(plan['resources'])} resources", ""]
-    lines += [f"Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
+    lines += [w for note in plan["notes"] for w in wrap(f"Note: {note}", 6)] + ([""] if plan["notes"] else [])
     lines += ["Cost estimate"]
-    lines += [f"  {line}" for line in _cost_lines(plan["costs"])]
+    lines += [w for line in _cost_lines(plan["costs"]) for w in wrap(f"  {line}", 4)]
     lines += ["", "Resources"]
     for resource in plan["resources"]:
         parent = f" (in {resource['parent']})" if resource["parent"] else ""
-        lines.append(
-            f"  {_label(resource)}{parent}"
-            + (f" [{', '.join(resource['options'])}]" if resource.get("options") else "")
-        )
-        lines += [f"      {k}: {v}" for k, v in flatten(resource["inputs"]).items()]
+        options = f" [{', '.join(resource['options'])}]" if resource.get("options") else ""
+        lines += wrap(f"  {_label(resource)}{parent}{options}", 6)
+        lines += [w for k, v in flatten(resource["inputs"]).items() for w in wrap(f"      {k}: {v}", 10)]
     lines += ["", "IAM policy documents"]
     for doc in plan["iamPolicies"]:
         lines.append(f"  {doc['resource']} ({doc['key']}):")
@@ -241,55 +253,54 @@ def render_text(plan: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(plan: dict) -> str:
-    out = [
+def _markdown_sections(plan: dict) -> list[Section]:
+    """The plan's details, each a collapsible section: resources with their inputs, IAM documents, the Nextflow
+    config and the user data."""
+    rows = []
+    for resource in plan["resources"]:
+        inputs = "<br>".join(f"`{k}`: {_cell(v)}" for k, v in flatten(resource["inputs"]).items())
+        options = f" ({', '.join(resource['options'])})" if resource.get("options") else ""
+        rows.append(
+            [f"| `{resource['type']}` **{resource['name']}**{options} | {resource['parent'] or ''} | {inputs} |"]
+        )
+    documents = [
+        [f"**{doc['resource']}** `{doc['key']}`", "", "```json", json.dumps(doc["document"], indent=2), "```", ""]
+        for doc in plan["iamPolicies"]
+    ]
+    config = [["```groovy", (plan["nextflowConfig"] or "").rstrip(), "```", ""]]
+    return [
+        Section("Resources", rows, ["| resource | parent | inputs |", "|---|---|---|"], "resources"),
+        Section("IAM policy documents", documents, unit="documents", table=False),
+        Section("nextflow.config", config, unit="files", table=False),
+        *(
+            Section(f"User data of {name}", [["```", text.rstrip(), "```", ""]], unit="files", table=False)
+            for name, text in plan["userData"].items()
+        ),
+    ]
+
+
+def render_markdown(plan: dict, hint: str | None = None, limit: int = COMMENT_LIMIT) -> str:
+    """The plan for a pull-request comment: summary and costs first, details collapsed. Over `limit` characters,
+    a list naming every resource comes first and the details are cut, saying what was left out and where the whole
+    plan is (`hint`)."""
+    head = [
         f"### genomics-batch plan: `{plan['stack']}` ({plan['region']})",
         "",
         f"{len(plan['resources'])} resources, {len(plan['iamPolicies'])} IAM policy documents.",
         "",
     ]
-    out += [f"> Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
-    out += ["**Cost estimate**", ""]
-    out += [f"- {line}" for line in _cost_lines(plan["costs"])]
-    out += ["", "<details><summary>Resources</summary>", "", "| resource | parent | inputs |", "|---|---|---|"]
-    for resource in plan["resources"]:
-        inputs = "<br>".join(f"`{k}`: {_cell(v)}" for k, v in flatten(resource["inputs"]).items())
-        options = f" ({', '.join(resource['options'])})" if resource.get("options") else ""
-        out.append(f"| `{resource['type']}` **{resource['name']}**{options} | {resource['parent'] or ''} | {inputs} |")
-    out += ["", "</details>", "", "<details><summary>IAM policy documents</summary>", ""]
-    for doc in plan["iamPolicies"]:
-        out += [
-            f"**{doc['resource']}** `{doc['key']}`",
-            "",
-            "```json",
-            json.dumps(doc["document"], indent=2),
-            "```",
-            "",
-        ]
-    out += [
-        "</details>",
-        "",
-        "<details><summary>nextflow.config</summary>",
-        "",
-        "```groovy",
-        (plan["nextflowConfig"] or "").rstrip(),
-        "```",
-        "",
-        "</details>",
-        "",
+    head += [f"> Note: {note}" for note in plan["notes"]] + ([""] if plan["notes"] else [])
+    head += ["**Cost estimate**", ""]
+    head += [f"- {line}" for line in _cost_lines(plan["costs"])] + [""]
+    sections = _markdown_sections(plan)
+    whole = "\n".join([*head, *(line for section in sections for line in section_lines(section, section.items))])
+    if len(whole) <= limit:
+        return whole
+    names = [
+        f"- `{r['type']}` **{r['name']}**" + (f" (in {r['parent']})" if r["parent"] else "") for r in plan["resources"]
     ]
-    for name, text in plan["userData"].items():
-        out += [
-            f"<details><summary>User data of {name}</summary>",
-            "",
-            "```",
-            text.rstrip(),
-            "```",
-            "",
-            "</details>",
-            "",
-        ]
-    return "\n".join(out)
+    body = ["**Resources** (their inputs are under Resources below)", "", *names, ""]
+    return fit(head, body, sections, hint or f"`nfbatch plan --stack {plan['stack']}`", limit)
 
 
 def _cell(value: str) -> str:
@@ -331,7 +342,7 @@ def _config_rows(a: dict, b: dict, differ) -> None:
     for key in sorted(effective_a.keys() | effective_b.keys() | explicit_a.keys() | explicit_b.keys()):
         left = explicit_a.get(key, effective_a.get(key))
         right = explicit_b.get(key, effective_b.get(key))
-        if left == right:
+        if left == right or {left, right} <= {None, "{}"}:  # an empty section, its keys as rows of their own
             continue
         differ(
             f"config {key}",
@@ -364,14 +375,15 @@ def _iam_rows(a: dict, b: dict, differ) -> None:
                 differ(f"IAM {resource} {key} {sid}.{field}", _json(value_a), _json(value_b))
 
 
-def diff_plans(a: dict, b: dict) -> list[dict]:
+def diff_plans(a: dict, b: dict, labels: tuple[str, str] | None = None) -> list[dict]:
     """Every difference between two plans: settings, cost, resources present in one only, differing inputs, IAM
-    statements and the Nextflow config."""
+    statements and the Nextflow config. Each row holds the two values under `labels` (default: the stack names)."""
     rows = []
+    left_label, right_label = labels or (a["stack"], b["stack"])
 
     def differ(item: str, left: Any, right: Any) -> None:
         if left != right:
-            rows.append({"item": item, a["stack"]: left, b["stack"]: right})
+            rows.append({"item": item, left_label: left, right_label: right})
 
     _config_rows(a, b, differ)
     differ("cost: idle per month", f"${a['costs']['idleMonthlyTotal']:,.2f}", f"${b['costs']['idleMonthlyTotal']:,.2f}")
@@ -534,9 +546,12 @@ def resource_changes(a: dict, b: dict) -> list[dict]:
         }
         for (t, n), act in sorted(actions.items())
     ]
+    parents = {(r["type"], r["name"]): r["parent"] for r in [*a["resources"], *b["resources"]]}
     for change in changes:
         loses = update_rules.HOLDS_DATA_OR_WORK.get(change["type"])
         change["loses"] = loses if change["action"] in ("replace", "delete") and loses else None
+        change["holdsData"] = change["loses"]  # the name the pull-request check reads (nfbatch plan --format json)
+        change["parent"] = parents.get((change["type"], change["name"]))
     return sorted(changes, key=_change_order)
 
 
@@ -553,26 +568,126 @@ def _change_lines(changes: list[dict], color: bool) -> list[str]:
     return lines
 
 
-def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = False, width: int = 120) -> str:
-    left, right = a["stack"], b["stack"]
+# pulumi preview's summary, in its order and words (pulumi/pulumi pkg/backend/display/diff.go, renderSummaryEvent:
+# "%d to create" ... and "%d unchanged"); ours shows every count, zeros too, on one line.
+PULUMI_OPERATIONS = ("create", "update", "replace", "delete")
+COST_TOTALS = ("idleMonthlyTotal", "perInstanceHourTotal")
+
+
+def change_summary(changes: list[dict], a: dict, b: dict) -> dict[str, int]:
+    """How many resources each action touches, and how many in both plans nothing changes."""
+    counts = {op: sum(c["action"] == op for c in changes) for op in PULUMI_OPERATIONS}
+    both = {(r["type"], r["name"]) for r in a["resources"]} & {(r["type"], r["name"]) for r in b["resources"]}
+    counts["unchanged"] = len(both) - counts["update"] - counts["replace"]
+    return counts
+
+
+def summary_line(summary: dict[str, int]) -> str:
+    return ", ".join(f"{summary[op]} to {op}" for op in PULUMI_OPERATIONS) + f", {summary['unchanged']} unchanged"
+
+
+def cost_delta(a: dict, b: dict) -> dict[str, dict[str, float]]:
+    """The estimate's two totals before and after, and by how much they move."""
+    before = {k: float(a["costs"].get(k, 0.0)) for k in COST_TOTALS}
+    after = {k: float(b["costs"].get(k, 0.0)) for k in COST_TOTALS}
+    return {"before": before, "after": after, "delta": {k: round(after[k] - before[k], 4) for k in COST_TOTALS}}
+
+
+def _signed(value: float, digits: int) -> str:
+    return "no change" if value == 0 else f"{'+' if value > 0 else '-'}${abs(value):,.{digits}f}"
+
+
+def cost_delta_line(costs: dict[str, dict[str, float]]) -> str:
+    before, after, delta = costs["before"], costs["after"], costs["delta"]
+    return (
+        f"cost: idle ${before['idleMonthlyTotal']:,.2f} → ${after['idleMonthlyTotal']:,.2f} a month "
+        f"({_signed(delta['idleMonthlyTotal'], 2)}); per running instance-hour beyond EC2 "
+        f"${before['perInstanceHourTotal']:.4f} → ${after['perInstanceHourTotal']:.4f} "
+        f"({_signed(delta['perInstanceHourTotal'], 4)})"
+    )
+
+
+def compare(a: dict, b: dict, rows: list[dict] | None = None, labels: tuple[str, str] | None = None) -> dict:
+    """What moving from plan `a` to plan `b` does, as plain data (the JSON of --diff and --base): the summary
+    counts, each resource's change, the cost delta and every difference, under `labels` (default: the stacks)."""
+    left, right = labels or (a["stack"], b["stack"])
     changes = resource_changes(a, b)
+    return {
+        "stacks": [left, right],
+        "summary": change_summary(changes, a, b),
+        "costs": cost_delta(a, b),
+        "changes": changes,
+        "differences": diff_plans(a, b, (left, right)) if rows is None else rows,
+    }
+
+
+def _difference_sections(rows: list[dict], left: str, right: str) -> list[Section]:
+    """The differences for reviewers, most telling first: settings, IAM statements, the Nextflow config as a
+    unified diff, then resource inputs (the largest). Cost rows are left to the summary's cost line."""
+    groups: dict[str, list[list[str]]] = {"config ": [], "IAM ": [], "": []}
+    config_diff: list[str] = []
+    for r in rows:
+        if r["item"] == "nextflow.config":
+            before, after = (r[label] or "" for label in (left, right))
+            config_diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), left, right, lineterm=""))
+        elif not r["item"].startswith("cost: "):
+            prefix = next(p for p in groups if r["item"].startswith(p))
+            groups[prefix].append([f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |"])
+    lead = [f"| item | {left} | {right} |", "|---|---|---|"]
+    sections = [
+        Section(f"Settings ({len(groups['config '])})", groups["config "], lead),
+        Section(f"IAM statements ({len(groups['IAM '])})", groups["IAM "], lead),
+        Section("nextflow.config", [["```diff", *config_diff, "```", ""]], unit="files", table=False),
+        Section(f"Resource inputs and options ({len(groups[''])})", groups[""], lead),
+    ]
+    return [s for s in sections if s.items and (s.table or config_diff)]
+
+
+def _comparison_markdown(report: dict, title: str, hint: str) -> str:
+    left, right = report["stacks"]
+    head = [
+        f"### genomics-batch plan: {title}",
+        "",
+        f"**{summary_line(report['summary'])}**",
+        "",
+        "**Cost**" + cost_delta_line(report["costs"]).removeprefix("cost"),
+        "",
+    ]
+    changes = [
+        f"- {'**' + line + '**' if line.startswith('!!') else line}" for line in _change_lines(report["changes"], False)
+    ]
+    body = [f"What `pulumi up` would do going from `{left}` to `{right}`:", "", *(changes or ["- nothing"]), ""]
+    return fit(head, body, _difference_sections(report["differences"], left, right), hint)
+
+
+def render_comparison(
+    report: dict, fmt: str, color: bool = False, width: int = 120, title: str = "", hint: str = ""
+) -> str:
+    """A `compare` report as JSON, markdown that fits a comment (`hint`: where the whole plan is) or text that fits
+    `width`; it opens with the summary in Pulumi's words."""
+    left, right = report["stacks"]
     if fmt == "json":
-        return json.dumps({"stacks": [left, right], "changes": changes, "differences": rows}, indent=2) + "\n"
+        return json.dumps(report, indent=2) + "\n"
     if fmt == "markdown":
-        out = [
-            f"### genomics-batch plan: `{left}` vs `{right}`",
-            "",
-            f"What `pulumi up` would do going from `{left}` to `{right}`:",
-            "",
-        ]
-        out += [f"- {'**' + line + '**' if line.startswith('!!') else line}" for line in _change_lines(changes, False)]
-        out += ["", f"{len(rows)} differences.", "", f"| item | {left} | {right} |", "|---|---|---|"]
-        out += [f"| {_cell(r['item'])} | {_cell(str(r[left]))} | {_cell(str(r[right]))} |" for r in rows]
-        return "\n".join(out) + "\n"
-    out = [f"What `pulumi up` would do going from {left} to {right}:"]
-    for line in _change_lines(changes, color):
+        return _comparison_markdown(report, title or f"`{left}` → `{right}`", hint or "the plan of both stacks")
+    plain_title = title.replace("`", "") or f"{left} → {right}"  # titles are markdown: code spans read as names
+    out = textwrap.wrap(f"{plain_title}: {summary_line(report['summary'])}", width)
+    for line in _change_lines(report["changes"], color):
         out += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False)
-    return "\n".join([*out, "", *_columns(rows, left, right, width)]) + "\n"
+    out += textwrap.wrap(cost_delta_line(report["costs"]), width, subsequent_indent="  ")
+    rows = report["differences"]
+    return "\n".join([*out, "", *(_columns(rows, left, right, width) if rows else ["No differences."])]) + "\n"
+
+
+def render_diff(a: dict, b: dict, rows: list[dict], fmt: str, color: bool = False, width: int = 120) -> str:
+    """`nfbatch plan --diff`: what `pulumi up` would do going from stack `a` to stack `b`."""
+    return render_comparison(
+        compare(a, b, rows),
+        fmt,
+        color,
+        width,
+        hint=f"`nfbatch plan --stack {a['stack']} --diff {b['stack']}`",
+    )
 
 
 def _columns(rows: list[dict], left: str, right: str, width: int) -> list[str]:
@@ -591,7 +706,8 @@ def _columns(rows: list[dict], left: str, right: str, width: int) -> list[str]:
     return lines
 
 
-def render(plan: dict, fmt: str) -> str:
+def render(plan: dict, fmt: str, hint: str | None = None) -> str:
+    """One plan as JSON, markdown that fits a comment (`hint`: where the whole plan is, when cut) or text."""
     if fmt == "json":
         return json.dumps(plan, indent=2) + "\n"
-    return render_markdown(plan) if fmt == "markdown" else render_text(plan)
+    return render_markdown(plan, hint) if fmt == "markdown" else render_text(plan)

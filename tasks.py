@@ -4,7 +4,8 @@ missing or stale, then runs. Standard library only, so a machine with just Pytho
 
     python3 tasks.py plan [ARGS]   the offline plan of the dev stack (`nfbatch plan --stack dev`), or ARGS for nfbatch
     python3 tasks.py test [ARGS]   the type checker over the non-test code, then the whole test suite (pytest ARGS)
-    python3 tasks.py lock          re-resolve requirements*.txt into the hashed requirements-dev.lock
+    python3 tasks.py lock [ARGS]   re-resolve the ranges into the hashed requirements-dev.lock, requirements.txt (the
+                                   runtime's pins) and .pulumi.version; ARGS go to uv (--upgrade-package pulumi-aws)
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / "venv"
 LOCK = ROOT / "requirements-dev.lock"
+# The runtime's ranges, and their lock: requirements.txt, generated from requirements-dev.lock by `lock` below.
+RUNTIME_IN = "requirements-runtime.in"
+RUNTIME_LOCK = ROOT / "requirements.txt"
+# The Pulumi CLI version the workflows install (pulumi/actions' pulumi-version-file input), written by `lock`.
+PULUMI_VERSION_FILE = ROOT / ".pulumi.version"
 # The venv is rebuilt when what it installs changes: the pinned packages, the Python, and the project's own install
 # metadata (pyproject's [project] and [tool.setuptools]; tool settings such as mypy's do not count).
 STAMP = VENV / ".tasks-stamp"
@@ -77,24 +83,34 @@ def ensure_system_tools() -> None:
     sys.exit(f"tasks.py: the tests need these system packages: {' '.join(missing)} (install them, then rerun)")
 
 
-def lock() -> None:
-    """Resolve requirements-dev.txt (which includes requirements.txt) for every platform, with hashes."""
+def _compile(uv: Path, source: str, output: Path, *options: str | Path) -> None:
+    """One `uv pip compile`: every platform (--universal), for the Python the project runs on, with hashes."""
+    universal = ("--universal", "--python-version", "3.11", "--generate-hashes")
+    _run(uv, "pip", "compile", "--quiet", *universal, *options, "--output-file", output, source)
+
+
+def locked_version(lock: Path, package: str) -> str:
+    """The version a lock pins `package` to (`pulumi==3.272.0 \\` lines)."""
+    for line in lock.read_text().splitlines():
+        name, _, rest = line.partition("==")
+        if name.strip().lower() == package and rest:
+            return rest.split()[0].split(";")[0]
+    raise SystemExit(f"tasks.py: {lock.name} pins no {package}")
+
+
+def lock(options: list[str] | None = None) -> None:
+    """Resolve requirements-dev.txt (the tools, and the runtime through requirements-runtime.in) into the hashed
+    requirements-dev.lock; then the runtime alone into requirements.txt, held to the same pins (the file Pulumi's pip
+    toolchain installs, and the deploys); then .pulumi.version, the Pulumi CLI the workflows install: the lock's
+    pulumi SDK version, as CLI and SDK are released together (pulumi/pulumi scripts/set-version.py writes one version
+    to sdk/.version and sdk/python/lib/pulumi/_version.py). `options` go to the first resolution, e.g.
+    `--upgrade-package pulumi-aws`: uv otherwise keeps every pin the lock already has."""
     ensure_venv()
     _run(_python(), "-m", "pip", "install", "--quiet", "uv")
-    _run(
-        VENV / "bin" / "uv",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        "3.11",
-        "--generate-hashes",
-        "--no-header",
-        "--output-file",
-        LOCK,
-        "requirements-dev.txt",
-    )
+    uv = VENV / "bin" / "uv"
+    _compile(uv, "requirements-dev.txt", LOCK, "--no-header", *(options or []))
+    _compile(uv, RUNTIME_IN, RUNTIME_LOCK, "--constraint", LOCK, "--custom-compile-command", "python3 tasks.py lock")
+    PULUMI_VERSION_FILE.write_text(locked_version(RUNTIME_LOCK, "pulumi") + "\n")
     ensure_venv()
 
 
@@ -111,7 +127,7 @@ def main(argv: list[str]) -> int:
             [_python(), "-m", "pytest", *args], cwd=ROOT
         )
     if verb == "lock":
-        lock()
+        lock(args)
         return 0
     print(__doc__.split("\n\n", 1)[1].rstrip(), file=sys.stderr)
     return 2

@@ -1,7 +1,9 @@
 """The GitHub workflows: valid against GitHub's workflow schema (check-jsonschema ships it), and doing what the
-docs promise (docs/review.md, Pull-request workflow): tests, the offline plan comment and a guarded preview on
-pull requests; dev then approved prod."""
+docs promise (docs/review.md, Pull-request workflow): tests, every stack planned against the base in one comment of
+our own, the plans uploaded, a failed check when a protected stack loses data, a guarded preview; dev then approved
+prod; every job installing from the hashed lock with the Pulumi CLI of .pulumi.version."""
 
+import json
 import shlex
 import subprocess
 
@@ -9,6 +11,7 @@ import pytest
 import yaml
 from conftest import ROOT, tool
 
+from nfbatch import guardrails, pr_comment
 from nfbatch.cli import build_parser
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -46,26 +49,147 @@ def test_schema_check_rejects_a_broken_workflow(tmp_path):
     assert result.returncode != 0
 
 
-def test_pull_requests_run_tests_post_the_plan_and_preview_with_the_policy_pack():
+def step(job: dict, name_starts: str) -> dict:
+    [found] = [s for s in job["steps"] if s.get("name", "").startswith(name_starts)]
+    return found
+
+
+def plan_commands(script: str) -> list[list[str]]:
+    """Every `nfbatch plan` command of a run script, as words, with the loop's variables filled in."""
+    script = script.replace("\\\n", " ").replace('"$stack"', "dev").replace('"$BASE"', "origin/main")
+    return [shlex.split(line.split(" > ")[0]) for line in script.splitlines() if "-m nfbatch plan" in line]
+
+
+def test_pull_requests_run_the_tests_and_rerun_when_a_label_changes():
     workflow = load("pull-request.yml")
-    assert "pull_request" in workflow["on"]
-    jobs = workflow["jobs"]
-    assert any(s.get("run") == "bash .ci/run" for s in jobs["test"]["steps"])
-    plan_step = next(s for s in jobs["offline-plan"]["steps"] if "nfbatch plan" in s.get("run", ""))
-    commands = [line.strip() for line in plan_step["run"].splitlines() if "nfbatch plan" in line]
-    assert any("--format markdown" in c and "--diff prod" in c for c in commands)
-    for command in commands:  # every flag the workflow passes exists
-        words = shlex.split(command)
+    # Label changes rerun the check (the default types are opened, synchronize, reopened):
+    # https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#onevent_nametypes
+    assert {"opened", "synchronize", "reopened", "labeled", "unlabeled"} <= set(workflow["on"]["pull_request"]["types"])
+    assert any(s.get("run") == "bash .ci/run" for s in workflow["jobs"]["test"]["steps"])
+    assert workflow["permissions"] == {"contents": "read"}  # each job asks for what it needs
+
+
+def test_every_stack_file_is_planned_against_the_base_branch():
+    job = load("pull-request.yml")["jobs"]["plan"]
+    # All branches, so origin/<base> exists (actions/checkout src/ref-helper.ts, getRefSpecForAllHistory).
+    assert steps_using(job, "actions/checkout@")[0]["with"]["fetch-depth"] == 0
+    assert job["env"]["BASE"] == "origin/${{ github.base_ref }}"
+    script = step(job, "Plan every stack file")["run"]
+    assert "for file in Pulumi.*.yaml; do" in script
+    commands = plan_commands(script)
+    assert {c[c.index("--format") + 1] for c in commands} == {"json", "markdown"}
+    for words in commands:  # every flag the workflow passes exists, --base included
+        assert words[words.index("--base") + 1] == "origin/main"
         build_parser().parse_args(words[words.index("nfbatch") + 1 :])
-    assert any("gh pr comment" in s.get("run", "") and "plan.md" in s["run"] for s in jobs["offline-plan"]["steps"])
-    preview = jobs["preview"]
+    assert '> "plans/$stack.json"' in script and '> "plans/$stack.md"' in script  # compose reads the .md beside
+    [markdown] = [c for c in commands if "markdown" in c]
+    assert "artifact" in markdown[markdown.index("--full-plan-hint") + 1]  # where a cut plan's details are
+
+
+def test_a_protected_stack_losing_data_fails_the_check_unless_labelled():
+    job = load("pull-request.yml")["jobs"]["plan"]
+    guard = step(job, "Check that no protected stack loses data")
+    assert (
+        guard["env"]["ALLOW"]
+        == f"${{{{ contains(github.event.pull_request.labels.*.name, '{guardrails.ALLOW_LABEL}') }}}}"
+    )
+    assert 'nfbatch.guardrails --base "$BASE" "${labelled[@]}" plans/*.json' in guard["run"]
+    enforce = step(job, "Fail when a protected stack would lose data")
+    assert enforce["if"] == f"steps.{guard['id']}.outputs.status != '0'" and 'exit "$STATUS"' in enforce["run"]
+    names = [s.get("name", s.get("uses")) for s in job["steps"]]
+    assert names.index(enforce["name"]) > names.index(step(job, "Post the comment")["name"])  # the comment goes first
+    no_change = step(job, "With the no-infrastructure-change label")
+    assert all("--expect-no-changes" in c for c in plan_commands(no_change["run"]))
+    for words in plan_commands(no_change["run"]):
+        build_parser().parse_args(words[words.index("nfbatch") + 1 :])
+
+
+def test_the_plans_are_uploaded_and_posted_as_one_comment_of_our_own():
+    job = load("pull-request.yml")["jobs"]["plan"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    [upload] = steps_using(job, "actions/upload-artifact@v4")
+    assert upload["with"]["path"] == "plans/" and upload["with"]["overwrite"] is True
+    compose = step(job, "Write the comment")
+    assert compose["env"]["ARTIFACT_URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
+    assert "nfbatch.pr_comment compose" in compose["run"] and "GITHUB_STEP_SUMMARY" in compose["run"]
+    post = step(job, "Post the comment")
+    assert post["if"] == "github.event.pull_request.head.repo.full_name == github.repository"  # forks: read-only
+    assert "nfbatch.pr_comment find comments.json" in post["run"]
+    assert "--method PATCH" in post["run"] and "--method POST" in post["run"]
+    assert "gh pr comment" not in post["run"]  # --edit-last edits whatever the bot posted last: pulumi/actions' too
+
+
+def test_the_comment_script_updates_ours_and_leaves_pulumi_actions_alone(tmp_path):
+    """The post step's own shell, run against a stand-in `gh` that serves the comments and records the calls."""
+    script = step(load("pull-request.yml")["jobs"]["plan"], "Post the comment")["run"]
+    (tmp_path / "venv").symlink_to(ROOT / "venv")
+    (tmp_path / "comment.md").write_text(pr_comment.MARKER + "\nnew")
+    fake = tmp_path / "bin" / "gh"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "$*" >> "$CALLS"\n[ "$2" = --paginate ] && cat "$COMMENTS"\nexit 0\n')
+    fake.chmod(0o755)
+
+    def calls(*existing):
+        (tmp_path / "calls").write_text("")
+        (tmp_path / "served.json").write_text(json.dumps(list(existing)))
+        env = {
+            "PATH": f"{fake.parent}:/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "CALLS": str(tmp_path / "calls"),
+            "COMMENTS": str(tmp_path / "served.json"),
+            "GITHUB_REPOSITORY": "o/r",
+            "PR": "7",
+        }
+        subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True)
+        return (tmp_path / "calls").read_text().splitlines()[1:]
+
+    theirs = {"id": 1, "user": {"login": "github-actions[bot]"}, "body": "#### :tropical_drink: `preview` on p/dev"}
+    ours = {"id": 2, "user": {"login": "github-actions[bot]"}, "body": pr_comment.MARKER + "\nold"}
+    assert calls(theirs) == ["api --method POST repos/o/r/issues/7/comments -F body=@comment.md"]
+    assert calls(theirs, ours) == ["api --method PATCH repos/o/r/issues/comments/2 -F body=@comment.md"]
+
+
+def test_the_preview_runs_pulumi_with_the_policy_pack_where_credentials_exist():
+    preview = load("pull-request.yml")["jobs"]["preview"]
     [pulumi] = steps_using(preview, "pulumi/actions@")
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policies/guard"
     assert pulumi["with"]["comment-on-pr"] is True
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     assert "AWS_PREVIEW_ROLE_ARN" in preview["if"]  # only where credentials are configured
     assert steps_using(preview, "aws-actions/configure-aws-credentials@")[0]["with"]["role-to-assume"]
-    assert workflow["permissions"]["id-token"] == "write"
+    assert preview["permissions"]["id-token"] == "write"
+
+
+def jobs_of_every_workflow():
+    return [(path.name, name, job) for path in WORKFLOWS for name, job in load(path.name)["jobs"].items()]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "name", "job"), jobs_of_every_workflow(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_every_job_installs_from_the_lock_and_runs_the_pinned_cli(workflow, name, job):
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    installs = [r for r in runs if "pip install" in r]
+    assert all("--require-hashes" in r and "-r requirements.txt" in r for r in installs), installs
+    uses_venv = any("venv/" in r for r in runs) or steps_using(job, "pulumi/actions@")
+    assert not uses_venv or installs or "bash .ci/run" in runs  # .ci/run: tasks.py builds venv/ from the dev lock
+    for pulumi in steps_using(job, "pulumi/actions@"):
+        # pulumi/actions v6 src/config.ts: pulumi-version-file is read and trimmed; without a pin it installs ^3.
+        assert pulumi["with"]["pulumi-version-file"] == ".pulumi.version" and "pulumi-version" not in pulumi["with"]
+        assert runs and job["steps"].index(pulumi) > job["steps"].index(next(s for s in job["steps"] if "run" in s))
+
+
+@pytest.mark.parametrize(
+    ("workflow", "name", "job"), jobs_of_every_workflow(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_run_scripts_pass_shellcheck_and_take_inputs_from_env(workflow, name, job, tmp_path):
+    for i, s in enumerate(s for s in job["steps"] if "run" in s):
+        # Expressions in a script are pasted into it before the shell runs: values go through env instead.
+        assert "${{" not in s["run"], s.get("name")
+        script = tmp_path / f"{i}.sh"
+        script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + s["run"])  # GitHub's bash: bash -e {0}
+        result = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
 
 
 def test_main_deploys_dev_then_prod_behind_an_approval():

@@ -1,4 +1,5 @@
-"""NextflowHeadJob: the head job's IAM role, ECR repository, log group and Batch job definition.
+"""NextflowHeadJob: the head job's IAM role, ECR repository (and the head image's build, unless headJob.image is
+set), log group and Batch job definition.
 
 The job definition's container properties and the Nextflow config the head writes are pure functions here, so tests
 check them against botocore's model and against the container entrypoint's own rendering.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
+from components.head_image import build_head_image, head_platforms
 from components.launch_template import AWS_CLI_PATH
 from facts.contract import (
     CACHE_PREFIX,
@@ -229,12 +231,13 @@ class NextflowHeadJobArgs:
     attempts: int
     timeout_hours: int
     nextflow_version: str
-    image: str | None  # None: the stack's own repository at nextflow_version
+    image: str | None  # None: `pulumi up` builds container/ and pushes it to the stack's repository (head_image.py)
     log_retention_days: int
     force_delete_repository: bool
     max_spot_attempts: int
     platform: str  # "ec2" or "fargate"
     public_ip: bool  # Fargate only: the head task gets a public address (public egress mode)
+    architecture: str  # compute.architecture: an EC2 head's instances, so the platform its image is built for
 
     @classmethod
     def from_settings(
@@ -268,6 +271,7 @@ class NextflowHeadJobArgs:
             max_spot_attempts=s.compute.spot.max_spot_attempts,
             platform=h.platform,
             public_ip=s.network.mode == "create" and s.network.egress == "public",
+            architecture=s.compute.architecture,
         )
 
 
@@ -283,7 +287,13 @@ class NextflowHeadJob(pulumi.ComponentResource):
         self.image = (
             pulumi.Output.from_input(args.image)
             if args.image
-            else repository.repository_url.apply(lambda url: f"{url}:{args.nextflow_version}")
+            else build_head_image(
+                f"{name}-image-build",
+                repository,
+                nextflow_version=args.nextflow_version,
+                platforms=head_platforms(args.architecture, args.platform),
+                parent=self,
+            )
         )
         execution = self._execution_role() if args.platform == "fargate" else None
         self.execution_role_arn = execution.arn if execution else None  # teams' Fargate heads use it too

@@ -49,7 +49,8 @@ def first_zones(names: list[str], count: int) -> list[str]:
     if len(names) < count:
         raise pulumi.RunError(
             f"genomics-batch:network.azCount = {count}: this region has only {len(names)} available zones "
-            f"({', '.join(names)}); fix: pulumi config set --path 'genomics-batch:network.azCount' {len(names)}"
+            f"({', '.join(names)}); fix: pulumi config set --stack {pulumi.get_stack()} --path "
+            f"'genomics-batch:network.azCount' {len(names)}"
         )
     return list(names[:count])
 

@@ -5,6 +5,7 @@ Every check returns plain dicts so the CLI can print a table or JSON.
 
 from __future__ import annotations
 
+import re
 import time
 
 from botocore.config import Config
@@ -35,12 +36,14 @@ def expected_queue_orders(outputs: StackOutputs) -> dict[str, list[list[str]]]:
 REDEPLOY = "run `pulumi up` for this stack"
 
 
-def doctor(aws: Aws, outputs: StackOutputs) -> list[dict]:
-    """Every check of a deployed stack, in the order a person would fix them."""
+def doctor(aws: Aws, outputs: StackOutputs, stack: str | None = None) -> list[dict]:
+    """Every check of a deployed stack, in the order a person would fix them; `stack` (when known) is named in fixes."""
+    definition = _head_definition(aws, outputs)
     return [
         *_compute_environment_checks(aws, outputs),
         *_queue_checks(aws, outputs),
-        _job_definition_check(aws, outputs),
+        _job_definition_check(outputs, definition),
+        head_image_check(aws, outputs, definition, stack),
         *_team_checks(aws, outputs),
         *_cost_tag_checks(aws, outputs),
         *_bucket_checks(aws, outputs),
@@ -116,12 +119,83 @@ def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     return checks
 
 
-def _job_definition_check(aws: Aws, outputs: StackOutputs) -> dict:
+def _head_definition(aws: Aws, outputs: StackOutputs) -> dict | None:
+    """The stack's head job definition as DescribeJobDefinitions gives it, or None when Batch has none."""
     definitions = aws.client("batch").describe_job_definitions(jobDefinitions=[outputs["jobDefinitionArn"]])[
         "jobDefinitions"
     ]
-    status = definitions[0]["status"] if definitions else "missing"
+    return definitions[0] if definitions else None
+
+
+def _job_definition_check(outputs: StackOutputs, definition: dict | None) -> dict:
+    status = definition["status"] if definition else "missing"
     return _check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}", REDEPLOY)
+
+
+HEAD_IMAGE_CHECK = "head image in ECR"
+# A private registry's host: "The Amazon ECR registry URL format is https://aws_account_id.dkr.ecr.region.amazonaws.com"
+# (botocore's ECR model, AuthorizationData.proxyEndpoint), .amazonaws.com.cn in China (the ECR user guide, Registries).
+ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
+
+
+def ecr_image(image: str) -> dict | None:
+    """The DescribeImages request (plus the `region` to ask) for an image in a private ECR registry, by digest when
+    it names one, else by tag (`latest` when none, as Docker does); None for an image anywhere else."""
+    host, _, rest = image.partition("/")
+    match = ECR_HOST.fullmatch(host)
+    if not match or not rest:
+        return None
+    name, _, digest = rest.partition("@")
+    repository, _, tag = name.partition(":")
+    image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+    return {
+        "region": match["region"],
+        "registryId": match["account"],
+        "repositoryName": repository,
+        "imageIds": [image_id],
+    }
+
+
+def _push_fix(image: str, outputs: StackOutputs, stack: str | None) -> str:
+    """How the missing head image gets there. The stack's own repository is filled by `pulumi up` (headJob.image
+    unset, components/head_image.py), after a refresh: while the state says the image was pushed, `pulumi up` sees
+    nothing to do; a refresh finds its tag gone and drops it ("The `buidx.Image` will query your registries during
+    refresh ... If any are missing a subsequent `update` will push them", pulumi-docker-build's Image docs). Any
+    other image is whoever set headJob.image to push."""
+    where = f" --stack {stack}" if stack else ""
+    if image.startswith(f"{outputs.values.get('ecrRepositoryUrl')}:"):
+        return (
+            f"`pulumi refresh{where}` (it finds the tag gone), then `pulumi up{where}` builds container/ and pushes "
+            "it again (Docker needed)"
+        )
+    return (
+        f"push {image}, or point headJob.image at an image that exists (`pulumi config set{where} --path "
+        "'genomics-batch:headJob.image' <image>`, then pulumi up), or remove it to have pulumi up build one"
+    )
+
+
+def head_image_check(aws: Aws, outputs: StackOutputs, definition: dict | None, stack: str | None = None) -> dict:
+    """Does the image the head job definition names exist? Until it does every run fails at its start with
+    CannotPullContainerError. Asked with DescribeImages, which answers ImageNotFoundException ("The image requested
+    does not exist in the specified repository") or RepositoryNotFoundException (botocore's ECR model)."""
+    image = ((definition or {}).get("containerProperties") or {}).get("image") or outputs.values.get("headImage")
+    if not image:
+        return _check(HEAD_IMAGE_CHECK, False, "the head job definition names no image", REDEPLOY)
+    request = ecr_image(image)
+    if request is None:
+        return _check(HEAD_IMAGE_CHECK, True, f"{image}: not in a private ECR registry, not checked")
+    region = request.pop("region")
+    ecr = aws.client("ecr") if region == aws.region else aws.session.client("ecr", region_name=region)
+    try:
+        ecr.describe_images(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code not in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            raise
+        what = "its repository does not exist" if code == "RepositoryNotFoundException" else "no such image"
+        detail = f"{image}: {what}; every run fails with CannotPullContainerError"
+        return _check(HEAD_IMAGE_CHECK, False, detail, _push_fix(image, outputs, stack))
+    return _check(HEAD_IMAGE_CHECK, True, image)
 
 
 def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import Stack
 from pulumi.runtime.sync_await import _sync_await
@@ -50,6 +51,7 @@ class Registration:
     delete_before_replace: bool
     custom: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    secret_inputs: list[str] = field(default_factory=list)  # inputs the program marked secret
 
 
 @dataclass
@@ -65,9 +67,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        inputs = dict(args.inputs)
+        # A secret input reaches the mocks wrapped (pulumi/runtime/rpc.py, wrap_rpc_secret): record what it holds,
+        # and which inputs were secret.
+        inputs = {k: rpc.unwrap_rpc_secret(v) for k, v in args.inputs.items()}
+        secret = sorted(k for k, v in args.inputs.items() if rpc.is_rpc_secret(v))
         resource_id, state = self.answer(args.typ, args.name, inputs)
-        self._pending[(args.typ, args.name)] = (inputs, state)
+        self._pending[(args.typ, args.name)] = (inputs, state, secret)
         return resource_id, state
 
     def of_type(self, typ: str) -> list[Registration]:
@@ -89,7 +94,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         mocks = self.mocks
-        inputs, state = mocks._pending.pop((request.type, request.name), ({}, {}))
+        inputs, state, secret = mocks._pending.pop((request.type, request.name), ({}, {}, []))
         mocks.registrations.append(
             Registration(
                 urn=response.urn,
@@ -106,6 +111,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 custom=bool(request.custom),
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                secret_inputs=secret,
             )
         )
         return response

@@ -458,7 +458,8 @@ def no_log_yet(run: str, head: dict, follow: bool) -> None:
     reason = head.get("statusReason") or head.get("container", {}).get("reason") or "no reason given"
     if status in TERMINAL:
         fix = (
-            "push the head image to the stack's repository (README, Deploy), then run again"
+            "`nfbatch doctor` checks the head image and says how to get it there (`pulumi up` builds and pushes "
+            "it), then run again"
             if "CannotPullContainer" in reason
             else f"see `nfbatch status {run}`"
         )

@@ -114,26 +114,33 @@ def _command_value(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def fix_for(problem_line: str, model: type) -> str:
-    """The `pulumi config` command that mends one problem: back to the default where there is one."""
+def _config(verb: str, stack: str | None) -> str:
+    """`pulumi config <verb>` for the stack the problem is in (`--stack`, which every config subcommand takes:
+    pulumi.com/docs/iac/cli/commands/pulumi_config_set, "-s, --stack string The name of the stack to operate on")."""
+    return f"pulumi config {verb}" + (f" --stack {stack}" if stack else "")
+
+
+def fix_for(problem_line: str, model: type, stack: str | None = None) -> str:
+    """The `pulumi config` command that mends one problem in `stack`: back to the default where there is one."""
     key = problem_line.split(" = ", 1)[0].split(": ", 1)[0]
     namespace, _, path = key.partition(":")
+    rm, set_ = _config("rm", stack), _config("set", stack)
     if namespace == "aws" and path == "allowedAccountIds":
-        return f'list your account ids quoted in the stack file, {key}: ["111122223333"], or `pulumi config rm {key}`'
+        return f'list your account ids quoted in the stack file, {key}: ["111122223333"], or `{rm} {key}`'
     if namespace == "aws":
-        return "pulumi config set aws:region us-east-1 (or the region where your data lives)"
+        return f"{set_} aws:region us-east-1 (or the region where your data lives)"
     if namespace != PROJECT:
-        return f"pulumi config rm '{key}', then set it as '{PROJECT}:{path}'"
+        return f"{rm} '{key}', then set it as '{PROJECT}:{path}'"
     if "unknown key" in problem_line:
-        return f"pulumi config rm --path '{key}'"
-    renamed = _rename_fix(key, path, problem_line)
+        return f"{rm} --path '{key}'"
+    renamed = _rename_fix(key, path, problem_line, stack)
     if renamed:
         return renamed
     field = _field_at(model, tuple(p for p in path.split(".") if "[" not in p)) if "[" not in path else None
     default = field.get_default(call_default_factory=True) if field is not None and not field.is_required() else None
     if isinstance(default, (bool, int, str)):
-        return f"pulumi config set --path '{key}' {_command_value(default)} (the default), or another allowed value"
-    return f"pulumi config set --path '{key}' <an allowed value>, or `pulumi config rm --path '{key}'` for the default"
+        return f"{set_} --path '{key}' {_command_value(default)} (the default), or another allowed value"
+    return f"{set_} --path '{key}' <an allowed value>, or `{rm} --path '{key}'` for the default"
 
 
 # Problems mended by renaming a key, not by a new value: a team's name, and a user tag key that is the program's own
@@ -141,17 +148,18 @@ def fix_for(problem_line: str, model: type) -> str:
 RENAME_KEY = ("is not a team name", "which the program sets itself", "only in case", "tag keys must be")
 
 
-def _rename_fix(key: str, path: str, problem_line: str) -> str | None:
+def _rename_fix(key: str, path: str, problem_line: str, stack: str | None = None) -> str | None:
     section, _, name = path.partition(".")
     if section not in ("teams", "tags") or not name or not any(p in problem_line for p in RENAME_KEY):
         return None
+    rm, set_ = _config("rm", stack), _config("set", stack)
     if section == "teams":
         return (
-            f"rename the team '{name}' in the stack file's {PROJECT}:teams (or `pulumi config rm --path '{key}'` "
+            f"rename the team '{name}' in the stack file's {PROJECT}:teams (or `{rm} --path '{key}'` "
             "and set its settings again under the new name)"
         )
     return (
-        f"rename the tag key: `pulumi config rm --path '{key}'`, then `pulumi config set --path "
+        f"rename the tag key: `{rm} --path '{key}'`, then `{set_} --path "
         f"'{PROJECT}:tags.<another key>' <the same value>`"
     )
 

@@ -75,7 +75,7 @@ def _project_sections(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
 
 def _region_problems(region: Any) -> list[str]:
     if not region:
-        return ["aws:region: is required (pulumi config set aws:region eu-west-1)"]
+        return ["aws:region: is required: the AWS region to deploy to, such as us-east-1"]
     if str(region) not in aws_regions():
         close = difflib.get_close_matches(str(region), sorted(aws_regions()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
@@ -137,11 +137,11 @@ def load_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
     for name, value in data.items():
         problems += _section_problems(name, value)
     if problems:
-        raise SettingsError(problems, fix_for(problems[0], StackSettings))
+        raise SettingsError(problems, fix_for(problems[0], StackSettings, stack))
     settings = StackSettings.model_validate({"stack": stack, "region": region, **accounts, **data})
     cross = [problem(path, value, allowed) for path, value, allowed in cross_key_problems(settings)]
     if cross:
-        raise SettingsError(cross, fix_for(cross[0], StackSettings))
+        raise SettingsError(cross, fix_for(cross[0], StackSettings, stack))
     return settings
 
 

@@ -124,6 +124,10 @@ class RealisticMocks(RecordingMocks):
             state.update(name=physical, arn=arn_base.format("events") + f":rule/{physical}")
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":  # the ARN a topic policy's aws:SourceArn names
             state.update(name=physical, arn=arn_base.format("cloudwatch") + f":alarm:{physical}")
+        elif typ == "docker-build:index:Image":  # pushed: the provider's id and digest are the image's digest
+            digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+            state.update(digest=digest, ref=f"{inputs['tags'][0]}@{digest}", contextHash=_hash(name, length=64))
+            resource_id = digest
         elif typ.startswith("pulumi:providers:"):
             resource_id = f"provider-{_hash(name)}"
         else:
@@ -148,6 +152,17 @@ class RealisticMocks(RecordingMocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDATEST", "id": ACCOUNT}
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":  # ECR's token: user AWS, 12 h
+            return {
+                "authorizationToken": "QVdTOnRva2Vu",
+                "userName": "AWS",
+                "password": "ecr-token",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com",
+                "registryId": ACCOUNT,
+                "expiresAt": "2026-12-01T12:00:00Z",
+                "region": self.region,
+                "id": self.region,
+            }
         raise AssertionError(f"unexpected invoke {args.token}: add a realistic answer to RecordingMocks.call")
 
 
@@ -314,6 +329,21 @@ def create_budget_in_moto(endpoint: MotoEndpoint, declared: Registration, suffix
     return create["Budget"]["BudgetName"]
 
 
+# A single-platform image manifest (Docker's schema 2), what `docker push` sends for a one-platform build.
+IMAGE_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 1469,
+            "digest": "sha256:" + "1" * 64,
+        },
+        "layers": [],
+    }
+)
+
+
 def _build_stack_in_moto(
     endpoint: MotoEndpoint,
     directory: Path,
@@ -417,11 +447,16 @@ def _build_stack_in_moto(
     head_role, task_role = role("head", "ecs-tasks.amazonaws.com"), role("task", "ecs-tasks.amazonaws.com")
     log_group = f"/genomics-batch/head-{suffix}"
     logs.create_log_group(logGroupName=log_group)
+    # The head image `pulumi up` pushed (components/head_image.py): doctor asks ECR for the tag the definition names.
+    ecr = endpoint.client("ecr")
+    repository = ecr.create_repository(repositoryName=f"nextflow-{suffix}", imageTagMutability="IMMUTABLE")
+    repository_url, head_tag = repository["repository"]["repositoryUri"], "25.04.6-0123456789abcdef"
+    ecr.put_image(repositoryName=f"nextflow-{suffix}", imageManifest=IMAGE_MANIFEST, imageTag=head_tag)
     definition = batch.register_job_definition(
         jobDefinitionName=f"nextflow-{suffix}",
         type="container",
         containerProperties={
-            "image": "nextflow:25.04.6",
+            "image": f"{repository_url}:{head_tag}",
             "jobRoleArn": head_role,
             "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": log_group}},
@@ -437,6 +472,8 @@ def _build_stack_in_moto(
         **{compute_environment_export(c): arn for c, arn in ces.items()},
         "jobDefinitionArn": definition["jobDefinitionArn"],
         "jobDefinitionName": definition["jobDefinitionName"],
+        "ecrRepositoryUrl": repository_url,
+        "headImage": f"{repository_url}:{head_tag}",
         "headLogGroupName": log_group,
         "headJobRoleArn": head_role,
         "taskJobRoleArn": task_role,

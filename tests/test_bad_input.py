@@ -4,6 +4,7 @@ with a message naming the key, the value and what is allowed, and no traceback; 
 The settings-level table (tests/test_settings.py) covers each key's rules; this one covers whole files.
 """
 
+import re
 import shutil
 
 import pytest
@@ -615,14 +616,16 @@ BAD: list[tuple[str, bytes | str, str]] = [
     (
         "tags-collision-fix",
         section("tags", "PROJECT: alpha"),
-        "fix: rename the tag key: `pulumi config rm --path 'genomics-batch:tags.PROJECT'`, then `pulumi config set "
-        "--path 'genomics-batch:tags.<another key>' <the same value>`",
+        "fix: rename the tag key: `pulumi config rm --stack tags-collision-fix --path "
+        "'genomics-batch:tags.PROJECT'`, then `pulumi config set --stack tags-collision-fix --path "
+        "'genomics-batch:tags.<another key>' <the same value>`",
     ),
     (
         "tags-case-duplicate-fix",
         section("tags", "CostCenter: a; costcenter: b"),
         "tags.costcenter = b: differs from the tag CostCenter only in case; IAM treats tag keys case-insensitively\n"
-        "fix: rename the tag key: `pulumi config rm --path 'genomics-batch:tags.costcenter'`",
+        "fix: rename the tag key: `pulumi config rm --stack tags-case-duplicate-fix --path "
+        "'genomics-batch:tags.costcenter'`",
     ),
     (
         "tags-newline-value",
@@ -842,6 +845,27 @@ def test_bad_stack_files_are_refused_cleanly(project, capsys, name, text, expect
     assert code == 2, err
     assert expected in err
     assert "Traceback" not in err and "fix: " in err
+
+
+def test_every_fix_names_the_stack_it_mends(project, capsys):
+    # The fix is run as given: without --stack, `pulumi config` edits whichever stack is selected, maybe another
+    # (pulumi.com/docs/iac/cli/commands/pulumi_config_set: "-s, --stack ... Defaults to the current stack").
+    commands = 0
+    for name, text, _ in BAD:
+        _, err = plan(project, name, text, capsys)
+        fix = next(line for line in err.splitlines() if line.startswith("fix: "))
+        for command in re.findall(r"pulumi config (?:set|rm)[^`(]*", fix):
+            commands += 1
+            assert f" --stack {name} " in command, fix
+    assert commands >= 150  # nearly every bad file is mended by a pulumi config command
+
+
+def test_a_missing_region_is_mended_by_the_command_its_message_gives(project, capsys):
+    code, err = plan(project, "noregion", "config:\n  genomics-batch:tags:\n    Owner: me\n", capsys)
+    assert code == 2
+    assert "aws:region: is required: the AWS region to deploy to, such as us-east-1" in err
+    assert "fix: pulumi config set --stack noregion aws:region us-east-1 (or the region where your data lives)" in err
+    assert "eu-west-1" not in err  # the message and the fix name one example region, the same
 
 
 def test_a_value_cannot_forge_an_error_line(project, capsys):

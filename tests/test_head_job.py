@@ -8,6 +8,7 @@ import pytest
 from botocore.validate import ParamValidator
 from conftest import ACCOUNT, build_component, component_args, resolve
 
+from components.head_image import CONTEXT_DIR, content_tag
 from components.head_job import (
     STOPPED_EXIT_CODE,
     NextflowHeadJob,
@@ -145,7 +146,9 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     role = mocks.named("nextflow-role", "aws:iam/role:Role")
     assert props["jobRoleArn"] == role.outputs["arn"]
     repository = mocks.named("nextflow-image")
-    assert props["image"] == f"{repository.outputs['repositoryUrl']}:25.04.6"
+    # The image `pulumi up` builds from container/ and pushes, under its content tag (tests/test_head_image.py).
+    tag = content_tag(CONTEXT_DIR, {"NEXTFLOW_VERSION": "25.04.6"}, ["linux/amd64"], "25.04.6")
+    assert props["image"] == f"{repository.outputs['repositoryUrl']}:{tag}"
     log_group = mocks.named("nextflow-logs")
     assert props["logConfiguration"]["options"]["awslogs-group"] == log_group.outputs["name"]
     assert definition.inputs["retryStrategy"] == {

@@ -106,7 +106,7 @@ def test_a_region_with_fewer_zones_than_az_count_fails_cleanly():
     with pytest.raises(
         pulumi.RunError,
         match=r"azCount = 4: this region has only 3 available zones \(a, b, c\); "
-        r"fix: pulumi config set --path 'genomics-batch:network.azCount' 3",
+        r"fix: pulumi config set --stack \S+ --path 'genomics-batch:network.azCount' 3",  # the stack by name
     ):
         first_zones(["a", "b", "c"], 4)
 

@@ -7,12 +7,14 @@ botocore's own event hooks on real requests to moto, so retries and parsing run 
 import contextlib
 import io
 import json
+import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import ACCOUNT, REGION
+from conftest import ACCOUNT, IMAGE_MANIFEST, REGION, ROOT
 from rich.console import Console
 
 from nfbatch import aws as nfbatch_aws
@@ -360,7 +362,7 @@ def test_stop_of_an_ended_run_changes_nothing(shared_stack, hooks):
 def test_doctor_passes_on_a_healthy_stack(shared_stack, hooks):
     code, out = nfbatch(shared_stack, "doctor", "--json")
     checks = as_json(out)
-    assert code == 0 and len(checks) == 16 and all(c["ok"] for c in checks)
+    assert code == 0 and len(checks) == 17 and all(c["ok"] for c in checks)
     assert set(checks[0]) == {"check", "ok", "detail", "fix"}
 
 
@@ -399,6 +401,87 @@ def test_doctor_names_each_problem_and_its_fix(fake_stack, hooks, breakage, chec
     assert fix in failed[0]["fix"]
     code, table = nfbatch(fake_stack, "doctor")
     assert "FAIL" in table and check in table
+
+
+def test_doctor_fails_and_names_the_head_image_until_it_is_in_the_repository(fake_stack, hooks):
+    # The first-deploy trap of issue 18: an empty repository, every run failing with CannotPullContainerError.
+    o, ecr = fake_stack.outputs, fake_stack.endpoint.client("ecr")
+    repository, tag = o["headImage"].split("/", 1)[1].split(":")
+    ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    assert ecr.describe_images(repositoryName=repository)["imageDetails"] == []
+    code, out = main_json(fake_stack, "--stack", "lab-dev", "doctor")
+    [failed] = [c for c in out if not c["ok"]]
+    assert code == 1 and failed["check"] == "head image in ECR"
+    assert failed["detail"] == f"{o['headImage']}: no such image; every run fails with CannotPullContainerError"
+    # The stack's own repository is filled by `pulumi up` (headJob.image unset) once a refresh has found the tag gone.
+    assert failed["fix"] == (
+        "`pulumi refresh --stack lab-dev` (it finds the tag gone), then `pulumi up --stack lab-dev` builds container/ "
+        "and pushes it again (Docker needed)"
+    )
+    assert hooks.calls["DescribeImages"] >= 1
+    ecr.put_image(repositoryName=repository, imageManifest=IMAGE_MANIFEST, imageTag=tag)
+    code, out = main_json(fake_stack, "doctor")
+    image = next(c for c in out if c["check"] == "head image in ECR")
+    assert code == 0 and image == {"check": "head image in ECR", "ok": True, "detail": o["headImage"], "fix": None}
+
+
+def main_json(stack, *argv):
+    """The CLI's exit code and its --json answer."""
+    code, out = nfbatch(stack, *argv, "--json")
+    return code, as_json(out)
+
+
+def test_doctor_says_how_to_mend_an_image_someone_else_pushes(fake_stack):
+    # headJob.image names an image in a repository that does not exist: RepositoryNotFoundException.
+    from nfbatch.aws import Aws
+    from nfbatch.maintenance import head_image_check
+    from nfbatch.stack import StackOutputs
+
+    outputs, image = StackOutputs(fake_stack.outputs), f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/lab/nextflow:1"
+    check = head_image_check(Aws(REGION), outputs, {"containerProperties": {"image": image}}, "prod")
+    assert check["ok"] is False and check["detail"].startswith(f"{image}: its repository does not exist")
+    assert f"push {image}, or point headJob.image at an image that exists" in check["fix"]
+    assert "pulumi config set --stack prod --path 'genomics-batch:headJob.image'" in check["fix"]
+    public = head_image_check(Aws(REGION), outputs, {"containerProperties": {"image": "nextflow/nextflow:25.04.6"}})
+    assert public["ok"] is True and public["detail"].endswith("not in a private ECR registry, not checked")
+
+
+@pytest.mark.parametrize(
+    ("image", "request_"),
+    [
+        (
+            f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/nextflow-image-1a2b3c:25.04.6-0123456789abcdef",
+            {"region": "eu-west-1", "repositoryName": "nextflow-image-1a2b3c", "tag": "25.04.6-0123456789abcdef"},
+        ),
+        (
+            f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn/lab/nextflow@sha256:{'a' * 64}",
+            {"region": "cn-north-1", "repositoryName": "lab/nextflow", "digest": f"sha256:{'a' * 64}"},
+        ),
+        # No tag is Docker's `latest`.
+        (f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/lab/nextflow", {"region": "us-east-1", "tag": "latest"}),
+        ("public.ecr.aws/lab/nextflow:25.04.6", None),
+        ("nextflow/nextflow:25.04.6", None),
+        (f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.evil.example/x:1", None),
+    ],
+)
+def test_ecr_images_become_describe_images_requests(image, request_):
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from nfbatch.maintenance import ecr_image
+
+    found = ecr_image(image)
+    if request_ is None:
+        assert found is None
+        return
+    assert found["region"] == request_["region"] and found["registryId"] == ACCOUNT
+    assert found["repositoryName"] == request_.get("repositoryName", "lab/nextflow")
+    expected_id = {"imageDigest": request_["digest"]} if "digest" in request_ else {"imageTag": request_["tag"]}
+    assert found["imageIds"] == [expected_id]
+    # What ECR takes: the request checked against botocore's model of DescribeImages.
+    shape = botocore.session.get_session().get_service_model("ecr").operation_model("DescribeImages").input_shape
+    params = {k: v for k, v in found.items() if k != "region"}
+    assert not ParamValidator().validate(params, shape).has_errors()
 
 
 # --- prune ------------------------------------------------------------------------------------------------------
@@ -731,7 +814,7 @@ def test_logs_of_a_head_that_failed_before_logging_end_with_the_reason(shared_st
         code, _ = nfbatch(shared_stack, *argv)
         err = capsys.readouterr().err
         assert code == 1 and "run no-image ended FAILED before writing a log: CannotPullContainerError" in err
-        assert "push the head image" in err
+        assert "fix: `nfbatch doctor` checks the head image and says how to get it there" in err
 
 
 def test_logs_of_a_head_still_waiting_say_so(shared_stack, hooks, capsys):
@@ -1021,3 +1104,83 @@ def test_the_programs_own_exports_pass_the_checks(overrides, dev_run, prod_run):
     for run in (dev_run, prod_run) if overrides is None else (run_program("dev", overrides),):
         exported = json.dumps(run.outputs, default=str)
         assert parse_outputs(exported, "the program").values == json.loads(exported)
+
+
+# --- what a reviewer trips on: colour, widths, which file ---------------------------------------------------------
+
+SGR = re.compile(r"\x1b\[([\d;]*)m")
+
+
+def colors(text: str) -> list[str]:
+    """The ANSI colour parameters (30-49 and 90-107: foreground and background) in `text`; bold and the like are
+    not colour, which no-color.org leaves alone."""
+    params = [p for group in SGR.findall(text) for p in group.split(";") if p]
+    return [p for p in params if 30 <= int(p) <= 49 or 90 <= int(p) <= 107]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("no_color", [None, "", "1", "false"])
+def test_no_color_set_and_not_empty_turns_off_every_colour(fake_stack, hooks, monkeypatch, no_color):
+    # no-color.org: NO_COLOR "when present and not an empty string (regardless of its value), prevents the addition
+    # of ANSI color". Each output path: a rich table (doctor), the error line (rich, on stderr) and the plan diff.
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    coloured = not no_color
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: a terminal even when captured, so colour would show
+    out = io.StringIO()
+    fake_stack.endpoint.client("batch").update_job_queue(
+        jobQueue=fake_stack.outputs["defaultQueueArn"], state="DISABLED"
+    )
+    main(["--outputs", str(fake_stack.outputs_file), "doctor"], console=Console(file=out, width=250))
+    assert bool(colors(out.getvalue())) is coloured and "FAIL" in out.getvalue()
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        assert main(["--outputs", str(fake_stack.outputs_file), "status", "--limit", "0"]) == 2
+    assert "--limit 0" in errors.getvalue() and bool(colors(errors.getvalue())) is coloured
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["plan", "--stack", "dev", "--diff", "prod", "--project-dir", str(ROOT)]) == 0
+    assert "!! REPLACE" in terminal.getvalue() and bool(colors(terminal.getvalue())) is coloured
+
+
+def test_the_plain_plan_fits_the_terminal_like_the_diff(monkeypatch, capsys):
+    # Both take their width from shutil.get_terminal_size, which reads COLUMNS first (Python's shutil docs).
+    for columns in (80, 200):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert main(["plan", "--stack", "prod", "--project-dir", str(ROOT)]) == 0
+        text = capsys.readouterr().out
+        prose = text.split("\nIAM policy documents\n")[0]  # documents, config and user data print verbatim
+        assert max(len(line) for line in prose.splitlines()) <= columns
+        assert ("\n    s3GatewayEndpoint $0.00)" in prose) is (columns == 80)  # wrapped, indented, nothing cut
+        assert "s3GatewayEndpoint $0.00)" in prose
+        assert main(["plan", "--stack", "dev", "--diff", "prod", "--project-dir", str(ROOT)]) == 0
+        assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= columns
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "fix"),
+    [
+        (
+            ["--diff", "staging"],
+            "--diff staging: no stack file {root}/Pulumi.staging.yaml",
+            "--diff dev or --diff prod",
+        ),
+        (
+            ["--diff", "Pulumi.prod.yaml"],
+            "(--diff takes a stack name, such as prod, not a file)",
+            "name a stack of {root}: --diff dev or --diff prod",
+        ),
+        (["--stack", "stagign"], "--stack stagign: no stack file {root}/Pulumi.stagign.yaml", "--stack dev or --stack"),
+    ],
+)
+def test_a_plan_of_a_missing_stack_file_says_which_option_named_which_file(capsys, argv, message, fix):
+    assert main(["plan", *argv, "--project-dir", str(ROOT)]) == 2
+    err = capsys.readouterr().err
+    fix_line = next(line for line in err.splitlines() if line.startswith("fix: "))
+    assert message.format(root=ROOT) in err and fix.format(root=ROOT) in fix_line

@@ -166,8 +166,8 @@ def check_cost_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
             for kind in ("instance", "volume")
             if (missing := [t for t in REQUIRED_COST_TAGS if t not in specs.get(kind, {})])
         ]
-    if "tags" not in props and "tagsAll" not in props:
-        return []  # a resource type without tags
+    if not resource_type.startswith("aws:") or ("tags" not in props and "tagsAll" not in props):
+        return []  # a resource type without AWS tags (a docker-build Image's `tags` are image references)
     tags = {**(props.get("tags") or {}), **(props.get("tagsAll") or {})}
     missing = [t for t in REQUIRED_COST_TAGS if t not in tags]
     return [f"missing cost tags: {', '.join(missing)}"] if missing else []

@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The pulumi-aws release (the one requirements.txt pins) these rules are checked against. tests/test_lock.py fails
+# once the lock pins a later one: re-read the sources cited below for the terraform-provider-aws it bridges, then
+# raise this. That upstream version is in none of pulumi-aws's wheel metadata (pulumi_aws/pulumi-plugin.json holds
+# only its own name and version); it is at least 6.54.0, which pulumi-aws 7.37.0 upgraded to (its release notes).
+PROVIDER_RULES_READ_FROM = "7.51.1"
+
 COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
 JOB_QUEUE = "aws:batch/jobQueue:JobQueue"
+# pulumi-docker-build's Image answers every change with an update, never a replacement: its Diff gives each changed
+# input (and a changed build-context hash) `provider.PropertyDiff{Kind: provider.Update}`, and Update rebuilds and
+# pushes ("for images built locally there is nothing to delete. We treat those cases as updates"), leaving the old
+# tags in place ("Manifests are _not_ deleted ... during updates"); only deleting the resource deletes its tags
+# (pulumi/pulumi-docker-build provider/internal/image.go, Diff, Update and Delete; v0.0.22).
+DOCKER_IMAGE = "docker-build:index:Image"
+DOCKER_BUILD_RULES_READ_FROM = "0.0.22"  # tests/test_head_image.py fails once another pulumi-docker-build is installed
 # A queue is FIFO or fair-share for life: Batch adds no scheduling policy to a FIFO queue and removes none
 # (UpdateJobQueue: "can be replaced but not removed"; terraform-provider-aws job_queue.go refuses the removal), so the
 # program declares the queues with replaceOnChanges on it, and adding the first team or removing the last replaces
@@ -20,8 +33,10 @@ QUEUE_KIND = "schedulingPolicyArn"
 
 # terraform-provider-aws (bridged by pulumi-aws), internal/service/batch/compute_environment.go,
 # isUpdatableAllocationStrategy: only these strategies let the provider update a compute environment in place.
-# (AWS itself also updates SPOT_PRICE_CAPACITY_OPTIMIZED in place; the provider replaces it regardless.)
-UPDATABLE_ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED")
+# SPOT_PRICE_CAPACITY_OPTIMIZED joined them in terraform-provider-aws 6.10.0 (CHANGELOG: "Allow in-place updates of
+# compute environments that have the `SPOT_PRICE_CAPACITY_OPTIMIZED` strategy", #40148); the locked pulumi-aws
+# (PROVIDER_RULES_READ_FROM) bridges a later release. Plain BEST_FIT is the one Batch strategy left out.
+UPDATABLE_ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
 
 # Same file, resourceComputeEnvironmentCustomizeDiff: with any other strategy (or a non-service-linked service role)
 # a change to one of these forces a new compute environment.
@@ -62,6 +77,7 @@ ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
     "aws:ecr/repository:Repository": ("name",),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
+    DOCKER_IMAGE: (),
 }
 
 # What is lost when one of these is replaced: the reviewer must see it first.
@@ -101,5 +117,7 @@ def action_for(resource_type: str, changed: list[str], inputs: dict[str, str]) -
         note = "a new template version"
     elif resource_type == JOB_DEFINITION:
         note = "a new revision is registered"
+    elif resource_type == DOCKER_IMAGE:
+        note = "pulumi up builds the head image and pushes it under the new tag; the old tag stays"
     forced = sorted(set(forced))
     return Action("replace" if forced else "update", tuple(changed), tuple(forced), note)

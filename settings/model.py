@@ -278,9 +278,9 @@ class SpotSettings(_Model):
     )
     allocation_strategy: Literal["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"] = setting(
         "SPOT_CAPACITY_OPTIMIZED",
-        "the only spot strategy the AWS provider updates in place; with SPOT_PRICE_CAPACITY_OPTIMIZED every change "
-        "to the launch template, instance types or subnets replaces the spot compute environment, stopping its "
-        "jobs, and the replacement can fail on the queue that still points at it (pulumi-aws#6233)",
+        "deep spot pools with few reclaims, updated in place by the AWS provider; SPOT_PRICE_CAPACITY_OPTIMIZED "
+        "(AWS's recommendation: the cheapest of the deep pools) updates in place too since terraform-provider-aws "
+        "6.10.0, and switching between the two is an in-place update",
     )
 
 
@@ -393,13 +393,14 @@ class HeadJobSettings(_Model):
     )
     nextflow_version: str = setting(
         DEFAULT_NEXTFLOW_VERSION,
-        "pinned, and the head image tag with it: Nextflow changes only on purpose",
+        "pinned, and the head image built with it (its NEXTFLOW_VERSION): Nextflow changes only on purpose",
         pattern=r"^\d{2}\.\d{2}\.\d+(-edge)?$",
         allowed="a Nextflow release such as 25.04.6",
     )
     image: ImageReference | None = setting(
         None,
-        "the stack's ECR repository at nextflowVersion",
+        "pulumi up builds container/ and pushes it to the stack's ECR repository, tagged nextflowVersion-<content "
+        "digest>: a first deploy needs no manual push",
         allowed="an image reference such as public.ecr.aws/lab/nextflow:25.04.6",
     )
     log_retention_days: Int = setting(

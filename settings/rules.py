@@ -45,7 +45,6 @@ from facts.limits import (
     principal_parts,
     type_architecture,
 )
-from facts.update_rules import UPDATABLE_ALLOCATION_STRATEGIES
 from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
 from settings.errors import MISSING
 from settings.model import StackSettings
@@ -830,21 +829,13 @@ def stop_seconds_needed(s: StackSettings) -> int:
 def warnings(s: StackSettings) -> list[str]:
     """Valid choices with a cost a reviewer must see: the plan prints each at its top."""
     found = []
-    strategy = s.compute.spot.allocation_strategy
-    if strategy not in UPDATABLE_ALLOCATION_STRATEGIES:
-        found.append(
-            f"WARNING compute.spot.allocationStrategy = {strategy}: the AWS provider cannot update this spot "
-            "compute environment in place, so any change to the launch template, instance types or "
-            "subnets REPLACES it, stopping the jobs running on it; use SPOT_CAPACITY_OPTIMIZED unless "
-            "you accept that"
-        )
     needed, stop = stop_seconds_needed(s), s.launch_template.ecs_agent.container_stop_timeout_seconds
     if stop < needed:
         found.append(
             f"WARNING launchTemplate.ecsAgent.containerStopTimeoutSeconds = {stop}: a stopped head needs "
             f"about {needed} s to cancel the up to {most_concurrent_tasks(s)} tasks this stack can run at "
             f"{NEXTFLOW_SUBMIT_RATE_PER_SECOND}/s; Docker kills it sooner and the rest keep running "
-            f"(fix: pulumi config set --path "
+            f"(fix: pulumi config set --stack {s.stack} --path "
             f"'genomics-batch:launchTemplate.ecsAgent.containerStopTimeoutSeconds' {min(needed, 600)})"
         )
     if s.budget.activate_team_cost_tag:

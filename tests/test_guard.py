@@ -97,8 +97,8 @@ GOOD_LT = {
             rules.check_updatable_in_place,
             rules.COMPUTE_ENVIRONMENT,
             {"computeResources": {"type": "SPOT", "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"}},
-            {"computeResources": {"type": "SPOT", "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}},
-            "SPOT_PRICE_CAPACITY_OPTIMIZED cannot be updated in place",
+            {"computeResources": {"type": "SPOT", "allocationStrategy": "BEST_FIT"}},
+            "BEST_FIT cannot be updated in place",
         ),
         (
             rules.check_updatable_in_place,

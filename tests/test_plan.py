@@ -7,6 +7,7 @@ import pytest
 from conftest import MAIN, ROOT
 
 from components.costs import PRICES, estimate, root_volume_month
+from facts.update_rules import COMPUTE_ENVIRONMENT, action_for
 from nfbatch.cli import main
 from nfbatch.plan import SECRET, UNKNOWN, PlanMocks, build_plan, diff_plans, render, render_diff
 from settings import load_settings
@@ -87,7 +88,7 @@ def test_json_and_text_formats(dev_plan):
         "outputs",
     }
     text = render(dev_plan, "text")
-    assert text.startswith("Plan for stack dev (us-east-1): 38 resources")
+    assert text.startswith("Plan for stack dev (us-east-1): 39 resources")
     assert "computeResources.allocationStrategy: SPOT_CAPACITY_OPTIMIZED" in text
 
 
@@ -260,21 +261,28 @@ def test_only_the_head_queues_environment_is_said_to_stop_heads(project, platfor
     assert with_heads == ({"batch-ondemand"} if platform == "ec2" else set())
 
 
-def test_a_price_capacity_spot_environment_is_replaced_and_flagged_first(project):
+def test_a_price_capacity_spot_environment_updates_in_place_and_a_switch_to_it_too(project):
+    # terraform-provider-aws 6.10.0 (#40148) added SPOT_PRICE_CAPACITY_OPTIMIZED to isUpdatableAllocationStrategy.
     price = {"spot": {"allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}}
     _variant(project, "price", compute=price)
     _variant(project, "price-bigger", compute=price, launchTemplate={"rootVolume": {"sizeGib": 200}})
-    before, after = build_plan("price", project), build_plan("price-bigger", project)
-    assert any("REPLACES it" in note for note in after["notes"])
+    assert not any("REPLACE" in note for note in build_plan("price-bigger", project)["notes"])
     changes = _changes(project, "price", "price-bigger")
-    assert changes["batch-spot"]["action"] == "replace"
-    assert changes["batch-spot"]["because"] == ["computeResources.launchTemplate.version"]
-    assert changes["batch-ondemand"]["action"] == "update"  # BEST_FIT_PROGRESSIVE stays updatable
-    text = render_diff(before, after, diff_plans(before, after), "text", color=True, width=400)
-    first = text.splitlines()[1]
-    assert first.startswith("  \033[1;31m!! REPLACE ComputeEnvironment batch-spot") and "job running on them" in first
-    # Replacing a compute environment replaces every queue that names it (their orders hold its ARN).
-    assert changes["batch-default"]["action"] == "update"
+    # Updated in place, so the queue that names it keeps its ARN and is not touched at all.
+    assert changes["batch-spot"]["action"] == "update" and "batch-default" not in changes
+    _variant(project, "capacity")
+    assert _changes(project, "capacity", "price")["batch-spot"]["action"] == "update"
+
+
+def test_a_strategy_the_provider_cannot_update_replaces_the_environment_and_says_so():
+    # Plain BEST_FIT is outside isUpdatableAllocationStrategy (compute_environment.go): a launch template change
+    # forces a new compute environment (resourceComputeEnvironmentCustomizeDiff).
+    changed = ["computeResources.launchTemplate.version"]
+    action = action_for(COMPUTE_ENVIRONMENT, changed, {"computeResources.allocationStrategy": "BEST_FIT"})
+    assert action.kind == "replace" and action.because == tuple(changed)
+    assert action.note == "BEST_FIT cannot be updated in place by the provider"
+    updatable = {"computeResources.allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+    assert action_for(COMPUTE_ENVIRONMENT, changed, updatable).kind == "update"
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,14 @@ def test_main_deploys_dev_then_prod_behind_an_approval():
         assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"].endswith(f"/{stack}")
         assert pulumi["with"]["policyPacks"] == "policies/guard"
     assert workflow["concurrency"]["cancel-in-progress"] is False
+
+
+def test_deploys_can_build_the_head_image_for_either_architecture():
+    # pulumi up builds container/ (components/head_image.py): BuildKit through buildx, and QEMU for linux/arm64 on
+    # GitHub's x86_64 runners (docker/setup-qemu-action), both before the Pulumi step.
+    jobs = load("deploy.yml")["jobs"]
+    for job in ("up-dev", "up-prod"):
+        uses = [step.get("uses", "") for step in jobs[job]["steps"]]
+        pulumi = next(i for i, u in enumerate(uses) if u.startswith("pulumi/actions@"))
+        for action in ("docker/setup-qemu-action@", "docker/setup-buildx-action@"):
+            assert any(u.startswith(action) for u in uses[:pulumi]), (job, action)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_aws as aws
 
-from components.head_image import build_head_image, head_platforms
+from components.head_image import CONTENT_TAG_FILTER, build_head_image, head_platforms
 from components.launch_template import AWS_CLI_PATH
 from facts.contract import (
     CACHE_PREFIX,
@@ -276,7 +276,7 @@ class NextflowHeadJobArgs:
 
 
 class NextflowHeadJob(pulumi.ComponentResource):
-    """Outputs: job_definition_name/arn, repository_url, image, role_arn, log_group_name."""
+    """Outputs: job_definition_name/arn, repository_url, image (what runs), image_tag, role_arn, log_group_name."""
 
     def __init__(self, name: str, args: NextflowHeadJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:nextflow:NextflowHeadJob", name, None, opts)
@@ -284,17 +284,18 @@ class NextflowHeadJob(pulumi.ComponentResource):
         role = self._role(args)
         repository = self._repository(args)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=self._child)
-        self.image = (
-            pulumi.Output.from_input(args.image)
-            if args.image
-            else build_head_image(
+        # `image` is what the job definitions run (a built image by digest), `image_tag` the reference to read.
+        if args.image:
+            self.image = self.image_tag = pulumi.Output.from_input(args.image)
+        else:
+            built = build_head_image(
                 f"{name}-image-build",
                 repository,
                 nextflow_version=args.nextflow_version,
                 platforms=head_platforms(args.architecture, args.platform),
                 parent=self,
             )
-        )
+            self.image, self.image_tag = built.digest, built.tag
         execution = self._execution_role() if args.platform == "fargate" else None
         self.execution_role_arn = execution.arn if execution else None  # teams' Fargate heads use it too
         definition = self._definition(args, role, log_group, execution)
@@ -309,6 +310,7 @@ class NextflowHeadJob(pulumi.ComponentResource):
                 "job_definition_arn": self.job_definition_arn,
                 "repository_url": self.repository_url,
                 "image": self.image,
+                "image_tag": self.image_tag,
                 "role_arn": self.role_arn,
                 "log_group_name": self.log_group_name,
             }
@@ -366,8 +368,14 @@ class NextflowHeadJob(pulumi.ComponentResource):
     def _repository(self, args: NextflowHeadJobArgs) -> aws.ecr.Repository:
         repository = aws.ecr.Repository(
             f"{self._name}-image",
-            # A pinned tag must always mean the same image.
-            image_tag_mutability="IMMUTABLE",
+            # A pinned tag must always mean the same image; content tags may be pushed again (a rebuild of the same
+            # tag under another umask, a rollback to a tag already there), and the definition runs them by digest.
+            image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
+            image_tag_mutability_exclusion_filters=[
+                aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
+                    filter=CONTENT_TAG_FILTER, filter_type="WILDCARD"
+                )
+            ],
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
             force_delete=args.force_delete_repository,

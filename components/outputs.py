@@ -148,7 +148,7 @@ def stack_outputs(
         "jobDefinitionName": head.job_definition_name,
         "jobDefinitionArn": head.job_definition_arn,
         "ecrRepositoryUrl": head.repository_url,
-        "headImage": head.image,
+        "headImage": head.image_tag,  # the human tag; the job definitions run head.image, by digest
         "headJobRoleArn": head.role_arn,
         "headLogGroupName": head.log_group_name,
         "taskJobRoleArn": cluster.task_role_arn,

@@ -24,7 +24,7 @@ from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_engine_conf
 UNKNOWN = "(known after deploy)"
 SECRET = "[secret]"  # noqa: S105 - what the plan prints instead of a secret
 # Outputs the program reads from resources; when the inputs do not fix them, only AWS knows them.
-COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl")
+COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl", "digest")  # digest: a pushed image's
 DOCUMENT_KEYS = ("policy", "assumeRolePolicy", "policyDocument")
 JSON_KEYS = ("containerProperties", "defaultTags", "eventPattern")
 

@@ -5,12 +5,13 @@ import importlib.metadata
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
-from conftest import ROOT, build_component, component_args, run_program
+from conftest import ROOT, build_component, component_args, resolve, run_program
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from components.head_image import CONTEXT, CONTEXT_DIR, content_tag, head_platforms
+from components.head_image import CONTENT_TAG_FILTER, CONTEXT, CONTEXT_DIR, content_tag, head_platforms
 from components.head_job import NextflowHeadJob, NextflowHeadJobArgs
 from facts import update_rules
 from nfbatch.plan import build_plan
@@ -43,8 +44,8 @@ def test_the_tag_is_the_version_and_a_digest_of_the_build(context):
 )
 def test_the_tag_changes_with_anything_the_provider_rebuilds_for(context, change):
     # The provider rebuilds when a file's bytes, relative path or mode change (provider/internal/context.go,
-    # hashFile) or an input does (image.go, Diff); a rebuild pushed onto an existing tag would be refused by the
-    # IMMUTABLE repository, so each of them must give a new tag.
+    # hashFile) or an input does (image.go, Diff); each of them must give a new tag, or a new build would be pushed
+    # over the tag of the old one.
     before = content_tag(context, ARGS, AMD64, "25.04.6")
     args, platforms = dict(ARGS), list(AMD64)
     if change == "entrypoint bytes":
@@ -54,12 +55,58 @@ def test_the_tag_changes_with_anything_the_provider_rebuilds_for(context, change
     elif change == "renamed file":
         (context / "entrypoint.sh").rename(context / "start.sh")
     elif change == "mode":
-        (context / "Dockerfile").chmod(0o755)
+        (context / "Dockerfile").chmod(0o755)  # as git records it: 100644 to 100755
     elif change == "build argument":
         args["NEXTFLOW_VERSION"] = "25.10.0"
     else:
         platforms = ["linux/arm64"]
     assert content_tag(context, args, platforms, "25.04.6") != before
+
+
+def test_the_tag_does_not_follow_the_umask_at_checkout(context):
+    # git records a file as 100755 or 100644 by its owner's execute bit (read-cache-ll.h, ce_permissions) and checks
+    # it out as 0777 or 0666 less the umask: a clone under umask 002 or 077 holds the same commit.
+    for path in context.rglob("*"):
+        if path.is_file():
+            path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
+    before = content_tag(context, ARGS, AMD64, "25.04.6")
+    for path in context.rglob("*"):
+        if path.is_file():
+            path.chmod(0o775 if path.stat().st_mode & 0o100 else 0o664)
+    assert content_tag(context, ARGS, AMD64, "25.04.6") == before
+    (context / "entrypoint.sh").chmod(0o700)
+    assert content_tag(context, ARGS, AMD64, "25.04.6") == before
+
+
+def test_files_git_does_not_track_are_no_part_of_the_tag(tmp_path):
+    # In a git work tree the tag covers `git ls-files` alone: an editor's backup or .DS_Store changes nothing.
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    context = tmp_path / "container"
+    shutil.copytree(CONTEXT_DIR, context)
+    subprocess.run([*git, "add", "container"], check=True)
+    before = content_tag(context, ARGS, AMD64, "25.04.6")
+    assert before == content_tag(CONTEXT_DIR, ARGS, AMD64, "25.04.6")
+    (context / ".DS_Store").write_bytes(b"junk")
+    (context / "entrypoint.sh~").write_text("backup")
+    assert content_tag(context, ARGS, AMD64, "25.04.6") == before
+    (context / "entrypoint.sh").write_text((context / "entrypoint.sh").read_text() + "\n")  # tracked: counts
+    assert content_tag(context, ARGS, AMD64, "25.04.6") != before
+
+
+def test_the_repository_takes_content_tags_again_and_keeps_versions_immutable(built):
+    # A content tag may be pushed again (the provider hashes full modes, provider/internal/context.go hashFile, so
+    # another umask rebuilds; a rollback pushes a tag already there), which IMMUTABLE refuses with
+    # ImageTagAlreadyExistsException; the definition runs the digest, so what runs never moves.
+    mocks, _ = built
+    repository = mocks.named("nextflow-image", "aws:ecr/repository:Repository")
+    assert repository.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    [rule] = repository.inputs["imageTagMutabilityExclusionFilters"]
+    assert rule == {"filter": CONTENT_TAG_FILTER, "filterType": "WILDCARD"}
+    # ECR's WILDCARD: `*` matches any run of characters (botocore's ECR model: filter ^[0-9a-zA-Z._*-]{1,128}$).
+    assert re.fullmatch(r"[0-9a-zA-Z._*-]{1,128}", CONTENT_TAG_FILTER) and CONTENT_TAG_FILTER.count("*") <= 2
+    matches = re.compile(re.escape(CONTENT_TAG_FILTER).replace(r"\*", ".*")).fullmatch
+    assert matches(content_tag(CONTEXT_DIR, ARGS, AMD64, "25.04.6")) and not matches("25.04.6")
 
 
 def test_the_build_argument_is_one_the_dockerfile_takes():
@@ -118,11 +165,15 @@ def test_an_unset_image_is_built_and_pushed_to_the_stack_repository(built):
     assert len(tokens) == 1
 
 
-def test_the_job_definition_names_the_pushed_tag_and_waits_for_the_push(built):
-    mocks, _ = built
+def test_the_job_definition_runs_the_pushed_digest_and_waits_for_the_push(built):
+    mocks, component = built
     [image] = mocks.of_type(IMAGE)
     definition = mocks.named("nextflow-definition")
-    assert json.loads(definition.inputs["containerProperties"])["image"] == image.inputs["tags"][0]
+    url = mocks.named("nextflow-image", "aws:ecr/repository:Repository").outputs["repositoryUrl"]
+    # By digest, which never moves whatever is pushed again under the content tag (the Image's `digest` output).
+    assert json.loads(definition.inputs["containerProperties"])["image"] == f"{url}@{image.outputs['digest']}"
+    assert resolve(component.image) == f"{url}@{image.outputs['digest']}"
+    assert resolve(component.image_tag) == image.inputs["tags"][0]  # the human tag, exported as headImage
     # Created only once the image is in the repository: the definition's image comes from the Image's output.
     assert image.urn in definition.property_dependencies["containerProperties"]
 
@@ -140,6 +191,8 @@ def test_an_arm64_stack_builds_an_arm64_head():
     assert image.inputs["platforms"] == ["linux/arm64"]
     tag = content_tag(CONTEXT_DIR, ARGS, ["linux/arm64"], "25.04.6")
     assert image.inputs["tags"][0].endswith(f":{tag}") and run.outputs["headImage"] == image.inputs["tags"][0]
+    props = json.loads(run.mocks.named("nextflow-definition").inputs["containerProperties"])
+    assert props["image"].endswith(f"@{image.outputs['digest']}")
 
 
 def test_the_offline_plan_declares_the_build_and_hides_the_token(dev_plan):
@@ -150,6 +203,9 @@ def test_the_offline_plan_declares_the_build_and_hides_the_token(dev_plan):
     tag = content_tag(CONTEXT_DIR, ARGS, AMD64, "25.04.6")
     assert image["inputs"]["tags"] == [f"(known after deploy: nextflow-image.repositoryUrl):{tag}"]
     assert dev_plan["outputs"]["headImage"] == image["inputs"]["tags"][0]
+    # What the definition runs is known only once the image is pushed.
+    [definition] = [r for r in dev_plan["resources"] if r["type"] == "aws:batch/jobDefinition:JobDefinition"]
+    assert "nextflow-image-build.digest" in json.dumps(definition["inputs"])
 
 
 def test_an_image_change_is_an_update_never_a_replacement():

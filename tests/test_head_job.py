@@ -146,9 +146,12 @@ def test_job_definition_runs_the_head_with_the_stack_environment(head):
     role = mocks.named("nextflow-role", "aws:iam/role:Role")
     assert props["jobRoleArn"] == role.outputs["arn"]
     repository = mocks.named("nextflow-image")
-    # The image `pulumi up` builds from container/ and pushes, under its content tag (tests/test_head_image.py).
+    # The image `pulumi up` builds from container/ and pushes under its content tag, run by the pushed digest
+    # (tests/test_head_image.py).
     tag = content_tag(CONTEXT_DIR, {"NEXTFLOW_VERSION": "25.04.6"}, ["linux/amd64"], "25.04.6")
-    assert props["image"] == f"{repository.outputs['repositoryUrl']}:{tag}"
+    [image] = mocks.of_type("docker-build:index:Image")
+    assert image.inputs["tags"] == [f"{repository.outputs['repositoryUrl']}:{tag}"]
+    assert props["image"] == f"{repository.outputs['repositoryUrl']}@{image.outputs['digest']}"
     log_group = mocks.named("nextflow-logs")
     assert props["logConfiguration"]["options"]["awslogs-group"] == log_group.outputs["name"]
     assert definition.inputs["retryStrategy"] == {
@@ -181,7 +184,7 @@ def test_image_override_replaces_the_repository_image():
 def test_repository_is_immutable_scanned_and_tidied(head):
     mocks, _ = head
     repository = mocks.named("nextflow-image")
-    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repository.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"  # but content tags: test_head_image
     assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository.inputs["forceDelete"] is False
     rules = json.loads(mocks.named("nextflow-image-lifecycle").inputs["policy"])["rules"]

@@ -2,6 +2,7 @@
 test builds, `--expect-no-changes`, and markdown that fits a pull-request comment whatever the stack."""
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -10,10 +11,11 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from components.head_image import content_tag
 from nfbatch.cli import main
 from nfbatch.markdown import COMMENT_LIMIT, Section, fit
 from nfbatch.plan import build_plan, compare, render, render_comparison
-from nfbatch.plan_base import compare_with_base
+from nfbatch.plan_base import compare_with_base, resolve, unpack
 
 # What a project checkout holds that the plan needs; the rest (tests, docs, caches, the venv) stays behind.
 LEFT_BEHIND = shutil.ignore_patterns(
@@ -293,3 +295,17 @@ def test_the_help_says_changes_exit_1_and_errors_exit_2(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--expect-no-changes with --base or --diff: exit 1 when anything differs, 0 when nothing does" in help_text
     assert "bad input or a failed plan still exits 2" in help_text and "pulumi/pulumi#8992" in help_text
+
+
+def test_a_base_unpacked_under_any_umask_tags_the_head_image_as_the_checkout_does(repo, tmp_path):
+    # git archive writes 0775/0664 (tar.umask 002, git-archive docs); tarfile sets each member's mode after writing
+    # it, and the tag reads modes as git records them (components/head_image.py, git_mode): no umask changes it.
+    expected = content_tag(repo / "container", {"NEXTFLOW_VERSION": "25.04.6"}, ["linux/amd64"], "25.04.6")
+    for umask in (0o002, 0o022, 0o077):
+        previous = os.umask(umask)
+        try:
+            project = unpack(resolve(repo, "HEAD"), tmp_path / f"umask{umask:o}")
+        finally:
+            os.umask(previous)
+        tag = content_tag(project / "container", {"NEXTFLOW_VERSION": "25.04.6"}, ["linux/amd64"], "25.04.6")
+        assert tag == expected

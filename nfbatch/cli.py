@@ -164,7 +164,8 @@ def _add_plan_verb(verb: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --base or --diff: exit 1 when anything differs, 0 when nothing does; bad input or a failed "
         "plan still exits 2, so CI tells a change from an error (pulumi preview --expect-no-changes exits 255 "
-        "for both in older Pulumi CLIs: pulumi/pulumi#8992)",
+        "for both in older Pulumi CLIs: pulumi/pulumi#8992; newer CLIs exit 7 for changes: pulumi/pulumi#5144, "
+        "fixed by #22176)",
     )
     plan.add_argument(
         "--full-plan-hint",

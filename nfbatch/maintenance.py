@@ -33,26 +33,35 @@ def expected_queue_orders(outputs: StackOutputs) -> dict[str, list[list[str]]]:
     return allowed
 
 
-REDEPLOY = "run `pulumi up` for this stack"
+REDEPLOY = "run `pulumi up` for this stack"  # when the stack's name is not known
+
+
+def _up(stack: str | None) -> str:
+    """`pulumi up`, naming the stack when it is known (issue 18: every fix line names its stack)."""
+    return f"`pulumi up --stack {stack}`" if stack else "`pulumi up`"
+
+
+def redeploy(stack: str | None) -> str:
+    return f"run {_up(stack)}" if stack else REDEPLOY
 
 
 def doctor(aws: Aws, outputs: StackOutputs, stack: str | None = None) -> list[dict]:
     """Every check of a deployed stack, in the order a person would fix them; `stack` (when known) is named in fixes."""
     definition = _head_definition(aws, outputs)
     return [
-        *_compute_environment_checks(aws, outputs),
-        *_queue_checks(aws, outputs),
-        _job_definition_check(outputs, definition),
+        *_compute_environment_checks(aws, outputs, stack),
+        *_queue_checks(aws, outputs, stack),
+        _job_definition_check(outputs, definition, stack),
         head_image_check(aws, outputs, definition, stack),
-        *_team_checks(aws, outputs),
-        *_cost_tag_checks(aws, outputs),
-        *_bucket_checks(aws, outputs),
-        *_role_checks(aws, outputs),
-        *_alert_checks(aws, outputs),
+        *_team_checks(aws, outputs, stack),
+        *_cost_tag_checks(aws, outputs, stack),
+        *_bucket_checks(aws, outputs, stack),
+        *_role_checks(aws, outputs, stack),
+        *_alert_checks(aws, outputs, stack),
     ]
 
 
-def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _compute_environment_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     arns, checks = outputs.compute_environment_arns, []
     found = {
         ce["computeEnvironmentArn"]: ce
@@ -63,7 +72,7 @@ def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     for key, arn in arns.items():
         ce = found.get(arn)
         if ce is None:
-            checks.append(_check(f"{key} compute environment", False, f"{arn} does not exist", REDEPLOY))
+            checks.append(_check(f"{key} compute environment", False, f"{arn} does not exist", redeploy(stack)))
             continue
         name = ce["computeEnvironmentName"]
         reason = f": {ce['statusReason']}" if ce.get("statusReason") else ""
@@ -72,7 +81,7 @@ def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 f"{key} compute environment",
                 ce.get("status") == "VALID",
                 f"{name} is {ce.get('status')}{reason}",
-                "fix the cause in the status reason (often the instance role or subnets), then `pulumi up`",
+                f"fix the cause in the status reason (often the instance role or subnets), then {_up(stack)}",
             )
         )
         checks.append(
@@ -86,7 +95,7 @@ def _compute_environment_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     return checks
 
 
-def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _queue_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     checks = []
     queues = {
         q["jobQueueArn"]: q
@@ -96,7 +105,7 @@ def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     for key, arn in outputs.queue_arns.items():
         queue = queues.get(arn)
         if queue is None:
-            checks.append(_check(f"{key} queue", False, f"{arn} does not exist", REDEPLOY))
+            checks.append(_check(f"{key} queue", False, f"{arn} does not exist", redeploy(stack)))
             continue
         name = queue["jobQueueName"]
         checks.append(
@@ -113,7 +122,7 @@ def _queue_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 f"{key} queue order",
                 order in allowed[key],
                 " then ".join(a.rsplit("/", 1)[-1] for a in order) or "no compute environment",
-                "someone changed the queue by hand; `pulumi up` restores it",
+                f"someone changed the queue by hand; {_up(stack)} restores it",
             )
         )
     return checks
@@ -127,9 +136,10 @@ def _head_definition(aws: Aws, outputs: StackOutputs) -> dict | None:
     return definitions[0] if definitions else None
 
 
-def _job_definition_check(outputs: StackOutputs, definition: dict | None) -> dict:
+def _job_definition_check(outputs: StackOutputs, definition: dict | None, stack: str | None) -> dict:
     status = definition["status"] if definition else "missing"
-    return _check("head job definition", status == "ACTIVE", f"{outputs['jobDefinitionName']} is {status}", REDEPLOY)
+    detail = f"{outputs['jobDefinitionName']} is {status}"
+    return _check("head job definition", status == "ACTIVE", detail, redeploy(stack))
 
 
 HEAD_IMAGE_CHECK = "head image in ECR"
@@ -163,14 +173,15 @@ def _push_fix(image: str, outputs: StackOutputs, stack: str | None) -> str:
     refresh ... If any are missing a subsequent `update` will push them", pulumi-docker-build's Image docs). Any
     other image is whoever set headJob.image to push."""
     where = f" --stack {stack}" if stack else ""
-    if image.startswith(f"{outputs.values.get('ecrRepositoryUrl')}:"):
+    # The stack's own image is named by tag (headImage) or, in the head definition, by digest (repo@sha256:...).
+    if image.startswith(tuple(f"{outputs.values.get('ecrRepositoryUrl')}{sep}" for sep in ":@")):
         return (
             f"`pulumi refresh{where}` (it finds the tag gone), then `pulumi up{where}` builds container/ and pushes "
             "it again (Docker needed)"
         )
     return (
         f"push {image}, or point headJob.image at an image that exists (`pulumi config set{where} --path "
-        "'genomics-batch:headJob.image' <image>`, then pulumi up), or remove it to have pulumi up build one"
+        f"'genomics-batch:headJob.image' <image>`, then `pulumi up{where}`), or remove it to have pulumi up build one"
     )
 
 
@@ -180,7 +191,7 @@ def head_image_check(aws: Aws, outputs: StackOutputs, definition: dict | None, s
     does not exist in the specified repository") or RepositoryNotFoundException (botocore's ECR model)."""
     image = ((definition or {}).get("containerProperties") or {}).get("image") or outputs.values.get("headImage")
     if not image:
-        return _check(HEAD_IMAGE_CHECK, False, "the head job definition names no image", REDEPLOY)
+        return _check(HEAD_IMAGE_CHECK, False, "the head job definition names no image", redeploy(stack))
     request = ecr_image(image)
     if request is None:
         return _check(HEAD_IMAGE_CHECK, True, f"{image}: not in a private ECR registry, not checked")
@@ -198,7 +209,7 @@ def head_image_check(aws: Aws, outputs: StackOutputs, definition: dict | None, s
     return _check(HEAD_IMAGE_CHECK, True, image)
 
 
-def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _team_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     """On a stack shared by teams: every queue is fair-share (team runs give a share identifier, which the SubmitJob
     API reference says not to give to a queue without a fair-share policy), capped teams' queues are enabled, and
     each team's head job definition is active."""
@@ -212,7 +223,7 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
             "fair-share queues",
             not fifo,
             f"without a scheduling policy: {', '.join(fifo)}" if fifo else f"{len(queues)} queues share by team",
-            REDEPLOY,
+            redeploy(stack),
         )
     )
     state = {q["jobQueueArn"]: (q["jobQueueName"], q.get("state")) for q in queues}
@@ -223,7 +234,9 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 f"team queue {name} enabled",
                 status == "ENABLED",
                 f"{name} is {status}",
-                REDEPLOY if status == "missing" else f"aws batch update-job-queue --job-queue {name} --state ENABLED",
+                redeploy(stack)
+                if status == "missing"
+                else f"aws batch update-job-queue --job-queue {name} --state ENABLED",
             )
         )
     arns = {t["jobDefinitionArn"]: name for name, t in sorted(outputs.teams.items())}
@@ -240,22 +253,26 @@ def _team_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 f"team {team} head job definition",
                 arn in active,
                 f"{arn.rsplit('/', 1)[-1]} is {'ACTIVE' if arn in active else 'not active'}",
-                REDEPLOY,
+                redeploy(stack),
             )
         )
     return checks
 
 
 COST_TAG_CHECK = f"{TEAM_TAG} cost allocation tag"
+
+
 # Activation is account-wide and, in an organization, the management account's (budget.activateTeamCostTag).
-ACTIVATE = (
-    f"set genomics-batch:budget.activateTeamCostTag to true and `pulumi up` (or `aws ce "
-    f"update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={TEAM_TAG},Status=Active`), "
-    "with credentials of the account that pays the bill"
-)
+def activate(stack: str | None) -> str:
+    where = f" --stack {stack}" if stack else ""
+    return (
+        f"`pulumi config set{where} --path 'genomics-batch:budget.activateTeamCostTag' true`, then {_up(stack)} "
+        f"(or `aws ce update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={TEAM_TAG},"
+        "Status=Active`), with credentials of the account that pays the bill"
+    )
 
 
-def cost_tag_check(tags: list[dict], budgeted: list[str]) -> dict:
+def cost_tag_check(tags: list[dict], budgeted: list[str], stack: str | None = None) -> dict:
     """What ListCostAllocationTags' CostAllocationTags (botocore's Cost Explorer model: TagKey, Type, Status Active
     or Inactive) say of the Team key. Team budgets filter on the tag, so they see nothing until it is Active; AWS
     lists a key only once resources carry it, up to 24 h after its first use. A failure only when a budget needs it:
@@ -269,12 +286,12 @@ def cost_tag_check(tags: list[dict], budgeted: list[str]) -> dict:
             COST_TAG_CHECK,
             not budgeted,
             f"AWS does not list {TEAM_TAG} yet (it does up to 24 h after a resource first carries the tag){needs}",
-            f"wait until `aws ce list-cost-allocation-tags --tag-keys {TEAM_TAG}` lists it, then {ACTIVATE}",
+            f"wait until `aws ce list-cost-allocation-tags --tag-keys {TEAM_TAG}` lists it, then {activate(stack)}",
         )
-    return _check(COST_TAG_CHECK, not budgeted, f"{status}{needs}", ACTIVATE)
+    return _check(COST_TAG_CHECK, not budgeted, f"{status}{needs}", activate(stack))
 
 
-def _cost_tag_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _cost_tag_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     """The Team key's status in Cost Explorer, on a stack with teams."""
     if not outputs.teams:
         return []
@@ -299,10 +316,10 @@ def _cost_tag_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
                 "management account's)",
             )
         ]
-    return [cost_tag_check(tags, budgeted)]
+    return [cost_tag_check(tags, budgeted, stack)]
 
 
-def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _bucket_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     s3, bucket = aws.client("s3"), outputs["bucketName"]
     try:
         s3.head_bucket(Bucket=bucket)
@@ -321,11 +338,11 @@ def _bucket_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
         tls = False
     return [
         _check("work bucket reachable", True, bucket),
-        _check("work bucket TLS-only policy", tls, "present" if tls else "missing", REDEPLOY),
+        _check("work bucket TLS-only policy", tls, "present" if tls else "missing", redeploy(stack)),
     ]
 
 
-def _role_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _role_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     iam, checks = aws.client("iam"), []
     for label, key in (
         ("head job role", "headJobRoleArn"),
@@ -339,11 +356,11 @@ def _role_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
         except ClientError as error:
             if error.response["Error"]["Code"] != "NoSuchEntity":
                 raise
-            checks.append(_check(label, False, f"{name} does not exist", REDEPLOY))
+            checks.append(_check(label, False, f"{name} does not exist", redeploy(stack)))
     return checks
 
 
-def _alert_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
+def _alert_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
     """With alerts on, every email subscription must be confirmed, or its alerts go nowhere."""
     topic = outputs.values.get("alertTopicArn")
     if not topic:
@@ -352,7 +369,7 @@ def _alert_checks(aws: Aws, outputs: StackOutputs) -> list[dict]:
     subscriptions = [s for page in paginator.paginate(TopicArn=topic) for s in page["Subscriptions"]]
     pending = [s["Endpoint"] for s in subscriptions if s["SubscriptionArn"] == "PendingConfirmation"]
     if not subscriptions:
-        return [_check("alert subscriptions", False, "the alert topic has no subscription", REDEPLOY)]
+        return [_check("alert subscriptions", False, "the alert topic has no subscription", redeploy(stack))]
     resend = " ".join(
         f"aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint {e};" for e in pending
     )

@@ -2,8 +2,10 @@
 its stack file) against the plan of the working tree, compared by the same rules as `--diff`.
 
 The tree at REF is unpacked with `git archive` into a temporary directory (read-only on the repository: no worktree
-to prune, nothing left behind if the process is killed) and planned in a fresh Python process with that tree first
-on its path, so its own modules run, never the working tree's (both define `components`, `settings`, `facts`).
+to prune) and planned in a fresh Python process with that tree first on its path, so its own modules run, never the
+working tree's (both define `components`, `settings`, `facts`). The directory is removed when the plan returns,
+fails or is interrupted with Ctrl-C; a process killed outright (SIGKILL, or SIGTERM, for which nothing installs a
+handler) leaves it behind as `nfbatch-base-*` in the temporary directory ($TMPDIR, else /tmp), safe to delete.
 """
 
 from __future__ import annotations

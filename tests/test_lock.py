@@ -4,9 +4,13 @@ pulumi-aws release they were read from; `python3 tasks.py lock` regenerates all 
 
 import re
 import tomllib
+from collections.abc import Callable
+from importlib import metadata
 
 import pytest
 from conftest import ROOT
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import tasks
@@ -67,6 +71,53 @@ def test_the_dev_lock_resolves_the_runtime_ranges_and_the_project_reads_them():
     # setuptools takes every non-comment line of a `file` as a requirement (setuptools/config/pyprojecttoml.py,
     # _parse_requirements_list): the hashed requirements.txt would break the project's own install.
     assert pyproject["tool"]["setuptools"]["dynamic"]["dependencies"] == {"file": ["requirements-runtime.in"]}
+
+
+# Where requirements.txt is installed: the workflows' runners (ubuntu-latest, setup-python 3.11) and the deploy hosts.
+TARGET = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix"}
+TARGET |= {"platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython"}
+TARGET |= {"platform_python_implementation": "CPython"}
+
+
+def unpinned_dependencies(pinned: set[str], requires: Callable[[str], list[str]]) -> dict[str, set[str]]:
+    """pinned package -> the names it requires on TARGET (extras it is asked for included) that are not pinned."""
+    missing: dict[str, set[str]] = {}
+    todo, seen = [(name, "") for name in pinned], set()
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        for line in requires(name):
+            requirement = Requirement(line)
+            if requirement.marker and not requirement.marker.evaluate(TARGET | {"extra": extra}):
+                continue
+            wanted = canonicalize_name(requirement.name)
+            if wanted not in pinned:
+                missing.setdefault(name, set()).add(wanted)
+            todo += [(wanted, e) for e in requirement.extras if wanted in pinned]
+    return missing
+
+
+def test_the_closure_check_follows_markers_and_extras():
+    requires = {
+        "a": ["b>=1", "c ; sys_platform == 'win32'", "d[x] ; python_version >= '3.8'"],
+        "b": ["e ; extra == 'docs'"],
+        "d": ["f ; extra == 'x'"],
+    }
+    assert unpinned_dependencies({"a", "b", "d"}, lambda n: requires.get(n, [])) == {"d": {"f"}}
+
+
+def test_requirements_txt_is_closed_under_dependencies():
+    # Pulumi's pip toolchain runs `pip install -r requirements.txt` with dependencies (pulumi/pulumi
+    # sdk/python/toolchain/pip.go, InstallDependencies), and in hash-checking mode "at least one hash is required to
+    # match for each requirement, even subrequirements" (pypa/pip#3137). Requires-Dist is read from the venv's
+    # installed metadata, which must be the pinned release.
+    locked = {canonicalize_name(name): version for name, (version, _) in pins(RUNTIME_LOCK.read_text()).items()}
+    installed = {name: metadata.version(name) for name in locked}
+    assert installed == locked, "venv/ is not the lock: python3 tasks.py test rebuilds it"
+    missing = unpinned_dependencies(set(locked), lambda name: metadata.requires(name) or [])
+    assert missing == {}, "requirements.txt misses dependencies: python3 tasks.py lock"
 
 
 def test_the_workflows_install_the_cli_of_the_locked_sdk():

@@ -403,6 +403,20 @@ def test_doctor_names_each_problem_and_its_fix(fake_stack, hooks, breakage, chec
     assert "FAIL" in table and check in table
 
 
+def test_doctor_fixes_that_redeploy_name_the_stack(fake_stack, hooks):
+    # Issue 18: every fix line names the stack, as `pulumi up --stack S` (the redeploy fixes and the inline ones).
+    o, client = fake_stack.outputs, fake_stack.endpoint.client
+    client("batch").deregister_job_definition(jobDefinition=o["jobDefinitionArn"])
+    client("batch").update_job_queue(
+        jobQueue=o["priorityQueueArn"],
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": o["spotComputeEnvironmentArn"]}],
+    )
+    code, out = main_json(fake_stack, "--stack", "lab-dev", "doctor")
+    fixes = {c["check"]: c["fix"] for c in out if not c["ok"]}
+    assert code == 1 and fixes["head job definition"] == "run `pulumi up --stack lab-dev`"
+    assert fixes["priority queue order"] == "someone changed the queue by hand; `pulumi up --stack lab-dev` restores it"
+
+
 def test_doctor_fails_and_names_the_head_image_until_it_is_in_the_repository(fake_stack, hooks):
     # The first-deploy trap of issue 18: an empty repository, every run failing with CannotPullContainerError.
     o, ecr = fake_stack.outputs, fake_stack.endpoint.client("ecr")
@@ -1184,3 +1198,19 @@ def test_a_plan_of_a_missing_stack_file_says_which_option_named_which_file(capsy
     err = capsys.readouterr().err
     fix_line = next(line for line in err.splitlines() if line.startswith("fix: "))
     assert message.format(root=ROOT) in err and fix.format(root=ROOT) in fix_line
+
+
+def test_the_push_fix_knows_the_stacks_own_image_by_tag_and_by_digest():
+    # The head definition names the built image by digest (components/head_image.py), headImage by its tag: both are
+    # the stack's own repository, refilled by a refresh and an up; any other image is for its owner to push.
+    from types import SimpleNamespace
+
+    from nfbatch.maintenance import _push_fix
+
+    repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nextflow-image-abc"
+    outputs = SimpleNamespace(values={"ecrRepositoryUrl": repo})
+    for image in (f"{repo}:25.04.6-7ddf0855bada46bc", f"{repo}@sha256:" + "a" * 64):
+        assert _push_fix(image, outputs, "prod").startswith("`pulumi refresh --stack prod`"), image
+    other = _push_fix("public.ecr.aws/lab/nextflow:1", outputs, "prod")
+    assert other.startswith("push public.ecr.aws/lab/nextflow:1") and "then `pulumi up --stack prod`" in other
+    assert _push_fix(f"{repo}-other:1", outputs, None).startswith("push ")

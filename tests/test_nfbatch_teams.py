@@ -455,6 +455,17 @@ def listed(*tags: dict) -> list[dict]:
     return response["CostAllocationTags"]
 
 
+def test_the_cost_tag_fix_names_the_stack_in_its_config_and_up_commands():
+    inactive = listed({"TagKey": TEAM_TAG, "Type": "UserDefined", "Status": "Inactive"})
+    fix = cost_tag_check(inactive, ["core"], stack="prod")["fix"]
+    # budget.activateTeamCostTag is nested in the budget object: `pulumi config set --path` sets it.
+    assert fix.startswith(
+        "`pulumi config set --stack prod --path 'genomics-batch:budget.activateTeamCostTag' true`, then "
+        "`pulumi up --stack prod` (or `aws ce update-cost-allocation-tags-status"
+    )
+    assert "--stack prod" in cost_tag_check(listed(), ["core"], stack="prod")["fix"]  # the not-listed-yet fix too
+
+
 def test_the_cost_tag_check_reads_active_inactive_and_absent():
     active = cost_tag_check(listed({"TagKey": TEAM_TAG, "Type": "UserDefined", "Status": "Active"}), ["core"])
     assert active["ok"] and active["detail"].startswith("Active")

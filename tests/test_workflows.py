@@ -56,7 +56,7 @@ def step(job: dict, name_starts: str) -> dict:
 
 def plan_commands(script: str) -> list[list[str]]:
     """Every `nfbatch plan` command of a run script, as words, with the loop's variables filled in."""
-    script = script.replace("\\\n", " ").replace('"$stack"', "dev").replace('"$BASE"', "origin/main")
+    script = script.replace("\\\n", " ").replace('"$stack"', "dev").replace('"$BASE"', "HEAD^1")
     return [shlex.split(line.split(" > ")[0]) for line in script.splitlines() if "-m nfbatch plan" in line]
 
 
@@ -69,17 +69,21 @@ def test_pull_requests_run_the_tests_and_rerun_when_a_label_changes():
     assert workflow["permissions"] == {"contents": "read"}  # each job asks for what it needs
 
 
-def test_every_stack_file_is_planned_against_the_base_branch():
+def test_every_stack_file_is_planned_against_the_base_it_was_merged_into():
     job = load("pull-request.yml")["jobs"]["plan"]
-    # All branches, so origin/<base> exists (actions/checkout src/ref-helper.ts, getRefSpecForAllHistory).
-    assert steps_using(job, "actions/checkout@")[0]["with"]["fetch-depth"] == 0
-    assert job["env"]["BASE"] == "origin/${{ github.base_ref }}"
+    # The checkout is the merge commit (GITHUB_SHA of pull_request: "the last merge commit of the pull request merge
+    # branch", docs.github.com/actions events-that-trigger-workflows#pull_request): its first parent is the base it
+    # was merged into, unlike origin/<base>, which moves on. fetch-depth 2 brings the parents (actions/checkout
+    # README, "Checkout HEAD^"); the token stays out of .git/config while the PR's code runs (persist-credentials).
+    [checkout] = steps_using(job, "actions/checkout@")
+    assert checkout["with"]["fetch-depth"] >= 2 and checkout["with"]["persist-credentials"] is False
+    assert job["env"]["BASE"] == "HEAD^1"
     script = step(job, "Plan every stack file")["run"]
     assert "for file in Pulumi.*.yaml; do" in script
     commands = plan_commands(script)
     assert {c[c.index("--format") + 1] for c in commands} == {"json", "markdown"}
     for words in commands:  # every flag the workflow passes exists, --base included
-        assert words[words.index("--base") + 1] == "origin/main"
+        assert words[words.index("--base") + 1] == "HEAD^1"
         build_parser().parse_args(words[words.index("nfbatch") + 1 :])
     assert '> "plans/$stack.json"' in script and '> "plans/$stack.md"' in script  # compose reads the .md beside
     [markdown] = [c for c in commands if "markdown" in c]
@@ -113,40 +117,70 @@ def test_the_plans_are_uploaded_and_posted_as_one_comment_of_our_own():
     assert compose["env"]["ARTIFACT_URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
     assert "nfbatch.pr_comment compose" in compose["run"] and "GITHUB_STEP_SUMMARY" in compose["run"]
     post = step(job, "Post the comment")
-    assert post["if"] == "github.event.pull_request.head.repo.full_name == github.repository"  # forks: read-only
+    # Even after a failed plan (below); forks get a read-only token.
+    assert post["if"] == "${{ !cancelled() && github.event.pull_request.head.repo.full_name == github.repository }}"
     assert "nfbatch.pr_comment find comments.json" in post["run"]
     assert "--method PATCH" in post["run"] and "--method POST" in post["run"]
     assert "gh pr comment" not in post["run"]  # --edit-last edits whatever the bot posted last: pulumi/actions' too
 
 
-def test_the_comment_script_updates_ours_and_leaves_pulumi_actions_alone(tmp_path):
-    """The post step's own shell, run against a stand-in `gh` that serves the comments and records the calls."""
-    script = step(load("pull-request.yml")["jobs"]["plan"], "Post the comment")["run"]
-    (tmp_path / "venv").symlink_to(ROOT / "venv")
-    (tmp_path / "comment.md").write_text(pr_comment.MARKER + "\nnew")
+def run_step(tmp_path, name: str, **env: str) -> subprocess.CompletedProcess:
+    """A plan-job step's own shell (GitHub's `bash -e`), in tmp_path, with a stand-in `gh` that records its calls in
+    tmp_path/calls and serves tmp_path/served.json as the comments. The step's literal env values are its own."""
+    found = step(load("pull-request.yml")["jobs"]["plan"], name)
+    script, literal = found["run"], {k: v for k, v in found.get("env", {}).items() if "${{" not in v}
+    if not (tmp_path / "venv").exists():
+        (tmp_path / "venv").symlink_to(ROOT / "venv")
     fake = tmp_path / "bin" / "gh"
-    fake.parent.mkdir()
+    fake.parent.mkdir(exist_ok=True)
     fake.write_text('#!/bin/sh\necho "$*" >> "$CALLS"\n[ "$2" = --paginate ] && cat "$COMMENTS"\nexit 0\n')
     fake.chmod(0o755)
+    (tmp_path / "calls").write_text("")
+    base = {"PATH": f"{fake.parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "CALLS": str(tmp_path / "calls")}
+    base |= {"COMMENTS": str(tmp_path / "served.json"), "GITHUB_REPOSITORY": "o/r", "PR": "7"}
+    environment = base | literal | env
+    return subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True)
+
+
+THEIRS = {"id": 1, "user": {"login": "github-actions[bot]"}, "body": "#### :tropical_drink: `preview` on p/dev"}
+OURS = {"id": 2, "user": {"login": "github-actions[bot]"}, "body": pr_comment.MARKER + "\nold"}
+
+
+def test_the_comment_script_updates_ours_and_leaves_pulumi_actions_alone(tmp_path):
+    (tmp_path / "comment.md").write_text(pr_comment.MARKER + "\nnew")
 
     def calls(*existing):
-        (tmp_path / "calls").write_text("")
         (tmp_path / "served.json").write_text(json.dumps(list(existing)))
-        env = {
-            "PATH": f"{fake.parent}:/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "CALLS": str(tmp_path / "calls"),
-            "COMMENTS": str(tmp_path / "served.json"),
-            "GITHUB_REPOSITORY": "o/r",
-            "PR": "7",
-        }
-        subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True)
+        assert run_step(tmp_path, "Post the comment").returncode == 0
         return (tmp_path / "calls").read_text().splitlines()[1:]
 
-    theirs = {"id": 1, "user": {"login": "github-actions[bot]"}, "body": "#### :tropical_drink: `preview` on p/dev"}
-    ours = {"id": 2, "user": {"login": "github-actions[bot]"}, "body": pr_comment.MARKER + "\nold"}
-    assert calls(theirs) == ["api --method POST repos/o/r/issues/7/comments -F body=@comment.md"]
-    assert calls(theirs, ours) == ["api --method PATCH repos/o/r/issues/comments/2 -F body=@comment.md"]
+    assert calls(THEIRS) == ["api --method POST repos/o/r/issues/7/comments -F body=@comment.md"]
+    assert calls(THEIRS, OURS) == ["api --method PATCH repos/o/r/issues/comments/2 -F body=@comment.md"]
+
+
+@pytest.mark.parametrize("planned", ["failure", "success"])  # the plan failed; the plans could not be composed
+def test_a_failed_plan_replaces_our_comment_and_still_fails_the_check(tmp_path, planned):
+    job = load("pull-request.yml")["jobs"]["plan"]
+    compose, post = step(job, "Write the comment"), step(job, "Post the comment")
+    # Without a status function a step's `if` implies success() and is skipped after a failed step:
+    # https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/evaluate-expressions-in-workflows-and-actions#status-check-functions
+    assert compose["if"].startswith("${{ !cancelled()") and post["if"].startswith("${{ !cancelled()")
+    assert compose["env"]["PLANNED"] == f"${{{{ steps.{step(job, 'Plan every stack file')['id']}.outcome }}}}"
+    assert compose["env"]["MARKER"] == pr_comment.MARKER  # `find` knows it for ours next time
+    (tmp_path / "plans").mkdir()  # a plan that failed left no JSON (or composing it fails)
+    summary = tmp_path / "summary.md"
+    env = {"PLANNED": planned, "BASE_BRANCH": "main", "ARTIFACT_URL": "", "RUN_URL": "https://x/runs/1"}
+    composed = run_step(tmp_path, "Write the comment", GITHUB_STEP_SUMMARY=str(summary), **env)
+    # A failed plan step has already failed the job; a compose that fails fails its own step.
+    assert (composed.returncode == 0) is (planned == "failure"), composed.stderr
+    comment = (tmp_path / "comment.md").read_text()
+    assert comment.startswith(pr_comment.MARKER + "\n") and "plan failed: see the log, https://x/runs/1" in comment
+    assert summary.read_text() == comment
+    (tmp_path / "served.json").write_text(json.dumps([THEIRS, OURS]))
+    assert run_step(tmp_path, "Post the comment").returncode == 0
+    assert (tmp_path / "calls").read_text().splitlines()[1:] == [
+        "api --method PATCH repos/o/r/issues/comments/2 -F body=@comment.md"  # the stale plan is replaced
+    ]
 
 
 def test_the_preview_runs_pulumi_with_the_policy_pack_where_credentials_exist():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import hashlib
 import json
 import re
 import textwrap
@@ -117,7 +118,10 @@ def _planned_resources(mocks: RecordingMocks) -> tuple[list[dict], list[dict], d
                 inputs[key] = json.loads(inputs[key])
         if isinstance(inputs.get("userData"), str):
             user_data[r.name] = base64.b64decode(inputs["userData"]).decode()
-            inputs["userData"] = "(MIME multipart, shown under user data)"
+            # The script itself is shown on its own; its digest stays an input, so a diff or --base sees a changed
+            # boot script as the launch template's change (a new template version that rolls the instances).
+            digest = hashlib.sha256(inputs["userData"].encode()).hexdigest()[:12]
+            inputs["userData"] = f"(MIME multipart, shown under user data; sha256 {digest})"
         entry: dict[str, Any] = {"type": r.typ, "name": r.name, "parent": names.get(r.parent), "inputs": inputs}
         options = [o for o, on in (("protect", r.protect), ("retainOnDelete", r.retain_on_delete)) if on]
         if r.ignore_changes:

@@ -479,3 +479,17 @@ def test_a_second_team_changes_the_share_in_place_and_replaces_no_queue(project)
     changes = _changes(project, "one", "two")
     assert changes["batch-fair-share"]["action"] == "update"
     assert not any(c["action"] == "replace" for c in changes.values()), changes
+
+
+def test_a_changed_boot_script_is_the_launch_templates_change_in_a_diff(project):
+    # The user data is shown apart, but its digest stays an input: a new boot script is a new template version,
+    # and with it every compute environment's instances roll (facts/update_rules.py, LAUNCH_TEMPLATE).
+    from nfbatch.plan import resource_changes
+
+    _variant(project, "boot")
+    before = build_plan("boot", project)
+    _variant(project, "boot", launchTemplate={"ecsAgent": {"imageCleanupIntervalMinutes": 45}})
+    changes = {c["name"]: c for c in resource_changes(before, build_plan("boot", project))}
+    assert changes["instances-template"]["action"] == "update"
+    assert changes["instances-template"]["inputs"] == ["userData"]
+    assert changes["instances-template"]["note"] == "a new template version"

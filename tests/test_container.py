@@ -157,7 +157,7 @@ def test_config_matches_the_one_the_stack_exports(finished):
 def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, capped):
     # A team's head job definition adds NF_TEAM; a capped team's default and priority queues are its own queue.
     queue = "arn:aws:batch:us-east-1:123456789012:job-queue/team-core"
-    env = {"NF_TEAM": "genomics-core", **({"NF_JOB_QUEUE": queue, "NF_PRIORITY_QUEUE": queue} if capped else {})}
+    env = {"NF_TEAM": "genomicscore", **({"NF_JOB_QUEUE": queue, "NF_PRIORITY_QUEUE": queue} if capped else {})}
     result = run(head, "hello", **env)
     assert result.returncode == 0, result.stderr
     e = {**head["env"], **env}
@@ -170,9 +170,9 @@ def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, cap
         task_role_arn=e["NF_TASK_JOB_ROLE"],
         run_name="run-1",
         max_spot_attempts=4,
-        team="genomics-core",
+        team="genomicscore",
     )
-    assert "shareIdentifier = 'genomics-core'" in written and "'Team': 'genomics-core'" in written
+    assert "shareIdentifier = 'genomicscore'" in written and "'Team': 'genomicscore'" in written
     assert (f"queue = {{ '{queue}' }}" in written) == capped
 
 

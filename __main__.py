@@ -6,9 +6,11 @@ import pulumi_aws as aws
 from components.alerts import StackAlerts, StackAlertsArgs
 from components.compute_cluster import BatchComputeCluster, BatchComputeClusterArgs
 from components.head_job import NextflowHeadJob, NextflowHeadJobArgs
+from components.instance_records import InstanceRecords, InstanceRecordsArgs
 from components.launch_template import GenomicsLaunchTemplate, GenomicsLaunchTemplateArgs
 from components.networking import BatchNetworking, BatchNetworkingArgs
 from components.outputs import stack_outputs
+from components.registry_cache import RegistryCache, RegistryCacheArgs
 from components.storage import WorkBucket, WorkBucketArgs
 from components.teams import BatchTeams, BatchTeamsArgs
 from settings import SettingsError, load_settings, raw_stack_config
@@ -44,15 +46,30 @@ cluster = BatchComputeCluster(
     ),
     opts,
 )
+cache = (
+    RegistryCache("registry", RegistryCacheArgs.from_settings(s, instance_role_name=cluster.instance_role_name), opts)
+    if s.registry_cache.enabled
+    else None
+)
 head_args = NextflowHeadJobArgs.from_settings(
     s,
     bucket_name=bucket.bucket,
     bucket_arn=bucket.arn,
     queue_arns=cluster.queue_arns,
     task_role_arn=cluster.task_role_arn,
+    registry_caches=cache.caches if cache else None,  # the head routes nf-core's images through them
     **buckets,
 )
 head = NextflowHeadJob("nextflow", head_args, opts)
+records = (  # the EC2 environments' container instances, for `nfbatch cost`
+    InstanceRecords(
+        "instance-records",
+        InstanceRecordsArgs.from_settings(s, cluster_arns=list(cluster.ecs_cluster_arns.values())),
+        opts,
+    )
+    if s.run_costs.record_instances
+    else None
+)
 teams = (
     BatchTeams(
         "teams",
@@ -62,6 +79,7 @@ teams = (
             image=head.image,
             log_group_name=head.log_group_name,
             execution_role_arn=head.execution_role_arn,
+            instance_events_log_group=records.log_group_name if records else None,
         ),
         opts,
     )
@@ -83,5 +101,5 @@ alerts = (
     else None
 )
 
-for name, value in stack_outputs(s, bucket, cluster, head, alerts, teams).items():
+for name, value in stack_outputs(s, bucket, cluster, head, alerts, teams, cache=cache, records=records).items():
     pulumi.export(name, value)

@@ -77,20 +77,23 @@ def spot_reclaim_pattern(task_queue_arns: Sequence[str]) -> dict:
     }
 
 
-def queues_per_rule(pattern_for: Callable[[Sequence[str]], dict]) -> int:
+def queues_per_rule(pattern_for: Callable[[Sequence[str]], dict], longest: str = LONGEST_QUEUE_ARN) -> int:
     """How many queue ARNs of the longest kind one rule's pattern holds within EVENT_PATTERN_MAX_CHARS, measured as
-    we send it (json.dumps; the provider sends it compacted, which is shorter)."""
+    we send it (json.dumps; the provider sends it compacted, which is shorter). `longest`: the longest ARN of
+    another kind, for patterns over other resources (ECS clusters: components/instance_records.py)."""
     count = 0
-    while len(json.dumps(pattern_for([LONGEST_QUEUE_ARN] * (count + 1)))) <= EVENT_PATTERN_MAX_CHARS:
+    while len(json.dumps(pattern_for([longest] * (count + 1)))) <= EVENT_PATTERN_MAX_CHARS:
         count += 1
     if count == 0:
         raise ValueError("an event pattern cannot hold even one job queue ARN")
     return count
 
 
-def split_for_rules(arns: Sequence[pulumi.Input[str]], pattern_for: Callable[[Sequence[str]], dict]) -> list[list]:
+def split_for_rules(
+    arns: Sequence[pulumi.Input[str]], pattern_for: Callable[[Sequence[str]], dict], longest: str = LONGEST_QUEUE_ARN
+) -> list[list]:
     """The ARNs in groups that each fit one rule's pattern, so any number of queues (capped teams add theirs) fits."""
-    size = queues_per_rule(pattern_for)
+    size = queues_per_rule(pattern_for, longest)
     return [list(arns[i : i + size]) for i in range(0, len(arns), size)]
 
 

@@ -163,8 +163,12 @@ class BatchComputeCluster(pulumi.ComponentResource):
     queue_arns: dict[str, pulumi.Output[str]]
     compute_environment_arns: dict[str, pulumi.Output[str]]
     team_environment_arns: dict[str, pulumi.Output[str]]  # team-<name> -> its own spot environment
+    # The ECS cluster Batch made for each EC2 environment (capacity key or team-<name>; Fargate has no instances):
+    # ComputeEnvironmentDetail.ecsClusterArn (botocore's Batch model), what instance records filter on.
+    ecs_cluster_arns: dict[str, pulumi.Output[str]]
     task_queue_arns: list[pulumi.Output[str]]
     instance_role_arn: pulumi.Output[str]
+    instance_role_name: pulumi.Output[str]
     task_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: BatchComputeClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -172,6 +176,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
         self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         profile, instance_ready = self._roles(args)
         environments = self._environments(args, profile, instance_ready)
+        self.ecs_cluster_arns = {k: env.ecs_cluster_arn for k, env in environments.items() if k != FARGATE}
         self._scheduling = self._fair_share(args) if args.share_weight_factors else None
         self._queues(args, environments)
         self._team_queues(args, environments)
@@ -185,6 +190,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 "queue_names": self.queue_names,
                 "queue_arns": self.queue_arns,
                 "compute_environment_arns": self.compute_environment_arns,
+                "ecs_cluster_arns": self.ecs_cluster_arns,
                 "instance_role_arn": self.instance_role_arn,
                 "task_role_arn": self.task_role_arn,
             }
@@ -226,6 +232,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
         )
         aws.iam.RolePolicy(f"{name}-task-s3", role=task_role.id, policy=s3_policy, opts=child)
         self.instance_role_arn, self.task_role_arn = instance_role.arn, task_role.arn
+        self.instance_role_name = instance_role.name  # the registry cache grants its pulls to this role
         return profile, [*attachments, profile]
 
     def _environments(
@@ -393,6 +400,7 @@ class BatchComputeCluster(pulumi.ComponentResource):
                 **self._queue_options(),
             )
             self.team_environment_arns[key] = environment.arn
+            self.ecs_cluster_arns[key] = environment.ecs_cluster_arn
             self.queue_names[key], self.queue_arns[key] = queue.name, queue.arn
 
     def _queues(self, args: BatchComputeClusterArgs, environments: dict[str, aws.batch.ComputeEnvironment]) -> None:

@@ -25,7 +25,11 @@ PRICES = {
     "gp3_mibps_month_above_125": 0.04,
     "s3_standard_gb_month": 0.023,
     "cloudwatch_logs_gb_ingested": 0.50,
+    "cloudwatch_logs_gb_month_stored": 0.03,  # Amazon CloudWatch pricing, Logs "Store (Archival)"
     "kms_key_month": 1.00,
+    # Amazon ECR pricing (https://aws.amazon.com/ecr/pricing/): private storage per GB-month; pulls to EC2 in the
+    # same region transfer free.
+    "ecr_storage_gb_month": 0.10,
     # AWS Fargate pricing, Linux/x86: per vCPU-hour and per GB-hour.
     "fargate_vcpu_hour": 0.04048,
     "fargate_gb_hour": 0.004445,
@@ -33,6 +37,10 @@ PRICES = {
 
 # Amazon EC2 On-Demand pricing (us-east-1, Linux) of each GPU family's smallest size: what one GPU instance
 # costs an hour, the plan's "typical" GPU instance.
+# What a cached pipeline's images weigh, compressed as ECR stores them: an nf-core pipeline such as rnaseq pulls a
+# few dozen biocontainers of 0.05-1 GB each, so a few GB (our estimate, not a measurement).
+TYPICAL_CACHE_GB = 5
+
 GPU_INSTANCE_HOUR = {
     "g4dn": ("g4dn.xlarge", 0.526),
     "g5": ("g5.xlarge", 1.006),
@@ -78,11 +86,46 @@ def _option_costs(settings: StackSettings) -> dict:
             extra["gpuInstanceHour"] = {"instanceType": name, "usd": price}
     if settings.teams:
         extra["teams"] = team_costs(settings)
+    if settings.registry_cache.enabled:
+        extra["registryCache"] = {
+            "perGbMonth": PRICES["ecr_storage_gb_month"],
+            "typicalGb": TYPICAL_CACHE_GB,
+            "typicalMonthly": round(TYPICAL_CACHE_GB * PRICES["ecr_storage_gb_month"], 2),
+        }
     head = settings.head_job
     if head.platform == "fargate":
         hour = head.vcpus * PRICES["fargate_vcpu_hour"] + head.memory_mib / 1024 * PRICES["fargate_gb_hour"]
         extra["fargateHeadHour"] = round(hour, 4)
     return extra
+
+
+# What one "ECS Container Instance State Change" event weighs as EventBridge writes it (compact JSON): the ECS
+# guide's sample (ecs_container_instance_events.html) is 2.2 KB with 14 attributes; a current agent registers
+# several times as many, so 6 KB (our estimate, not a measurement). Events come 2 per task (placed, stopped: the
+# instance's remaining resources change) and, per instance, at registration and deregistration and each time the
+# agent reconnects, "several times per hour" (same guide): 6 an hour is assumed.
+RECORD_EVENT_BYTES = 6000
+RECORD_EVENTS_PER_TASK = 2
+RECORD_EVENTS_PER_INSTANCE_HOUR = 6
+
+
+def instance_record_costs(settings: StackSettings) -> dict:
+    """What recording the container instances costs (runCosts.recordInstances): ingestion per 1,000 tasks and per
+    1,000 instance-hours, and storage, kept runCosts.recordRetentionDays. No idle cost: no instances, no events."""
+    runs = settings.run_costs
+    if not runs.record_instances:
+        return {}
+    gb_per_event = RECORD_EVENT_BYTES / 1e9
+    ingest = PRICES["cloudwatch_logs_gb_ingested"]
+    return {
+        "instanceRecords": {
+            "per1000Tasks": round(1000 * RECORD_EVENTS_PER_TASK * gb_per_event * ingest, 4),
+            "per1000InstanceHours": round(1000 * RECORD_EVENTS_PER_INSTANCE_HOUR * gb_per_event * ingest, 4),
+            "storedPerGbMonth": PRICES["cloudwatch_logs_gb_month_stored"],
+            "retentionDays": runs.record_retention_days,
+            "eventBytes": RECORD_EVENT_BYTES,
+        }
+    }
 
 
 def estimate(settings: StackSettings) -> dict:
@@ -105,6 +148,7 @@ def estimate(settings: StackSettings) -> dict:
     }
     return {
         **_option_costs(settings),
+        **instance_record_costs(settings),
         "idleMonthly": {k: round(v, 2) for k, v in idle.items()},
         "idleMonthlyTotal": round(sum(idle.values()), 2),
         "perInstanceHour": {k: round(v, 4) for k, v in per_instance_hour.items()},

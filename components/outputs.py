@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,8 @@ import pulumi
 from components.alerts import StackAlerts
 from components.compute_cluster import BatchComputeCluster
 from components.head_job import NextflowHeadJob, render_nextflow_config
+from components.instance_records import InstanceRecords
+from components.registry_cache import RegistryCache
 from components.storage import WorkBucket
 from components.teams import BatchTeams
 from facts.contract import (
@@ -33,11 +36,10 @@ if TYPE_CHECKING:
     from settings import StackSettings
 
 
-def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
-    """One team's entry of the `teams` export, from its resolved values `a` (queues, roles, bucket, budget)."""
-    settings = s.teams[name]
-    work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
-    config = render_nextflow_config(
+def _team_config(s: StackSettings, name: str, a: dict, work_dir: str, caches: dict) -> str:
+    """A team's nextflow.config; with `caches`, the quay.io cache's docker scope commented out (components/head_job.py
+    _docker_scope): laptops use it with any pipeline, and Docker Hub names such as ubuntu:22.04 are not in it."""
+    return render_nextflow_config(
         work_dir=work_dir,
         region=s.region,
         default_queue=a["queue_name"],
@@ -46,7 +48,15 @@ def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
         gpu_queue=a["gpu_queue"],
         max_spot_attempts=s.compute.spot.max_spot_attempts,
         team=name,
+        registry_caches=caches,
     )
+
+
+def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
+    """One team's entry of the `teams` export, from its resolved values `a` (queues, roles, bucket, budget)."""
+    settings = s.teams[name]
+    work_dir = f"s3://{a['bucket']}/{team_prefix(WORK_PREFIX, name)}"
+    config = _team_config(s, name, a, work_dir, a["registry_caches"])
     return {
         "shareIdentifier": name,
         "weight": settings.weight,
@@ -65,7 +75,9 @@ def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
         "resultsDir": f"s3://{a['bucket']}/{team_prefix(RESULTS_PREFIX, name)}",
         "nextflowConfig": config,
         # Seqera Platform's manual AWS Batch compute environment, one per team; its "Nextflow config" field
-        # takes nextflowConfig, which carries the share identifier the fair-share queues require.
+        # takes nextflowConfig, which carries the share identifier the fair-share queues require. Without the docker
+        # scope: Platform applies it to every pipeline it launches, and a non-nf-core pipeline's unqualified Docker
+        # Hub names (ubuntu:22.04) are not in the quay.io cache.
         "seqeraPlatform": {
             "region": s.region,
             "workDir": work_dir,
@@ -73,14 +85,21 @@ def _team_entry(s: StackSettings, name: str, a: dict) -> dict:
             "computeQueue": a["queue_name"],
             "headJobRole": a["head_role_arn"],
             "computeJobRole": a["task_role_arn"],
-            "nextflowConfig": config,
+            "nextflowConfig": _team_config(s, name, a, work_dir, {}),
         },
     }
 
 
-def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeCluster, teams: BatchTeams) -> dict:
+def team_outputs(
+    s: StackSettings,
+    bucket: WorkBucket,
+    cluster: BatchComputeCluster,
+    teams: BatchTeams,
+    registry_caches: pulumi.Input[Mapping[str, str]] | None = None,
+) -> dict:
     """The `teams` export: what a team's members and tools need, per team (one Output per team: fifty teams' worth
-    of nested Outputs would cost the plan more than the resources they describe)."""
+    of nested Outputs would cost the plan more than the resources they describe). `registry_caches`: the head's
+    (NextflowHeadJob.registry_caches), which a team's nextflowConfig routes nf-core's images through too."""
     exported = {}
     for name, team in teams.teams.items():
         key, retry_key = team_task_queues(name, capped=s.teams[name].max_vcpus is not None)
@@ -93,6 +112,7 @@ def team_outputs(s: StackSettings, bucket: WorkBucket, cluster: BatchComputeClus
             retry_queue_name=cluster.queue_names[retry_key],
             head_queue_name=cluster.queue_names["head"],
             gpu_queue=cluster.queue_names.get(GPU_QUEUE),
+            registry_caches=registry_caches or {},
             **team,
         ).apply(partial(_team_entry, s, name))
     return exported
@@ -112,6 +132,8 @@ def launch_outputs(
             priority_queue=cluster.queue_names["priority"],
             task_role_arn=cluster.task_role_arn,
             gpu_queue=cluster.queue_names.get(GPU_QUEUE),
+            # The quay.io cache's docker scope, commented out: a laptop may launch any pipeline with this config.
+            registry_caches=head.registry_caches,
         ).apply(
             lambda a: render_nextflow_config(region=s.region, max_spot_attempts=s.compute.spot.max_spot_attempts, **a)
         ),
@@ -134,6 +156,8 @@ def stack_outputs(
     head: NextflowHeadJob,
     alerts: StackAlerts | None,
     teams: BatchTeams | None = None,
+    cache: RegistryCache | None = None,
+    records: InstanceRecords | None = None,
 ) -> dict[str, Any]:
     region = s.region
     work_dir = bucket.bucket.apply(lambda b: f"s3://{b}/{WORK_PREFIX}")
@@ -165,7 +189,11 @@ def stack_outputs(
     if alerts is not None:
         outputs["alertTopicArn"] = alerts.topic_arn
     if teams is not None:
-        outputs["teams"] = team_outputs(s, bucket, cluster, teams)
+        outputs["teams"] = team_outputs(s, bucket, cluster, teams, head.registry_caches)
+    if cache is not None:
+        outputs["registryCaches"] = cache.caches
+    if records is not None:
+        outputs["instanceEventsLogGroupName"] = records.log_group_name
     if not set(REQUIRED_EXPORT_NAMES) <= set(outputs) <= set(EXPORT_NAMES):
         raise AssertionError(f"exports differ from the contract: {sorted(set(outputs) ^ set(EXPORT_NAMES))}")
     return outputs

@@ -45,6 +45,9 @@ class BatchTeamsArgs:
     log_group_name: pulumi.Input[str]
     execution_role_arn: pulumi.Input[str] | None  # Fargate heads only
     activate_cost_tag: bool  # budget.activateTeamCostTag: a second `pulumi up`, once AWS lists the Team tag key
+    # The instance-record log group (components/instance_records.py): with it, members may price their runs with
+    # `nfbatch cost`; None when runCosts.recordInstances is off.
+    instance_events_log_group: pulumi.Input[str] | None = None
 
     @classmethod
     def from_settings(
@@ -55,6 +58,7 @@ class BatchTeamsArgs:
         image: pulumi.Input[str],
         log_group_name: pulumi.Input[str],
         execution_role_arn: pulumi.Input[str] | None,
+        instance_events_log_group: pulumi.Input[str] | None = None,
     ) -> BatchTeamsArgs:
         partition = partition_for(s.region)
 
@@ -80,6 +84,7 @@ class BatchTeamsArgs:
             log_group_name=log_group_name,
             execution_role_arn=execution_role_arn,
             activate_cost_tag=s.budget.activate_team_cost_tag,
+            instance_events_log_group=instance_events_log_group,
         )
 
 
@@ -187,6 +192,7 @@ class BatchTeams(pulumi.ComponentResource):
             image=args.image,
             log_group=args.log_group_name,
             execution_arn=args.execution_role_arn,
+            instance_events=args.instance_events_log_group,
         )
         self.teams = {team.name: self._team(args, team) for team in args.teams}
         if args.activate_cost_tag:
@@ -284,16 +290,15 @@ class BatchTeams(pulumi.ComponentResource):
                     bucket_arn=x[0]["bucket_arn"],
                     log_group_name=x[0]["log_group"],
                     budget_name=x[3],
+                    instance_events_log_group=x[0]["instance_events"],  # `nfbatch cost`, when runs are recorded
                 )
             )
 
-        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name, budget_name).apply(
-            document_of
-        )
+        document = pulumi.Output.all(self._shared, args.head.queue_arns["head"], definition.name, budget_name)
         policy = aws.iam.Policy(
             f"{prefix}-run",
             description=f"genomics-batch: run pipelines as team {team.name}",
-            policy=document,
+            policy=document.apply(document_of),
             tags={TEAM_TAG: team.name},
             opts=self._child,
         )

@@ -24,6 +24,8 @@ SCRATCH_PREFIXES = (WORK_PREFIX, CACHE_PREFIX)
 HEAD_JOB_NAME_PREFIX = "nfbatch-"
 RUN_TAG = "nfbatch-run"
 PIPELINE_TAG = "nfbatch-pipeline"
+# Each task job's Nextflow process (`task.process`, e.g. NFCORE_RNASEQ:RNASEQ:FASTQC), so `nfbatch cost` groups by it.
+PROCESS_TAG = "nfbatch-process"
 # With teams, every job and every team resource carries the team's name under this tag, so cost reports (split cost
 # allocation data for ECS and Batch) and budgets can split the shared cluster by team; the name is also the job's
 # share identifier on the fair-share queues.
@@ -203,6 +205,18 @@ EXPORTS: tuple[Export, ...] = (
         "teams",
         "with teams: per team its share identifier, task queue, head job definition, task and head "
         "roles, run policy, cap and budget, and its Seqera Platform values",
+        optional=True,
+    ),
+    Export(
+        "registryCaches",
+        "the ECR pull-through cache of each upstream registry, by the host images name (only with "
+        "registryCache.enabled): where to pull `<host>/<repository>` from as `<cache>/<repository>`",
+        optional=True,
+    ),
+    Export(
+        "instanceEventsLogGroupName",
+        "the log group recording the stack's container instances as they join and leave (type, zone, purchase "
+        "option), which `nfbatch cost` prices runs from",
         optional=True,
     ),
     Export(

@@ -17,6 +17,13 @@ ECR_HOST = "{account}.dkr.ecr.{region}.amazonaws.com{suffix}"
 CREDENTIAL_ARN = re.compile(
     r"arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+"
 )
+CREDENTIAL_ARN_LENGTH = (50, 612)  # the same shape: `"min": 50, "max": 612`
+# Azure's upstreamRegistryUrl is the user's own registry: botocore's ECR model, `<custom>.azurecr.io` (Azure's
+# registry names are 5-50 lowercase letters and digits).
+AZURE_HOST = re.compile(r"[a-z0-9]{5,50}\.azurecr\.io")
+# ECR lifecycle policy countNumber: "positive integers (0 is not an accepted value)" (ECR User Guide, Lifecycle
+# policy properties); our ceiling of ten years, beyond which expiry means nothing.
+EXPIRE_UNUSED_DAYS_MAX = 3650
 # A rule's ecrRepositoryPrefix: terraform-provider-aws internal/service/ecr/pull_through_cache_rule.go,
 # `StringLenBetween(2, 30)` and `^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*/?|ROOT)$`.
 REPOSITORY_PREFIX = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")

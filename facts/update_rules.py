@@ -77,6 +77,14 @@ ALWAYS_REPLACED: dict[str, tuple[str, ...]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
     "aws:ecr/repository:Repository": ("name",),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
+    # internal/service/ecr/pull_through_cache_rule.go: ForceNew on these; credential_arn updates in place
+    # (UpdatePullThroughCacheRule). repository_creation_template.go: ForceNew on prefix only.
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": (
+        "ecrRepositoryPrefix",
+        "upstreamRegistryUrl",
+        "upstreamRepositoryPrefix",
+    ),
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate": ("prefix",),
     DOCKER_IMAGE: (),
 }
 

@@ -23,6 +23,7 @@ from facts.contract import (
     queue_name_export,
 )
 from facts.limits import TEAM_NAME, TEAM_NAME_RULE, bucket_name_problem, partition_for
+from facts.registries import REPOSITORY_PREFIX
 
 # ARN layouts as the Service Authorization Reference lists them for AWS Batch, IAM and SNS (parliament's copy,
 # iam_definition.json): arn:${Partition}:batch:${Region}:${Account}:job-queue/${JobQueueName}, and so on.
@@ -132,6 +133,19 @@ def mapping(value: object, region: str | None) -> str | None:
     return None if isinstance(value, dict) else "must be a JSON object"
 
 
+def registry_caches(value: object, region: str | None) -> str | None:
+    """Image hosts to the stack's cache URIs, `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<prefix>`
+    (facts/registries.py cache_uri), each in the stack's own region."""
+    if not isinstance(value, dict) or not all(_is_text(k) and _is_text(v) for k, v in value.items()):
+        return "must be a JSON object of image hosts to cache URIs"
+    where = re.escape(region) if region else r"[a-z0-9-]+"
+    uri = rf"\d{{12}}\.dkr\.ecr\.{where}\.amazonaws\.com(?:\.cn)?/(?:{REPOSITORY_PREFIX.pattern})"
+    bad = sorted(k for k, v in value.items() if not re.fullmatch(uri, v))
+    if bad:
+        return f"{bad[0]}: must be a cache URI, <account>.dkr.ecr.{region or '<region>'}.amazonaws.com/<prefix>"
+    return None
+
+
 QUEUE_NAME = pattern(BATCH_NAME, "a job queue name (up to 128 letters, digits, '-' or '_')")
 DEFINITION_NAME = pattern(BATCH_NAME, "a job definition name (up to 128 letters, digits, '-' or '_')")
 # One check per export of the contract; tests/test_nfbatch.py fails when an export has none.
@@ -153,6 +167,10 @@ CHECKS: dict[str, Check] = {
     "nextflowConfig": text,
     "seqeraPlatform": mapping,
     "alertTopicArn": arn(TOPIC),
+    "registryCaches": registry_caches,
+    "instanceEventsLogGroupName": pattern(
+        LOG_GROUP_NAME, "a log group name (1-512 of letters, digits, '.', '-', '_', '/', '#')"
+    ),
 }
 
 

@@ -25,7 +25,8 @@ from nfbatch.mockrun import SECRET_PLACEHOLDER, RecordingMocks, read_engine_conf
 UNKNOWN = "(known after deploy)"
 SECRET = "[secret]"  # noqa: S105 - what the plan prints instead of a secret
 # Outputs the program reads from resources; when the inputs do not fix them, only AWS knows them.
-COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl", "digest")  # digest: a pushed image's
+# digest: a pushed image's; ecsClusterArn: a Batch compute environment's (components/instance_records.py reads it)
+COMPUTED = ("arn", "name", "bucket", "latestVersion", "repositoryUrl", "digest", "ecsClusterArn")
 DOCUMENT_KEYS = ("policy", "assumeRolePolicy", "policyDocument")
 JSON_KEYS = ("containerProperties", "defaultTags", "eventPattern")
 
@@ -212,6 +213,25 @@ def _cost_lines(costs: dict) -> list[str]:
             else []
         ),
         *([f"Fargate head: ${costs['fargateHeadHour']:.4f} per hour of a run"] if "fargateHeadHour" in costs else []),
+        *(
+            [
+                f"registry cache: ${cache['perGbMonth']:.2f}/GB-month of cached images (a pipeline's images, about "
+                f"{cache['typicalGb']} GB: ${cache['typicalMonthly']:.2f}/month)"
+                for cache in [costs["registryCache"]]
+            ]
+            if "registryCache" in costs
+            else []
+        ),
+        *(
+            [
+                f"instance records: ${r['per1000Tasks']:.3f} per 1,000 tasks + ${r['per1000InstanceHours']:.3f} per "
+                f"1,000 instance-hours ingested, ${r['storedPerGbMonth']:.2f}/GB-month kept {r['retentionDays']} "
+                "days (0: for ever); one of the account's 10 CloudWatch Logs resource policies in the region"
+                for r in [costs["instanceRecords"]]
+            ]
+            if "instanceRecords" in costs
+            else []
+        ),
         *(
             f"team {name}: "
             + (

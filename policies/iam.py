@@ -339,6 +339,29 @@ def _team_data_statements(log_group_arn: str, bucket_arn: str, team: str) -> lis
     ]
 
 
+def run_cost_statements(instance_events_log_group_arn: str) -> list[dict]:
+    """`nfbatch cost` (nfbatch/cost.py): read the instance records, and prices. Pricing and the spot price history
+    are account-wide reads without resource-level permissions, so they take "*" (Service Authorization Reference,
+    "Actions, resources, and condition keys for AWS Price List" and "... for Amazon EC2":
+    DescribeSpotPriceHistory and DescribeLaunchTemplateVersions list no resource type); the records are read from
+    their own log group only (FilterLogEvents acts on the log-group resource type)."""
+    return [
+        {
+            "Sid": "ReadInstanceRecords",
+            "Effect": "Allow",
+            "Action": ["logs:FilterLogEvents"],
+            # Both spellings of a log group's ARN: DescribeLogGroups gives it with a trailing ":*".
+            "Resource": [instance_events_log_group_arn, f"{instance_events_log_group_arn}:*"],
+        },
+        {
+            "Sid": "ReadPrices",
+            "Effect": "Allow",
+            "Action": ["pricing:GetProducts", "ec2:DescribeSpotPriceHistory", "ec2:DescribeLaunchTemplateVersions"],
+            "Resource": "*",
+        },
+    ]
+
+
 def team_run_policy(
     *,
     partition: str,
@@ -350,14 +373,19 @@ def team_run_policy(
     bucket_arn: str,
     log_group_name: str,
     budget_name: str | None = None,
+    instance_events_log_group: str | None = None,
 ) -> dict:
-    """What a team's principals may do: run, watch and stop pipelines as that team with `nfbatch`, nothing else."""
+    """What a team's principals may do: run, watch, stop and price pipelines as that team with `nfbatch`, nothing
+    else."""
     batch = f"arn:{partition}:batch:{region}:{account_id}"
     log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}"
     statements = [
         *_team_batch_statements(batch, team, head_queue_arn, f"{batch}:job-definition/{job_definition_name}"),
         *_team_data_statements(log_group_arn, bucket_arn, team),
     ]
+    if instance_events_log_group:
+        group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{instance_events_log_group}"
+        statements += run_cost_statements(group)
     if budget_name:
         # `nfbatch teams` shows the team's spend: DescribeBudget is budgets:ViewBudget on the budget, whose ARN has
         # no region (Service Authorization Reference, "Actions, resources, and condition keys for AWS Budget Service").
@@ -404,3 +432,52 @@ def write_actions_on_any_resource(document: dict) -> list[str]:
         if statement["Effect"] == "Allow" and "*" in resources:
             offenders += [a for a in actions if not a.split(":", 1)[1].startswith(read_prefixes)]
     return offenders
+
+
+# ECR User Guide, "IAM permissions required to sync an upstream registry with an Amazon ECR private registry"
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html): the puller needs
+# ecr:BatchImportUpstreamImage, and ecr:CreateRepository "if the repository storing the cached images doesn't already
+# exist". Pulling itself (GetAuthorizationToken, BatchGetImage, GetDownloadUrlForLayer) the instance role already has
+# from AmazonEC2ContainerServiceforEC2Role. The Service Authorization Reference's operations table maps BatchGetImage to
+# ecr:BatchGetImage, ecr:BatchImportUpstreamImage, ecr:CreateRepository and ecr:TagResource: a first pull creates the
+# repository with the template's tags (https://docs.aws.amazon.com/service-authorization/latest/reference/
+# list_amazonelasticcontainerregistry.html), so tagging is granted too, on the same cache repositories only.
+CACHE_PULL_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:TagResource"]
+# ECR User Guide, "Create a custom policy for repository creation templates": the role ECR assumes to create a
+# repository with a template's resource tags (or KMS key). ecr:ReplicateImage is for REPLICATION templates only.
+CACHE_CREATION_ACTIONS = ["ecr:CreateRepository", "ecr:TagResource"]
+
+
+def cache_repository_arns(partition: str, region: str, account: str, prefixes: Sequence[str]) -> list[str]:
+    """The repositories ECR creates under each cache rule's prefix (`<base>/<key>/<upstream repository>`)."""
+    return [f"arn:{partition}:ecr:{region}:{account}:repository/{prefix}/*" for prefix in prefixes]
+
+
+def cache_pull_policy(repository_arns: Sequence[str]) -> dict:
+    """The instance role's grant: import upstream images into, and create, the stack's cache repositories only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": CACHE_PULL_ACTIONS,
+                "Resource": list(repository_arns),
+            }
+        ],
+    }
+
+
+def cache_creation_policy(repository_arns: Sequence[str]) -> dict:
+    """The repository creation template's role: create and tag the stack's cache repositories only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "CreateCacheRepositories",
+                "Effect": "Allow",
+                "Action": CACHE_CREATION_ACTIONS,
+                "Resource": list(repository_arns),
+            }
+        ],
+    }

@@ -36,6 +36,16 @@ from facts.limits import (
     principal_problem,
     team_name_suggestion,
 )
+from facts.registries import (
+    CREDENTIAL_ARN,
+    CREDENTIAL_ARN_LENGTH,
+    DEFAULT_UPSTREAMS,
+    EXPIRE_UNUSED_DAYS_MAX,
+    LONGEST_KEY,
+    REPOSITORY_PREFIX_LENGTH,
+    UPSTREAM_BY_KEY,
+    WAVE_COMMUNITY_HOST,
+)
 from policies.iam import bucket_arn
 
 
@@ -528,6 +538,109 @@ class TeamsSection(RootModel[Teams]):
     """The `teams` section: team names to their settings (validated as one section, like the others)."""
 
 
+def _check_upstream_key(value: Any) -> Any:
+    # A key validator: pydantic reports a bad key at registryCache.upstreams.<key> with the key as the value.
+    if isinstance(value, str) and value in UPSTREAM_BY_KEY:
+        return value
+    if isinstance(value, str) and ("wave" in value or "seqera" in value):
+        raise ValueError(
+            f"is not an upstream ECR can cache: {WAVE_COMMUNITY_HOST} builds images on request (Wave) and is no "
+            f"registry a pull-through cache rule accepts (botocore's ECR model, UpstreamRegistry); its images are "
+            f"pulled directly. Allowed: {', '.join(UPSTREAM_BY_KEY)}"
+        )
+    if value == "ecr":
+        raise ValueError(
+            "private ECR is not offered: the rule needs a role ECR assumes and the upstream registry's policy, and "
+            "the instance role already pulls from ECR directly. Allowed: " + ", ".join(UPSTREAM_BY_KEY)
+        )
+    raise ValueError("is not an upstream registry ECR can cache; allowed: " + ", ".join(UPSTREAM_BY_KEY))
+
+
+def _check_credential_arn(value: Any) -> Any:
+    low, high = CREDENTIAL_ARN_LENGTH
+    if isinstance(value, str) and not (low <= len(value) <= high and CREDENTIAL_ARN.fullmatch(value)):
+        raise ValueError(
+            "not a Secrets Manager secret ARN whose name starts with ecr-pullthroughcache/ (ECR reads only those), "
+            "such as arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+        )
+    return value
+
+
+class UpstreamSettings(_Model):
+    credential_arn: Annotated[str, BeforeValidator(_check_credential_arn)] | None = setting(
+        None,
+        "none: quay, ecr-public and k8s need no credentials; docker-hub, github, gitlab, azure and chainguard "
+        "refuse a rule without one",
+        allowed="a Secrets Manager secret ARN of the stack's account and region, its name starting with "
+        'ecr-pullthroughcache/, holding {"username": ..., "accessToken": ...}',
+    )
+    url: str | None = setting(
+        None,
+        "only azure has a registry of your own; every other upstream's URL is fixed (facts/registries.py)",
+        allowed="azure only: your registry's host, `<name>.azurecr.io`",
+    )
+
+
+def _default_upstreams() -> dict[str, UpstreamSettings]:
+    return {key: UpstreamSettings() for key in DEFAULT_UPSTREAMS}
+
+
+class RegistryCacheSettings(_Model):
+    enabled: bool = setting(
+        True,
+        "task images pulled once into the stack's account: no upstream rate limits (Docker Hub allows 10 "
+        "anonymous pulls an hour per IP), layers through the free S3 gateway endpoint instead of NAT; rules cost "
+        "nothing until used",
+    )
+    repository_prefix: str | None = setting(
+        None,
+        "the stack name lowercased (a name over 19 characters cut to 10, a one-letter one padded, each plus 8 of "
+        "its hash): each stack's caches apart (dev/quay, prod/quay), and its grants with them. Unique per stack, "
+        "not per account: a second project's `dev` stack in the same account and region fails at `pulumi up` "
+        "(TemplateAlreadyExistsException, PullThroughCacheRuleAlreadyExistsException); set this there",
+        allowed="lowercase letters, digits and . _ - separators, '/' between parts, 2 to "
+        f"{REPOSITORY_PREFIX_LENGTH[1] - 1 - LONGEST_KEY} characters (ECR's 30-character rule prefix less "
+        "`/<upstream>`; the creation template's prefix takes at least 2)",
+    )
+    upstreams: dict[Annotated[str, BeforeValidator(_check_upstream_key)], UpstreamSettings] = setting(
+        default_factory=dict,
+        why="none beyond the two always cached, quay (nf-core's biocontainers) and ecr-public, which need no "
+        "credentials (list quay again to give it a secret for private repositories)",
+        allowed="upstream keys (" + ", ".join(UPSTREAM_BY_KEY) + ") to their settings, below",
+    )
+    expire_unused_days: Int = setting(
+        90,
+        "an image no task pulled for a quarter is deleted (ECR lifecycle countType sinceImagePulled): a "
+        "pipeline run monthly keeps its images, and an expired one costs only a fresh pull from upstream",
+        ge=1,
+        le=EXPIRE_UNUSED_DAYS_MAX,
+        allowed=f"days, 1 to {EXPIRE_UNUSED_DAYS_MAX} (ECR's countNumber takes positive integers; beyond ten "
+        "years is no expiry at all)",
+    )
+
+    @property
+    def all_upstreams(self) -> dict[str, UpstreamSettings]:
+        """The defaults, with the listed upstreams added (or their settings replaced), in a stable order."""
+        merged = {**_default_upstreams(), **self.upstreams}
+        return {key: merged[key] for key in UPSTREAM_BY_KEY if key in merged}
+
+
+class RunCostsSettings(_Model):
+    record_instances: bool = setting(
+        True,
+        "without a record of each container instance (type, zone) no run can be priced later: ECS describes a "
+        "stopped instance for about an hour only; the records cost cents a month (docs/costs.md)",
+    )
+    record_retention_days: Int = setting(
+        365,
+        "a year of records prices any run of the last year (annual and grant reports); stored records cost "
+        "$0.03 per GB-month",
+        allowed="0 (never expire) or a CloudWatch Logs retention period: "
+        + ", ".join(map(str, LOG_RETENTION_DAYS[1:])),
+        schema={"enum": list(LOG_RETENTION_DAYS)},
+    )
+
+
 # The top-level keys of a stack file, each `genomics-batch:<key>`.
 TOP_LEVEL: dict[str, type] = {
     "network": NetworkSettings,
@@ -539,6 +652,8 @@ TOP_LEVEL: dict[str, type] = {
     "alerts": AlertSettings,
     "budget": BudgetSettings,
     "teams": TeamsSection,
+    "registryCache": RegistryCacheSettings,
+    "runCosts": RunCostsSettings,
     "tags": dict,
 }
 
@@ -565,6 +680,8 @@ class StackSettings(_Model):
     head_job: HeadJobSettings = Field(default_factory=HeadJobSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    registry_cache: RegistryCacheSettings = Field(default_factory=RegistryCacheSettings)
+    run_costs: RunCostsSettings = Field(default_factory=RunCostsSettings)
     teams: Teams = setting(
         default_factory=dict,
         why="none: one tenant, no fair share, no per-team roles (the stack as before)",

@@ -5,9 +5,11 @@ Each rule returns problems as (key path, value, what is allowed); `cross_key_pro
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import math
+import re
 from typing import Any
 
 from facts.contract import NEXTFLOW_SUBMIT_RATE_PER_SECOND, TEAM_TAG
@@ -45,11 +47,26 @@ from facts.limits import (
     principal_parts,
     type_architecture,
 )
+from facts.registries import (
+    AZURE_HOST,
+    LONGEST_KEY,
+    REPOSITORY_PREFIX,
+    REPOSITORY_PREFIX_LENGTH,
+    UPSTREAM_BY_KEY,
+    UPSTREAMS,
+    cache_prefix,
+)
 from policies.iam import bucket_arn, head_job_policy, s3_access_policy, team_run_policy, team_s3_statements
 from settings.errors import MISSING
 from settings.model import StackSettings
 
 Problem = tuple[str, Any, str]
+
+# The longest cache base: ECR's 30-character rule prefix less "/" and the longest upstream key.
+MAX_CACHE_BASE = REPOSITORY_PREFIX_LENGTH[1] - 1 - LONGEST_KEY
+# The shortest: the base is the repository creation template's own prefix, which the provider checks apart from the
+# rules' (terraform-provider-aws internal/service/ecr/repository_creation_template.go, `StringLenBetween(2, 256)`).
+MIN_CACHE_BASE = 2
 
 # AWS Batch user guide, "Compute resource memory management": the OS and the ECS agent keep part of an instance's
 # memory, so a job cannot have all of it; 90 % is a safe estimate of what a job can reserve.
@@ -424,6 +441,18 @@ def _head_job(s: StackSettings) -> list[Problem]:
     return []
 
 
+def _run_costs(s: StackSettings) -> list[Problem]:
+    if s.run_costs.record_retention_days not in LOG_RETENTION_DAYS:
+        return [
+            (
+                "runCosts.recordRetentionDays",
+                s.run_costs.record_retention_days,
+                "must be 0 (never expire) or one of " + ", ".join(map(str, LOG_RETENTION_DAYS[1:])),
+            )
+        ]
+    return []
+
+
 # Where the program sets each tag of its own. A user tag with the same key in any case collides: IAM refuses two tag
 # keys that differ only in case on one role or policy ("Duplicate tag keys found. Please note that Tag keys are case
 # insensitive", moto/iam/exceptions.py reproduces it), and the provider's default tags carry the user's to every role.
@@ -665,6 +694,7 @@ def _team_policies(s: StackSettings) -> list[Problem]:
             bucket_arn=work,
             log_group_name="l" * 40,
             budget_name="b" * 60 if team.monthly_budget_usd is not None else None,
+            instance_events_log_group="i" * 60 if s.run_costs.record_instances else None,
         )
         sizes = {
             "task role's inline policy": (_policy_chars({"Statement": s3}), ROLE_INLINE_POLICY_CHARS),
@@ -790,12 +820,99 @@ def _team_cost_tag(s: StackSettings) -> list[Problem]:
     return []
 
 
+def default_cache_base(stack: str) -> str:
+    """The stack name as a cache prefix: lowercased, runs of other characters as one '-'; a name too long for ECR's
+    prefix limit cut to 10 characters, and a one-character one padded, each plus 8 of its SHA-256, so every stack name
+    gives a valid, distinct one. Unique per stack, not per account: two projects' `dev` stacks share `dev`."""
+    clean = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-") or "stack"
+    if MIN_CACHE_BASE <= len(clean) <= MAX_CACHE_BASE:
+        return clean
+    return f"{clean[:10].strip('-')}-{hashlib.sha256(stack.encode()).hexdigest()[:8]}"
+
+
+def cache_base(s: StackSettings) -> str:
+    """The stack's cache prefix: registryCache.repositoryPrefix, or one made of the stack name."""
+    return s.registry_cache.repository_prefix or default_cache_base(s.stack)
+
+
+def _cache_prefix(s: StackSettings) -> list[Problem]:
+    # Every upstream's rule prefix `<base>/<key>` must pass the provider's validator (facts/registries.py), for
+    # each upstream ECR knows, so that adding one later never turns a working prefix into a bad one.
+    base, (low, high) = cache_base(s), REPOSITORY_PREFIX_LENGTH
+    if len(base) < MIN_CACHE_BASE:
+        return [
+            (
+                "registryCache.repositoryPrefix",
+                base,
+                f"must be {MIN_CACHE_BASE} to {MAX_CACHE_BASE} lowercase letters, digits and separators: it is also "
+                f"the repository creation template's prefix, which the provider refuses under {MIN_CACHE_BASE} "
+                "characters (unset, a one-letter stack name's default is padded: `x` gives x-<8 hex of its hash>)",
+            )
+        ]
+    prefixes = [cache_prefix(base, u.key) for u in UPSTREAMS]
+    if all(REPOSITORY_PREFIX.fullmatch(p) and low <= len(p) <= high for p in prefixes):
+        return []
+    return [
+        (
+            "registryCache.repositoryPrefix",
+            base,
+            f"must be lowercase letters and digits, '.', '_' or '-' between them, '/' between parts, at most "
+            f"{MAX_CACHE_BASE} characters (ECR's {high}-character rule prefix less '/<upstream>')",
+        )
+    ]
+
+
+def _upstream_problems(s: StackSettings, key: str, upstream) -> list[Problem]:
+    path, found = f"registryCache.upstreams.{key}", []
+    needs_secret = UPSTREAM_BY_KEY[key].credentials == "secret"
+    if needs_secret and upstream.credential_arn is None:
+        found.append(
+            (
+                f"{path}.credentialArn",
+                MISSING,
+                f"{key} needs credentials: the ARN of a Secrets Manager "
+                'secret named ecr-pullthroughcache/... holding {"username": ..., "accessToken": ...}',
+            )
+        )
+    if upstream.credential_arn is not None:
+        arn = upstream.credential_arn.split(":")
+        partition, region, account = arn[1], arn[3], arn[4]
+        wanted = partition_for(s.region)
+        if (partition, region) != (wanted, s.region) or account not in (s.allowed_account_ids or [account]):
+            found.append(
+                (
+                    f"{path}.credentialArn",
+                    upstream.credential_arn,
+                    "the secret must be in the stack's "
+                    f"account and region ({wanted}, {s.region}): ECR reads no secret of another",
+                )
+            )
+    if key == "azure" and not (upstream.url and AZURE_HOST.fullmatch(upstream.url)):
+        found.append(
+            (
+                f"{path}.url",
+                upstream.url if upstream.url else MISSING,
+                "azure needs your registry's host, <name>.azurecr.io (5-50 lowercase letters and digits)",
+            )
+        )
+    if key != "azure" and upstream.url is not None:
+        found.append((f"{path}.url", upstream.url, f"only azure takes a url; {key}'s is {UPSTREAM_BY_KEY[key].url}"))
+    return found
+
+
+def _registry_cache(s: StackSettings) -> list[Problem]:
+    # Checked when the cache is off too: a bad value waiting there would fail only on the day it is turned on.
+    upstreams = s.registry_cache.all_upstreams
+    return _cache_prefix(s) + [p for key, up in upstreams.items() for p in _upstream_problems(s, key, up)]
+
+
 RULES = (
     _network,
     _bucket,
     _root_volume,
     _compute,
     _head_job,
+    _run_costs,
     _tags,
     _inline_policies,
     _alerts,
@@ -803,6 +920,7 @@ RULES = (
     _team_principals,
     _team_budgets_need_caps,
     _team_cost_tag,
+    _registry_cache,
 )
 
 

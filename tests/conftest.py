@@ -60,7 +60,11 @@ class RealisticMocks(RecordingMocks):
 
     def answer(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
         arn_base = f"arn:aws:{{}}:{self.region}:{ACCOUNT}"
-        physical = inputs.get("name") or f"{name}-{_hash(typ, name, length=7)}"
+        # A name_prefix gets a unique suffix from the provider (terraform-plugin-sdk id.UniqueId), no name Pulumi's.
+        prefix = inputs.get("namePrefix")
+        physical = inputs.get("name") or (
+            f"{prefix}{_hash(typ, name, length=26)}" if prefix else f"{name}-{_hash(typ, name, length=7)}"
+        )
         state = dict(inputs)
         resource_id = f"{name}-{_hash(typ, name)}"
         service = typ.split(":")[1].split("/")[0]
@@ -76,6 +80,8 @@ class RealisticMocks(RecordingMocks):
             state.update(name=physical, arn=f"arn:aws:iam::{ACCOUNT}:instance-profile/{physical}")
         elif typ == "aws:batch/computeEnvironment:ComputeEnvironment":
             state.update(name=physical, arn=arn_base.format("batch") + f":compute-environment/{physical}")
+            # Batch names the environment's ECS cluster <name>_Batch_<uuid> (botocore's Batch examples-1.json)
+            state["ecsClusterArn"] = arn_base.format("ecs") + f":cluster/{physical}_Batch_{_hash(name, length=36)}"
             resource_id = state["arn"]
         elif typ == "aws:batch/jobQueue:JobQueue":
             state.update(name=physical, arn=arn_base.format("batch") + f":job-queue/{physical}")

@@ -647,6 +647,13 @@ BAD: list[tuple[str, bytes | str, str]] = [
     ("spot-strategy", section("compute", "spot: {allocationStrategy: BEST_FIT}"), "must be one of SPOT_CAPACITY"),
     ("head-timeout", section("headJob", "timeoutHours: 168"), "timeoutHours = 168: must be between 1 and 120"),
     ("retention", section("headJob", "logRetentionDays: 2"), "must be 0 (never expire) or one of 1, 3, 5"),
+    (
+        "record-retention",
+        section("runCosts", "recordRetentionDays: 366"),
+        "runCosts.recordRetentionDays = 366: must be 0 (never expire) or one of 1, 3, 5",
+    ),
+    ("record-retention-text", section("runCosts", "recordRetentionDays: a year"), "runCosts.recordRetentionDays"),
+    ("record-unknown-key", section("runCosts", "recordInstance: true"), "unknown key"),
     ("unknown-key", section("compute", "spotMaxVcpus: 8"), "unknown key"),
     ("unknown-section", HEAD + "  genomics-batch:computee: {}\n", "did you mean 'genomics-batch:compute'?"),
     ("section-scalar", HEAD + "  genomics-batch:network: public\n", "must be a map of settings (a YAML object)"),
@@ -678,14 +685,125 @@ BAD: list[tuple[str, bytes | str, str]] = [
         section("budget", "activateTeamCostTag: true"),
         "budget.activateTeamCostTag = true: only used with teams",
     ),
+    # --- registry cache: botocore's ECR model (UpstreamRegistry, CredentialArn) and the ECR User Guide's rule prereqs
+    (
+        "cache-upstream-unknown",
+        section("registryCache", "upstreams: {dockerhub: {}}"),
+        "registryCache.upstreams.dockerhub = dockerhub: is not an upstream registry ECR can cache; allowed: quay",
+    ),
+    (
+        "cache-upstream-wave",
+        section("registryCache", "upstreams: {community.wave.seqera.io: {}}"),
+        "builds images on request (Wave) and is no registry a pull-through cache rule accepts",
+    ),
+    (
+        "cache-upstream-private-ecr",
+        section("registryCache", "upstreams: {ecr: {}}"),
+        "registryCache.upstreams.ecr = ecr: private ECR is not offered",
+    ),
+    (
+        "cache-docker-hub-no-secret",
+        section("registryCache", "upstreams: {docker-hub: {}}"),
+        "registryCache.upstreams.docker-hub.credentialArn: docker-hub needs credentials",
+    ),
+    (
+        "cache-secret-prefix",
+        section(
+            "registryCache",
+            "upstreams: {github: {credentialArn: "
+            "'arn:aws:secretsmanager:us-east-1:123456789012:secret:ghcr-token-AbCdEf'}}",
+        ),
+        "whose name starts with ecr-pullthroughcache/",
+    ),
+    (
+        "cache-secret-region",
+        section(
+            "registryCache",
+            "upstreams: {gitlab: {credentialArn: "
+            "'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/gitlab-AbCdEf'}}",
+        ),
+        "the secret must be in the stack's account and region (aws, us-east-1)",
+    ),
+    (
+        "cache-secret-partition",
+        section(
+            "registryCache",
+            "upstreams: {chainguard: {credentialArn: "
+            "'arn:aws-cn:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/cgr-AbCdEf'}}",
+        ),
+        "the secret must be in the stack's account and region",
+    ),
+    (
+        "cache-azure-no-url",
+        section(
+            "registryCache",
+            "upstreams: {azure: {credentialArn: "
+            "'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/acr-AbCdEf'}}",
+        ),
+        "registryCache.upstreams.azure.url: azure needs your registry's host, <name>.azurecr.io",
+    ),
+    (
+        "cache-url-not-azure",
+        section("registryCache", "upstreams: {quay: {url: quay.example.org}}"),
+        "registryCache.upstreams.quay.url = quay.example.org: only azure takes a url",
+    ),
+    (
+        "cache-days-zero",
+        section("registryCache", "expireUnusedDays: 0"),
+        "registryCache.expireUnusedDays = 0: must be between 1 and 3650",
+    ),
+    (
+        "cache-days-huge",
+        section("registryCache", "expireUnusedDays: 3651"),
+        "registryCache.expireUnusedDays = 3651: must be between 1 and 3650",
+    ),
+    ("cache-days-bool", section("registryCache", "expireUnusedDays: true"), "registryCache.expireUnusedDays = true"),
+    (
+        "cache-prefix-upper",
+        section("registryCache", "repositoryPrefix: Lab"),
+        "registryCache.repositoryPrefix = Lab: must be lowercase letters and digits",
+    ),
+    (
+        "cache-prefix-long",
+        section("registryCache", "repositoryPrefix: " + "a" * 20),
+        "at most 19 characters (ECR's 30-character rule prefix less '/<upstream>')",
+    ),
+    (
+        "cache-prefix-slash-end",
+        section("registryCache", "repositoryPrefix: lab/"),
+        "registryCache.repositoryPrefix = lab/: must be lowercase",
+    ),
+    ("cache-unknown-key", section("registryCache", "enable: false"), "registryCache.enable"),
+    # terraform-provider-aws internal/service/ecr/repository_creation_template.go: the base is the template's prefix,
+    # `StringLenBetween(2, 256)`, though every `<base>/<key>` rule prefix would pass with one letter.
+    (
+        "cache-prefix-one-letter",
+        section("registryCache", "repositoryPrefix: a"),
+        "registryCache.repositoryPrefix = a: must be 2 to 19 lowercase letters, digits and separators",
+    ),
+    # Checked while the cache is off: turning it on must not be the day a bad value shows.
+    (
+        "cache-off-docker-hub-no-secret",
+        section("registryCache", "enabled: false; upstreams: {docker-hub: {}}"),
+        "registryCache.upstreams.docker-hub.credentialArn: docker-hub needs credentials",
+    ),
+    (
+        "cache-off-url-not-azure",
+        section("registryCache", "enabled: false; upstreams: {quay: {url: quay.example.org}}"),
+        "registryCache.upstreams.quay.url = quay.example.org: only azure takes a url",
+    ),
 ]
 
 GOOD: list[tuple[str, str]] = [
+    # A one-letter stack name (the name is the row's): its cache base defaults to `x-<8 hex>`, which the template takes.
+    ("x", section("registryCache", "expireUnusedDays: 30")),
     ("cgnat-cidr", net("cidr: 100.64.0.0/16")),
     ("cidr-24-six-zones-nat", net("cidr: 192.168.10.0/24; azCount: 6; egress: nat-per-az")),
     ("pinned-zones", net("azCount: 3; availabilityZones: [us-east-1a, us-east-1c, us-east-1f]")),
     ("existing-with-tables", net(EXISTING + "; routeTableIds: [rtb-0123456789abcdef0]")),
     ("retention-never", section("headJob", "logRetentionDays: 0")),
+    ("records-off", section("runCosts", "recordInstances: false")),
+    ("records-kept-forever", section("runCosts", "recordRetentionDays: 0")),
     ("volume-30", section("launchTemplate", "rootVolume: {sizeGib: 30}")),
     ("volume-big-fast", section("launchTemplate", "rootVolume: {sizeGib: 1000, iops: 16000, throughputMibps: 1000}")),
     ("graviton-only", section("compute", "architecture: arm64; instanceTypes: [m7g, c7g, r7g]")),
@@ -815,6 +933,25 @@ GOOD: list[tuple[str, str]] = [
     ),
     ("email-unicode-domain", section("alerts", "emails: ['oncall@bücher.de']")),
     ("email-local-64", section("alerts", "emails: [" + "x" * 64 + "@lab.org]")),
+    ("cache-off", section("registryCache", "enabled: false")),
+    (
+        "cache-docker-hub",
+        section(
+            "registryCache",
+            "upstreams: {docker-hub: {credentialArn: "
+            "'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf'}}",
+        ),
+    ),
+    (
+        "cache-azure",
+        section(
+            "registryCache",
+            "upstreams: {azure: {url: labimages.azurecr.io, credentialArn: "
+            "'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/acr-AbCdEf'}}",
+        ),
+    ),
+    ("cache-prefix-nested", section("registryCache", "repositoryPrefix: lab/genomics; expireUnusedDays: 3650")),
+    ("cache-stack-name-is-long-and-Mixed_Case", section("registryCache", "expireUnusedDays: 1")),
 ]
 
 

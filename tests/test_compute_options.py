@@ -171,6 +171,7 @@ def test_gpu_tasks_get_their_own_environment_queue_and_config_route(gpu_run):
         task_role_arn=out["taskJobRoleArn"],
         max_spot_attempts=3,
         gpu_queue=out["gpuQueueName"],
+        registry_caches=out["registryCaches"],
     )
     props = json.loads(gpu_run.mocks.named("nextflow-definition").inputs["containerProperties"])
     assert {"name": "NF_GPU_QUEUE", "value": out["gpuQueueArn"]} in props["environment"]

@@ -15,7 +15,13 @@ from policies.iam import write_actions_on_any_resource
 def test_exports_are_complete_and_match_what_was_declared(any_run):
     out, mocks = any_run.outputs, any_run.mocks
     # No alerts in dev or prod: no alert topic; no teams: the stack-wide launch config (contract.py EXPORTS).
-    assert set(out) == {*REQUIRED_EXPORT_NAMES, "nextflowConfig", "seqeraPlatform"}
+    assert set(out) == {
+        *REQUIRED_EXPORT_NAMES,
+        "nextflowConfig",
+        "seqeraPlatform",
+        "instanceEventsLogGroupName",
+        "registryCaches",  # registryCache.enabled is on by default
+    }
     queues = {q.name.removeprefix("batch-"): q.outputs for q in mocks.of_type("aws:batch/jobQueue:JobQueue")}
     for key in ("head", "default", "priority"):
         assert out[f"{key}QueueArn"] == queues[key]["arn"] and out[f"{key}QueueName"] == queues[key]["name"]
@@ -29,7 +35,10 @@ def test_exports_are_complete_and_match_what_was_declared(any_run):
         priority_queue=out["priorityQueueName"],
         task_role_arn=out["taskJobRoleArn"],
         max_spot_attempts=3,
+        registry_caches=out["registryCaches"],
     )
+    # The docker scope an nf-core run gets, through the stack's quay.io cache (tests/test_registry_routing.py).
+    assert f"registry = '{out['registryCaches']['quay.io']}'" in out["nextflowConfig"]
     # Nextflow 25.04 defaults aws.batch.maxSpotAttempts to 0 (nf-amazon AwsBatchTaskHandler.maxSpotAttempts): one
     # reclaim would fail the task; the stack's config retries it.
     assert "maxSpotAttempts = 3" in out["nextflowConfig"]
@@ -78,6 +87,8 @@ def test_every_aws_resource_belongs_to_one_of_the_components(any_run):
             "genomics:compute:GenomicsLaunchTemplate",
             "genomics:compute:BatchComputeCluster",
             "genomics:nextflow:NextflowHeadJob",
+            "genomics:instance_records:InstanceRecords",  # runCosts.recordInstances is on by default
+            "genomics:registry_cache:RegistryCache",  # registryCache.enabled is on by default
         ]
     )
     for r in mocks.registrations:
@@ -133,11 +144,15 @@ def severity(finding) -> str:
 
 def test_parliament_finds_nothing_above_low_in_any_policy(any_run):
     documents = list(iam_documents(any_run))
-    assert len(documents) == 3  # bucket TLS policy, task S3, head job (the instance role has no inline policy)
+    # bucket TLS policy, task S3, head job; the registry cache's instance-role grant and its creation role's policy
+    assert len(documents) == 5
     for name, document in documents:
         findings = analyze_policy_string(json.dumps(document)).findings
         serious = [(f.issue, f.detail) for f in findings if severity(f) not in ("LOW",)]
-        assert serious == [], name
+        # Parliament's bundled definitions give ecr:BatchImportUpstreamImage no resource type; the Service
+        # Authorization Reference lists `repository*` (list_amazonelasticcontainerregistry.html).
+        stale = ("RESOURCE_MISMATCH", [{"action": "ecr:BatchImportUpstreamImage", "required_format": "*"}])
+        assert [f for f in serious if f != stale] == [], name
 
 
 def test_no_write_action_is_granted_on_every_resource(any_run):
@@ -156,6 +171,7 @@ def test_trust_policies_name_exactly_one_service(any_run):
         "batch-instance": {"Service": "ec2.amazonaws.com"},
         "batch-task": {"Service": "ecs-tasks.amazonaws.com"},
         "nextflow-role": {"Service": "ecs-tasks.amazonaws.com"},
+        "registry-creation": {"Service": "ecr.amazonaws.com"},  # the cache's repository creation template
     }
 
 

@@ -242,7 +242,9 @@ def test_a_team_stack_exports_no_stack_wide_config_its_queues_would_refuse(three
     assert "nextflowConfig" not in three.outputs and "seqeraPlatform" not in three.outputs
     for team in three.outputs["teams"].values():  # each team's own config carries its share identifier
         assert "shareIdentifier = " in team["nextflowConfig"]
-        assert team["seqeraPlatform"]["nextflowConfig"] == team["nextflowConfig"]
+        # Less the commented-out docker scope, which Seqera Platform would apply to every pipeline
+        # (tests/test_registry_routing.py).
+        assert team["seqeraPlatform"]["nextflowConfig"] == team["nextflowConfig"].split("\n// Uncomment for")[0]
     assert "shareIdentifier" not in dev_run.outputs["nextflowConfig"] and "seqeraPlatform" in dev_run.outputs
 
 
@@ -695,3 +697,19 @@ def test_offline_the_caller_account_is_unknown_and_principals_of_one_account_pla
     plan = build_plan("lab", tmp_path)
     [attachment] = [r for r in plan["resources"] if r["type"] == "aws:iam/policyAttachment:PolicyAttachment"]
     assert attachment["inputs"]["roles"] == ["Runner"] and attachment["inputs"]["users"] == ["alice"]
+
+
+def _cost_statements(run, team: str) -> list[dict]:
+    document = json.loads(run.mocks.named(f"teams-{team}-run", "aws:iam/policy:Policy").inputs["policy"])
+    return [s for s in document["Statement"] if "logs:FilterLogEvents" in s["Action"]]
+
+
+def test_a_team_may_read_the_instance_records_to_price_its_runs_only_while_they_are_recorded(three):
+    # `nfbatch cost` reads the records group (nfbatch/cost.py); the grant names that group and no other.
+    group = three.mocks.named("instance-records-log", "aws:cloudwatch/logGroup:LogGroup").outputs["name"]
+    [statement] = _cost_statements(three, "rnalab")
+    assert statement["Resource"] and all(f":log-group:{group}" in r for r in statement["Resource"])
+    off = run_program(
+        "dev", {"genomics-batch:teams": {"rnalab": {}}, "genomics-batch:runCosts": {"recordInstances": False}}
+    )
+    assert not _cost_statements(off, "rnalab")

@@ -8,6 +8,7 @@ check them against botocore's model and against the container entrypoint's own r
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,12 +23,15 @@ from facts.contract import (
     HEAD_SCHEDULING_PRIORITY,
     LOGS_PREFIX,
     NEXTFLOW_SUBMIT_RATE_PER_SECOND,
+    PIPELINE_TAG,
+    PROCESS_TAG,
     QUEUES,
     RUN_TAG,
     TEAM_TAG,
     WORK_PREFIX,
     team_prefix,
 )
+from facts.registries import UPSTREAM_BY_KEY
 from policies.iam import assume_role_policy, head_job_policy
 
 if TYPE_CHECKING:
@@ -92,9 +96,11 @@ def head_environment(
     max_spot_attempts: int,
     gpu_queue: str | None = None,
     team: str | None = None,
+    registry_caches: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """What the entrypoint reads to write nextflow.config; NF_* names follow the AWS workshop's convention. A team's
-    head also names the team: its share identifier on the fair-share queues and its Team tag."""
+    head also names the team: its share identifier on the fair-share queues and its Team tag. NF_REGISTRY_CACHES
+    lists the stack's registry caches, of which the entrypoint picks one per run (unqualified_registry)."""
     return {
         "NF_WORKDIR": work_dir,
         "NF_LOGSDIR": logs_dir,
@@ -109,6 +115,7 @@ def head_environment(
         "NXF_ANSI_LOG": "false",
         **({"NF_GPU_QUEUE": gpu_queue} if gpu_queue else {}),
         **({"NF_TEAM": team} if team else {}),
+        **({"NF_REGISTRY_CACHES": registry_caches_env(registry_caches)} if registry_caches else {}),
     }
 
 
@@ -150,10 +157,35 @@ def container_properties(
     }
 
 
-def _resource_labels(run_name: str | None, team: str | None) -> str:
-    """The process scope's resourceLabels line (Run and Team tags on every task job), or "" without either."""
-    tags = {**({RUN_TAG: run_name} if run_name else {}), **({TEAM_TAG: team} if team else {})}
-    return ("\n    resourceLabels = [" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "]") if tags else ""
+# nf-amazon 25.04.6 sends process.resourceLabels as SubmitJob tags with propagateTags on
+# (plugins/nf-amazon/src/main/nextflow/cloud/aws/batch/AwsBatchTaskHandler.groovy, newSubmitRequest), so they land on
+# the ECS task too, whose TagValue allows `([\p{L}\p{Z}\p{N}_.:/=+\-@]*)`, 0-256 (botocore's ECS model; Batch's own
+# TagValue only caps the length at 256). The ASCII part of that set, which also keeps Groovy's single quotes closed.
+TAG_VALUE_CHARACTERS = frozenset(string.ascii_letters + string.digits + " _.:/=+-@")
+TAG_VALUE_MAX = 256
+
+
+def pipeline_label(pipeline: str) -> str:
+    """The pipeline as a tag value ECS and Batch accept: every other byte of its UTF-8 becomes "_", then the first
+    256. The entrypoint does the same, byte for byte (container/entrypoint.sh, LC_ALL=C)."""
+    return "".join(chr(b) if chr(b) in TAG_VALUE_CHARACTERS else "_" for b in pipeline.encode())[:TAG_VALUE_MAX]
+
+
+def _resource_labels(run_name: str | None, pipeline: str | None, team: str | None) -> str:
+    """The process scope's resourceLabels line (Run, Pipeline, Team and Process tags on every task job), or "" without
+    run, pipeline and team."""
+    tags = {
+        **({RUN_TAG: run_name} if run_name else {}),
+        **({PIPELINE_TAG: pipeline_label(pipeline)} if pipeline else {}),
+        **({TEAM_TAG: team} if team else {}),
+    }
+    if not tags:
+        return ""
+    # A closure, so each task job is also tagged with its own process: directive closures are resolved against the
+    # task (nextflow modules/nextflow/src/main/groovy/nextflow/processor/TaskConfig.groovy, LazyMap.get), and
+    # process names hold only letters, digits, '_' and ':', which every tag value allows.
+    static = ", ".join(f"'{k}': '{v}'" for k, v in tags.items())
+    return f"\n    resourceLabels = {{ [{static}, '{PROCESS_TAG}': task.process.take(256)] }}"
 
 
 def _task_queue(default_queue: str, priority_queue: str, gpu_queue: str | None) -> tuple[str, str]:
@@ -168,6 +200,72 @@ def _task_queue(default_queue: str, priority_queue: str, gpu_queue: str | None) 
     return queue, comment
 
 
+# The one lever Nextflow 25.04.6 has: docker.registry, prefixed only to names whose first path component has no '.'
+# or ':' (modules/nextflow/src/main/groovy/nextflow/container/ContainerHandler.groovy, normalizeDockerImageName and
+# isAbsoluteDockerName). The head routes those names through the cache of the registry the pipeline's own resolved
+# config names (`nextflow config PIPELINE -value docker.registry`, container/entrypoint.sh), never by its name: an
+# nf-core release before tools 2.8 names Docker Hub images such as `nfcore/cellranger:6.0.2` and sets no registry.
+# NF_UNQUALIFIED_REGISTRY's value that turns the routing off for one run.
+NO_REGISTRY = "none"
+DOCKER_HUB_HOSTS = UPSTREAM_BY_KEY["docker-hub"].hosts
+# The exported config (laptops, any pipeline) shows this cache's scope commented out: nf-core's own registry since
+# tools 2.8 (nf-core/tools CHANGELOG v2.8, #2133: "Defaults to `quay.io`").
+EXPORT_REGISTRY = "quay.io"
+EXPORT_INSTRUCTION = (
+    "// Uncomment for pipelines whose own config sets docker.registry = 'quay.io', e.g. nf-core >= tools 2.8:"
+)
+NAMED_AS_IS = "Names with a registry (quay.io/..., public.ecr.aws/..., ghcr.io/...) are pulled as named."
+
+
+def registry_caches_env(caches: Mapping[str, str]) -> str:
+    """NF_REGISTRY_CACHES: the stack's caches as `host=uri` pairs, space-separated, sorted by host."""
+    return " ".join(f"{host}={caches[host]}" for host in sorted(caches))
+
+
+def unqualified_registry(own: str | None, caches: Mapping[str, str], asked: str | None = None) -> str | None:
+    """The upstream host whose cache docker.registry names, or None (names without a registry resolve as the pipeline
+    says). `own` is the pipeline's own resolved docker.registry (None: unset, or its config could not be read);
+    `asked` is NF_UNQUALIFIED_REGISTRY (a host, or "none"). Raises ValueError for a host the stack has no cache of."""
+    if asked == NO_REGISTRY:
+        return None
+    if asked:
+        if asked not in caches:
+            cached = ", ".join(sorted(caches)) or "none: the stack's registryCache is off"
+            raise ValueError(f"NF_UNQUALIFIED_REGISTRY={asked}: the stack has no cache of it; cached: {cached}")
+        return asked
+    host = (own or "").removesuffix("/")  # Nextflow adds the '/' itself when missing (normalizeDockerImageName)
+    # Docker Hub only when asked: through its cache, official images need library/ (see _docker_scope).
+    return host if host in caches and host not in DOCKER_HUB_HOSTS else None
+
+
+def _docker_block(why: str, uri: str, prefix: str = "") -> str:
+    """docker { registry = uri } with its comments; every line behind `prefix` ("// ": commented out)."""
+    lines = ["docker {", f"    // {why}", f"    // {NAMED_AS_IS}", f"    registry = '{uri}'", "}"]
+    return "".join(f"{prefix}{line}\n" for line in "\n".join(lines).split("\n"))
+
+
+def _docker_scope(caches: Mapping[str, str], asked: str | None, own: str | None, export: bool) -> str:
+    """The docker scope routing unqualified image names through one cache, or "" (see unqualified_registry). The
+    export (`export`: no run behind it) shows the quay.io cache's scope commented out, for laptops with any pipeline."""
+    if export and not asked:
+        if EXPORT_REGISTRY not in caches:
+            return ""
+        why = "Through the stack's quay.io cache: the same images from the same upstream, pulled once."
+        return f"\n{EXPORT_INSTRUCTION}\n{_docker_block(why, caches[EXPORT_REGISTRY], '// ')}"
+    host = unqualified_registry(own, caches, asked)
+    if host is None:
+        return ""
+    if asked:
+        why = f"Asked for with --unqualified-registry {host}: names without a registry use its cache."
+    else:
+        why = f"The pipeline's own config names {host} (docker.registry): the same images, through its cache."
+    if host in DOCKER_HUB_HOSTS:
+        # ECR User Guide, pull-through-cache-working-pulling: "For Docker Hub official images, the /library prefix
+        # must be included".
+        why += "\n    // Docker Hub's official images need library/ here: library/ubuntu:22.04, not ubuntu:22.04."
+    return f"\n{_docker_block(why, caches[host])}"
+
+
 def render_nextflow_config(
     *,
     work_dir: str,
@@ -180,13 +278,16 @@ def render_nextflow_config(
     run_name: str | None = None,
     gpu_queue: str | None = None,
     team: str | None = None,
+    pipeline: str | None = None,
+    registry_caches: Mapping[str, str] | None = None,
+    asked_registry: str | None = None,
+    own_registry: str | None = None,
 ) -> str:
-    """The nextflow.config that sends every task to this stack. The container entrypoint writes the same text.
-
-    With a run name, every task job is tagged with it, which is how `nfbatch status` finds a run's tasks. With a team,
-    every task carries the team's share identifier (which the fair-share queues require) and Team tag.
-    """
-    labels = _resource_labels(run_name, team)
+    """The nextflow.config that sends every task to this stack; the container entrypoint writes the same text. Tasks
+    are tagged with the run (how `nfbatch status` finds them), the pipeline and the team; a team's also carry its
+    share identifier. The docker scope (_docker_scope) names the cache of `own_registry`, the pipeline's own
+    docker.registry, or of `asked_registry`; `pipeline` None is the export."""
+    labels = _resource_labels(run_name, pipeline, team)
     # nf-amazon's AwsBatchConfig reads aws.batch.shareIdentifier and sets it on every SubmitJob (v25.04.6).
     share = f"\n        shareIdentifier = '{team}'" if team else ""
     queue, comment = _task_queue(default_queue, priority_queue, gpu_queue)
@@ -214,7 +315,7 @@ aws {{
         maxSpotAttempts = {max_spot_attempts}{share}
     }}
 }}
-"""
+{_docker_scope(registry_caches or {}, asked_registry, own_registry, export=pipeline is None)}"""
 
 
 @dataclass(frozen=True)
@@ -238,6 +339,9 @@ class NextflowHeadJobArgs:
     platform: str  # "ec2" or "fargate"
     public_ip: bool  # Fargate only: the head task gets a public address (public egress mode)
     architecture: str  # compute.architecture: an EC2 head's instances, so the platform its image is built for
+    # registryCache: upstream image host -> cache URI (components/registry_cache.py RegistryCache.caches); empty
+    # is a stack without caches (from_settings' default), whose heads route nothing.
+    registry_caches: pulumi.Input[Mapping[str, str]]
 
     @classmethod
     def from_settings(
@@ -250,6 +354,7 @@ class NextflowHeadJobArgs:
         task_role_arn: pulumi.Input[str],
         read_only_bucket_arns: list[str],
         read_write_bucket_arns: list[str],
+        registry_caches: pulumi.Input[Mapping[str, str]] | None = None,
     ) -> NextflowHeadJobArgs:
         h = s.head_job
         return cls(
@@ -272,11 +377,13 @@ class NextflowHeadJobArgs:
             platform=h.platform,
             public_ip=s.network.mode == "create" and s.network.egress == "public",
             architecture=s.compute.architecture,
+            registry_caches=registry_caches if registry_caches is not None else {},
         )
 
 
 class NextflowHeadJob(pulumi.ComponentResource):
-    """Outputs: job_definition_name/arn, repository_url, image (what runs), image_tag, role_arn, log_group_name."""
+    """Outputs: job_definition_name/arn, repository_url, image (what runs), image_tag, role_arn, log_group_name,
+    registry_caches (what the head routes images through, for the exported nextflow.config)."""
 
     def __init__(self, name: str, args: NextflowHeadJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genomics:nextflow:NextflowHeadJob", name, None, opts)
@@ -304,6 +411,7 @@ class NextflowHeadJob(pulumi.ComponentResource):
         self.repository_url = repository.repository_url
         self.role_arn = role.arn
         self.log_group_name = log_group.name
+        self.registry_caches = pulumi.Output.from_input(args.registry_caches)
         self.register_outputs(
             {
                 "job_definition_name": self.job_definition_name,
@@ -313,6 +421,7 @@ class NextflowHeadJob(pulumi.ComponentResource):
                 "image_tag": self.image_tag,
                 "role_arn": self.role_arn,
                 "log_group_name": self.log_group_name,
+                "registry_caches": self.registry_caches,
             }
         )
 
@@ -440,8 +549,11 @@ HEAD_VALUES = (
 )
 
 
-def _head_container_properties(args: NextflowHeadJobArgs, a: dict, team: str | None) -> str:
-    """The head's containerProperties (JSON) from the resolved HEAD_VALUES `a`; a team's paths are its prefixes."""
+def _head_container_properties(
+    args: NextflowHeadJobArgs, a: dict, team: str | None, caches: Mapping[str, str] | None = None
+) -> str:
+    """The head's containerProperties (JSON) from the resolved HEAD_VALUES `a` and registry caches; a team's paths
+    are its prefixes."""
 
     def prefix(name: str) -> str:
         return team_prefix(name, team) if team else name
@@ -467,6 +579,7 @@ def _head_container_properties(args: NextflowHeadJobArgs, a: dict, team: str | N
                 max_spot_attempts=args.max_spot_attempts,
                 gpu_queue=a["gpu_queue"],
                 team=team,
+                registry_caches=caches,
             ),
         )
     )
@@ -501,7 +614,10 @@ def head_definition(
         resource_name,
         type="container",
         platform_capabilities=["FARGATE" if args.platform == "fargate" else "EC2"],
-        container_properties=values.apply(lambda a: _head_container_properties(args, a, team)),
+        # A team's head routes images as the stack's does: the same caches (args.registry_caches).
+        container_properties=pulumi.Output.all(values, args.registry_caches).apply(
+            lambda x: _head_container_properties(args, x[0], team, x[1])
+        ),
         retry_strategy=_head_retry_strategy(args.attempts),
         timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_hours * 3600),
         # Run tags (from `nfbatch run`) and a team's Team tag reach the ECS task, so cost reports (split cost

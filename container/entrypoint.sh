@@ -37,6 +37,44 @@ if [[ -n "$NF_TEAM" && ! "$NF_TEAM" =~ ^[a-z][a-z0-9-]{1,31}$ ]]; then
   log "NF_TEAM must be a team name (2-32 lowercase letters, digits or '-'): $NF_TEAM"
   exit 64
 fi
+# The stack's registry caches as host=uri pairs (components/head_job.py, registry_caches_env), and the one whose URI
+# becomes docker.registry for this run, which Nextflow 25.04.6 prefixes only to image names without a registry
+# (ContainerHandler.groovy, normalizeDockerImageName): the cache of the registry the pipeline's own config names for
+# those names (own_docker_registry below; never guessed from the pipeline's name), or the cache NF_UNQUALIFIED_REGISTRY
+# names (or none).
+declare -A caches=()
+read -ra cache_pairs <<< "${NF_REGISTRY_CACHES:-}"
+for pair in "${cache_pairs[@]}"; do
+  host="${pair%%=*}"
+  uri="${pair#*=}"
+  if [[ "$pair" != *=* || ! "$host" =~ ^[a-z0-9.-]+(:[0-9]+)?$ || ! "$uri" =~ ^[a-z0-9.-]+(/[a-z0-9._-]+)+$ ]]; then
+    log "NF_REGISTRY_CACHES must be host=uri pairs (the job definition sets them): $pair"
+    exit 64
+  fi
+  caches["$host"]="$uri"
+done
+asked_registry="${NF_UNQUALIFIED_REGISTRY:-}"
+registry_host=""
+registry_why=""
+if [[ -n "$asked_registry" && ! "$asked_registry" =~ ^[a-z0-9.-]+(:[0-9]+)?$ ]]; then
+  log "NF_UNQUALIFIED_REGISTRY must be a registry host such as quay.io, or none: $asked_registry"
+  exit 64
+fi
+if [[ -n "$asked_registry" && "$asked_registry" != none ]]; then
+  if [[ -z "${caches[$asked_registry]+set}" ]]; then
+    cached="none: the stack's registryCache is off"
+    if [[ ${#caches[@]} -gt 0 ]]; then
+      cached=$(printf '%s\n' "${!caches[@]}" | LC_ALL=C sort | paste -sd ',' - | sed 's/,/, /g')
+    fi
+    log "NF_UNQUALIFIED_REGISTRY=$asked_registry: the stack has no cache of it; cached: $cached"
+    exit 64
+  fi
+  registry_host="$asked_registry"
+  registry_why="Asked for with --unqualified-registry $asked_registry: names without a registry use its cache."
+fi
+# The pipeline tags every task job (nfbatch-pipeline): ECS, where the propagated tags land, allows letters, digits,
+# spaces and _.:/=+-@ in up to 256 characters (botocore's ECS model, TagValue); anything else, byte by byte, is "_".
+pipeline_label=$(LC_ALL=C; value="${1//[^A-Za-z0-9 _.:\/=+@-]/_}"; printf '%s' "${value:0:256}")
 # The instance's IMDS answers one hop only, so containers cannot look the region up there: name it for every SDK
 # and CLI call this job makes (Nextflow's own come from aws.region in the config).
 export AWS_REGION="${AWS_REGION:-$NF_AWS_REGION}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$NF_AWS_REGION}"
@@ -60,13 +98,58 @@ mkdir -p "$launch_dir"
 cd "$launch_dir"
 config="$launch_dir/genomics-batch.config"
 
+# The pipeline's own docker.registry as `nextflow run` resolves it with the run's -profile: `nextflow config` prints
+# an option's value or fails when it is not defined (nextflow v25.04.6 cli/CmdConfig.groovy, -value), reading the
+# local checkout, which `nextflow pull` makes and switches to -r (cli/CmdPull.groovy; -hub and -user from
+# cli/HubOptions.groovy); a local directory is read as it is. Prints nothing when the pipeline sets none or cannot be
+# read (private repository, no network): then nothing is routed, and every name pulls as the pipeline names it.
+# Two JVM starts: a few seconds before the run.
+own_docker_registry() {
+  local pipeline="$1" pull_args=() profile_args=() out value i next
+  for ((i = 2; i <= $#; i++)); do
+    next=$((i + 1))
+    case "${!i}" in
+      -r | -revision | -hub | -user) [[ $next -le $# ]] && pull_args+=("${!i}" "${!next}") ;;
+      -profile) [[ $next -le $# ]] && profile_args=(-profile "${!next}") ;;
+    esac
+  done
+  if [[ ! -e "$pipeline" ]] && ! out=$(nextflow pull "$pipeline" "${pull_args[@]}" 2>&1); then
+    log "could not pull $pipeline to read its docker.registry (${out##*$'\n'}): no cache chosen for this run"
+    return 0
+  fi
+  if ! value=$(nextflow config "$pipeline" "${profile_args[@]}" -value docker.registry 2>/dev/null); then
+    log "$pipeline sets no docker.registry (or its config could not be read): no cache chosen for this run"
+    return 0
+  fi
+  value="${value##*$'\n'}"
+  if [[ ! "$value" =~ ^[a-z0-9.-]+(:[0-9]+)?/?$ ]]; then
+    log "$pipeline sets docker.registry to $value, not a registry host: no cache chosen for this run"
+    return 0
+  fi
+  printf '%s\n' "${value%/}"
+}
+# Docker Hub only when asked for: through its cache, official images need library/ (see below).
+if [[ -z "$asked_registry" && ${#caches[@]} -gt 0 ]]; then
+  own_registry=$(own_docker_registry "$@")
+  if [[ -n "$own_registry" && -n "${caches[$own_registry]+set}" && "$own_registry" != docker.io \
+        && "$own_registry" != registry-1.docker.io ]]; then
+    registry_host="$own_registry"
+    registry_why="The pipeline's own config names $own_registry (docker.registry): the same images, through its cache."
+  fi
+fi
+if [[ "$registry_host" == docker.io || "$registry_host" == registry-1.docker.io ]]; then
+  # ECR User Guide, pull-through-cache-working-pulling: "For Docker Hub official images, the /library prefix must be
+  # included".
+  registry_why+=$'\n'"    // Docker Hub's official images need library/ here: library/ubuntu:22.04, not ubuntu:22.04."
+fi
+
 queue_choice="task.attempt > 1 ? '$NF_PRIORITY_QUEUE' : '$NF_JOB_QUEUE'"
 queue_comment="Spot first; a retried task moves to on-demand capacity."
 if [[ "$NF_PRIORITY_QUEUE" == "$NF_JOB_QUEUE" ]]; then
   queue_choice="'$NF_JOB_QUEUE'"
   queue_comment="Every task, retried or not, on the team's own capped spot queue."
 fi
-labels="'nfbatch-run': '$run_name'"
+labels="'nfbatch-run': '$run_name', 'nfbatch-pipeline': '$pipeline_label'"
 share=""
 if [[ -n "$NF_TEAM" ]]; then
   labels="$labels, 'Team': '$NF_TEAM'"
@@ -88,7 +171,7 @@ process {
     executor = 'awsbatch'
     // $queue_comment
     queue = { $queue_choice }
-    resourceLabels = [$labels]
+    resourceLabels = { [$labels, 'nfbatch-process': task.process.take(256)] }
 }
 
 executor {
@@ -107,8 +190,23 @@ aws {
     }
 }
 CONFIG
+  if [[ -n "$registry_host" ]]; then
+    cat <<DOCKER
+
+docker {
+    // $registry_why
+    // Names with a registry (quay.io/..., public.ecr.aws/..., ghcr.io/...) are pulled as named.
+    registry = '${caches[$registry_host]}'
+}
+DOCKER
+  fi
 }
 write_config > "$config"
+if [[ -n "$registry_host" ]]; then
+  log "image names without a registry pull through the $registry_host cache: ${caches[$registry_host]}"
+else
+  log "image names without a registry resolve as the pipeline names them (no cache chosen for this run)"
+fi
 
 attempt="${AWS_BATCH_JOB_ATTEMPT:-1}"
 [[ "$attempt" =~ ^[0-9]+$ ]] || attempt=1
@@ -192,7 +290,17 @@ if [[ "$session" != "$saved_session" ]]; then
   printf '%s\n' "$session" | aws s3 cp --only-show-errors - "$session_uri" || log "could not save the session id"
 fi
 
-log "run $run_name (attempt $attempt, session $session): nextflow run ${args[*]} ${resume[*]}"
+# The log shows the command without a password: `-user name:password` is how Nextflow takes one on the command line
+# (nextflow modules/nextflow/src/main/groovy/nextflow/cli/HubOptions.groovy, getHubPassword).
+shown=()
+after_user=false
+for arg in "${args[@]}"; do
+  if [[ "$after_user" == true && "$arg" == *:* ]]; then arg="${arg%%:*}:***"; fi
+  shown+=("$arg")
+  after_user=false
+  [[ "$arg" == -user ]] && after_user=true
+done
+log "run $run_name (attempt $attempt, session $session): nextflow run ${shown[*]} ${resume[*]}"
 nextflow -c "$config" run "${args[@]}" "${resume[@]}" &
 nextflow_pid=$!
 

@@ -18,11 +18,25 @@ ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
 JOB_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"  # Batch keeps one job id across a job's attempts
 DOCKERFILE = ROOT / "container" / "Dockerfile"
 
-# Stand-in for nextflow: records its arguments (NUL-separated), its -c config and the session and cloud-cache
-# settings it was given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM and then exit
-# with FAKE_TERM_STATUS.
+# Stand-in for nextflow. `pull` and `config` record their arguments; pull fails when FAKE_PULL_FAILS is set; config
+# prints FAKE_OWN_REGISTRY, or when it is unset fails as the real one does for an option the pipeline does not define
+# (nextflow v25.04.6 cli/CmdConfig.groovy printValue0: "Configuration option '$name' not found"). Any other command
+# is the run: it records its arguments (NUL-separated), its -c config and the session and cloud-cache settings it was
+# given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM and then exit with FAKE_TERM_STATUS.
 FAKE_NEXTFLOW = r"""#!/bin/bash
 record="$FAKE_RECORD"
+case "$1" in
+  pull)
+    printf '%s\0' "$@" > "$record/pull"
+    [[ -z "${FAKE_PULL_FAILS:-}" ]] || { echo "Checking $2 ..."; echo "Cannot find $2 -- no network"; exit 1; }
+    echo "Checking $2 ..."
+    exit 0 ;;
+  config)
+    printf '%s\0' "$@" > "$record/config-args"
+    [[ -n "${FAKE_OWN_REGISTRY:-}" ]] && { echo "$FAKE_OWN_REGISTRY"; exit 0; }
+    echo "ERROR ~ Configuration option 'docker.registry' not found" >&2
+    exit 1 ;;
+esac
 printf '%s\0' "$@" > "$record/args"
 cp "$2" "$record/config"
 echo "$NXF_UUID $NXF_CLOUDCACHE_PATH" > "$record/session"
@@ -150,6 +164,7 @@ def test_config_matches_the_one_the_stack_exports(finished):
         task_role_arn=env["NF_TASK_JOB_ROLE"],
         run_name="run-1",
         max_spot_attempts=4,
+        pipeline="nf-core/rnaseq",
     )
 
 
@@ -171,6 +186,7 @@ def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, cap
         run_name="run-1",
         max_spot_attempts=4,
         team="genomicscore",
+        pipeline="hello",
     )
     assert "shareIdentifier = 'genomicscore'" in written and "'Team': 'genomicscore'" in written
     assert (f"queue = {{ '{queue}' }}" in written) == capped
@@ -337,4 +353,146 @@ def test_with_a_gpu_queue_the_config_still_matches_the_stacks(head):
         run_name="run-1",
         max_spot_attempts=4,
         gpu_queue=gpu,
+        pipeline="hello",
     )
+
+
+# The stack's caches as the job definition lists them (components/head_job.py, head_environment).
+CACHES = {
+    "quay.io": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dev/quay",
+    "public.ecr.aws": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dev/ecr-public",
+    "docker.io": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dev/docker-hub",
+}
+
+
+def expected_config(head, pipeline: str, caches: dict, asked: str | None = None, own: str | None = None) -> str:
+    e = head["env"]
+    return render_nextflow_config(
+        work_dir=e["NF_WORKDIR"],
+        region=e["NF_AWS_REGION"],
+        default_queue=e["NF_JOB_QUEUE"],
+        priority_queue=e["NF_PRIORITY_QUEUE"],
+        task_role_arn=e["NF_TASK_JOB_ROLE"],
+        run_name="run-1",
+        max_spot_attempts=4,
+        pipeline=pipeline,
+        registry_caches=caches,
+        asked_registry=asked,
+        own_registry=own,
+    )
+
+
+LOCAL = "<a local directory>"
+# (pipeline, caches, NF_UNQUALIFIED_REGISTRY, the pipeline's own docker.registry, the stand-in's extra env, the
+# cache host docker.registry must name). The decision follows the pipeline's own config, never its name.
+ROUTES = {
+    # nf-core/tools >= 2.8 template: docker.registry = 'quay.io' (nf-core/tools CHANGELOG v2.8, #2133).
+    "nf-core": ("nf-core/rnaseq", CACHES, None, "quay.io", {}, "quay.io"),
+    "nf-core by URL": ("https://github.com/nf-core/sarek", CACHES, None, "quay.io", {}, "quay.io"),
+    # Before tools 2.8 modules named e.g. `nfcore/cellranger:6.0.2` (nf-core/tools 2.7 nf_core/download.py) with no
+    # docker.registry: Docker Hub's, which the quay.io cache does not hold.
+    "pre-2.8 nf-core release": ("nf-core/scrnaseq", CACHES, None, None, {}, None),
+    "community pipeline on the nf-core template": ("my-lab/variant-calling", CACHES, None, "quay.io", {}, "quay.io"),
+    "other pipeline": ("my-lab/variant-calling", CACHES, None, None, {}, None),
+    "own registry with a slash": ("my-lab/variant-calling", CACHES, None, "quay.io/", {}, "quay.io"),
+    "own registry not cached": ("my-lab/variant-calling", CACHES, None, "ghcr.io", {}, None),
+    "own registry Docker Hub": ("my-lab/variant-calling", CACHES, None, "docker.io", {}, None),  # only when asked
+    "pull fails": ("nf-core/rnaseq", CACHES, None, "quay.io", {"FAKE_PULL_FAILS": "1"}, None),
+    "local directory": (LOCAL, CACHES, None, "quay.io", {}, "quay.io"),
+    "asked for": ("hello", CACHES, "public.ecr.aws", "quay.io", {}, "public.ecr.aws"),
+    "asked for none": ("nf-core/rnaseq", CACHES, "none", "quay.io", {}, None),
+    "cache off": ("nf-core/rnaseq", {}, None, "quay.io", {}, None),  # nf-core's own docker.registry applies
+}
+
+
+@pytest.mark.parametrize(("pipeline", "caches", "asked", "own", "extra", "host"), ROUTES.values(), ids=ROUTES.keys())
+def test_the_head_routes_unqualified_names_as_the_stack_renders_it(
+    head, tmp_path, pipeline, caches, asked, own, extra, host
+):
+    if pipeline == LOCAL:
+        pipeline = str(tmp_path / "pipeline")
+        Path(pipeline).mkdir()
+    env = {"NF_REGISTRY_CACHES": " ".join(f"{h}={u}" for h, u in sorted(caches.items())), **extra}
+    env |= {"NF_UNQUALIFIED_REGISTRY": asked} if asked else {}
+    result = run(head, pipeline, **env, **({"FAKE_OWN_REGISTRY": own} if own else {}))
+    assert result.returncode == 0, result.stderr
+    written = (head["record"] / "config").read_text()
+    read_own = own if caches and not asked and not extra else None  # what the head learnt from `nextflow config`
+    assert written == expected_config(head, pipeline, caches, asked, read_own)
+    assert re.findall(r"registry = '([^']+)'", written) == ([CACHES[host]] if host else [])
+    # The lookup runs only when it can matter (a cache, nothing asked), and pulls only what is not a local directory.
+    assert (head["record"] / "config-args").exists() == bool(caches and not asked and not extra)
+    assert (head["record"] / "pull").exists() == bool(caches and not asked and pipeline != str(tmp_path / "pipeline"))
+    if extra:  # one line says why nothing is routed
+        assert "could not pull nf-core/rnaseq to read its docker.registry (Cannot find nf-core/rnaseq" in result.stderr
+
+
+def test_the_lookup_pulls_and_reads_the_revision_and_profile_the_run_asks_for(head):
+    # CmdPull takes -r/-revision and HubOptions' -hub/-user; CmdConfig takes -profile, not -r (nextflow v25.04.6 cli/).
+    env = {"NF_REGISTRY_CACHES": f"quay.io={CACHES['quay.io']}", "FAKE_OWN_REGISTRY": "quay.io"}
+    run_args = ["my-lab/private", "-r", "v2.1", "-profile", "docker,test", "-hub", "gitlab", "-user", "me:s3cret"]
+    result = run(head, *run_args, "--input", "s3://in/x.csv", **env)
+    assert result.returncode == 0, result.stderr
+    pulled = (head["record"] / "pull").read_text().split("\0")[:-1]
+    assert pulled == ["pull", "my-lab/private", "-r", "v2.1", "-hub", "gitlab", "-user", "me:s3cret"]
+    read = (head["record"] / "config-args").read_text().split("\0")[:-1]
+    assert read == ["config", "my-lab/private", "-profile", "docker,test", "-value", "docker.registry"]
+    assert recorded_args(head)[3:] == [*run_args, "--input", "s3://in/x.csv"]  # the run itself: unchanged
+    assert not [line for line in result.stderr.splitlines() if "docker.registry" in line]  # quay.io was read
+    # Nextflow takes `-user name:password` (HubOptions.getHubPassword); the head's log shows the name only.
+    assert "s3cret" not in result.stderr and "-user me:*** --input" in result.stderr
+
+
+def test_a_pipeline_without_docker_registry_says_so_in_one_line(head):
+    result = run(head, "my-lab/variant-calling", NF_REGISTRY_CACHES=f"quay.io={CACHES['quay.io']}")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "docker.registry" in line]
+    assert lines == [
+        "entrypoint: my-lab/variant-calling sets no docker.registry (or its config could not be read): "
+        "no cache chosen for this run"
+    ]
+
+
+def test_docker_hub_asked_for_names_the_library_caveat(head):
+    env = {"NF_REGISTRY_CACHES": f"docker.io={CACHES['docker.io']}", "NF_UNQUALIFIED_REGISTRY": "docker.io"}
+    assert run(head, "my-lab/pipeline", **env).returncode == 0
+    assert not (head["record"] / "pull").exists()  # asked for: the pipeline's own config is not read
+    written = (head["record"] / "config").read_text()
+    assert written == expected_config(head, "my-lab/pipeline", {"docker.io": CACHES["docker.io"]}, "docker.io")
+    assert "library/ubuntu:22.04, not ubuntu:22.04" in written
+
+
+@pytest.mark.parametrize(
+    ("caches", "asked", "message"),
+    [
+        (
+            {"quay.io": CACHES["quay.io"]},
+            "ghcr.io",
+            "NF_UNQUALIFIED_REGISTRY=ghcr.io: the stack has no cache of it; cached: quay.io",
+        ),
+        ({}, "quay.io", "cached: none: the stack's registryCache is off"),
+        (CACHES, "quay.io'; x", "NF_UNQUALIFIED_REGISTRY must be a registry host such as quay.io, or none"),
+    ],
+    ids=["uncached host", "cache off", "not a host"],
+)
+def test_asking_for_a_registry_without_a_cache_stops_before_nextflow(head, caches, asked, message):
+    env = {"NF_REGISTRY_CACHES": " ".join(f"{h}={u}" for h, u in caches.items()), "NF_UNQUALIFIED_REGISTRY": asked}
+    result = run(head, "hello", **env)
+    assert result.returncode == 64 and message in result.stderr
+    assert not (head["record"] / "args").exists()
+
+
+def test_a_bad_cache_list_stops_before_nextflow(head):
+    result = run(head, "nf-core/rnaseq", NF_REGISTRY_CACHES="quay.io=x'; rm -rf /")
+    assert result.returncode == 64 and "NF_REGISTRY_CACHES must be host=uri pairs" in result.stderr
+
+
+def test_the_pipeline_label_is_a_tag_value_ecs_accepts(head):
+    # ECS TagValue (botocore's ECS model): ([\p{L}\p{Z}\p{N}_.:/=+\-@]*), at most 256; Batch's own: at most 256.
+    pipeline = "https://example.org/lab/pipe~line?ref=it's" + "é" + "x" * 300
+    assert run(head, pipeline).returncode == 0
+    written = (head["record"] / "config").read_text()
+    assert written == expected_config(head, pipeline, {})
+    [label] = re.findall(r"'nfbatch-pipeline': '([^']*)'", written)
+    assert re.fullmatch(r"[A-Za-z0-9 _.:/=+@-]{256}", label)
+    assert label.startswith("https://example.org/lab/pipe_line_ref=it_s__xxx")  # é is two bytes: two "_"

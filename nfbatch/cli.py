@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from facts.registries import UPSTREAM_BY_KEY
 from nfbatch import maintenance, runs
 from nfbatch.aws import Aws, explain
 from nfbatch.errors import NfbatchError
@@ -86,6 +87,13 @@ def _add_run_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
     run.add_argument("--name", help="run name (default: pipeline plus a timestamp); reuse it with --resume")
     run.add_argument("--resume", action="store_true", help="resume the run with this --name from its cache")
     run.add_argument("--team", help="on a stack shared by teams: the team to run as (required there)")
+    run.add_argument(
+        "--unqualified-registry",
+        metavar="HOST|none",
+        help="route image names without a registry through the stack's cache of HOST (default: the cache of the "
+        "registry the pipeline's own config names, e.g. quay.io for nf-core since tools 2.8; Docker Hub's only when "
+        "asked); none: no routing",
+    )
     run.add_argument("--watch", action="store_true", help="follow the run until it ends")
     run.add_argument("--interval", type=float, default=15.0, help=argparse.SUPPRESS)
 
@@ -108,6 +116,20 @@ def _add_run_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
 
     stop = verb("stop", "terminate a run's head job; Nextflow cancels its tasks")
     stop.add_argument("run", help="run name or head job id")
+    _add_cost_verb(verb)
+
+
+def _add_cost_verb(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """`nfbatch cost`: what a run (or every run since a time) cost, by process, head and total (nfbatch/cost.py)."""
+    cost = verb(
+        "cost",
+        "what a run cost: by process, its head, idle instance time and in total, with the spot saving",
+        json_flag=False,
+    )
+    cost.add_argument("run", nargs="?", help="run name or head job id (or --since for every run since then)")
+    cost.add_argument("--since", help="price every run created since then, e.g. 30d, 12h or 2w")
+    cost.add_argument("--team", help="only this team's runs (a named run must be the team's)")
+    cost.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or json")
 
 
 def _add_stack_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -135,6 +157,12 @@ def _add_stack_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
         "--team",
         help="on a stack shared by teams: the team whose nextflow.config to print "
         "(required there: its tasks need the team's share identifier)",
+    )
+    config.add_argument(
+        "--unqualified-registry",
+        metavar="HOST|none",
+        help="route image names without a registry through the stack's cache of HOST (the printed config has it "
+        "commented out by default: it breaks Docker Hub names such as ubuntu:22.04); none: drop it",
     )
     _add_plan_verb(verb)
 
@@ -209,10 +237,28 @@ def split_nextflow_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def nextflow_config(outputs: StackOutputs, team: str | None) -> str:
+# Where the exported config's commented-out docker scope starts (components/head_job.py, EXPORT_INSTRUCTION).
+COMMENTED_DOCKER_SCOPE = "\n// Uncomment for pipelines whose own config sets docker.registry"
+
+
+def asked_docker_scope(host: str, uri: str) -> str:
+    """The docker scope the head writes for NF_UNQUALIFIED_REGISTRY=host (components/head_job.py _docker_scope, which
+    imports Pulumi; tests/test_registry_routing.py checks the two agree byte for byte)."""
+    why = f"Asked for with --unqualified-registry {host}: names without a registry use its cache."
+    if host in UPSTREAM_BY_KEY["docker-hub"].hosts:
+        # ECR User Guide, pull-through-cache-working-pulling: "For Docker Hub official images, the /library prefix
+        # must be included".
+        why += "\n    // Docker Hub's official images need library/ here: library/ubuntu:22.04, not ubuntu:22.04."
+    named = "Names with a registry (quay.io/..., public.ecr.aws/..., ghcr.io/...) are pulled as named."
+    return f"\ndocker {{\n    // {why}\n    // {named}\n    registry = '{uri}'\n}}\n"
+
+
+def nextflow_config(outputs: StackOutputs, team: str | None, unqualified_registry: str | None = None) -> str:
     """The nextflow.config to launch from a laptop: the stack's, or on a stack shared by teams the team's own. A
     fair-share queue refuses a task without a share identifier (SubmitJob reference), so a team stack exports no
-    stack-wide config and `--team` is required there (and refused on a stack without teams)."""
+    stack-wide config and `--team` is required there (and refused on a stack without teams). Its docker scope is
+    commented out (any pipeline may use it); `unqualified_registry` makes it active for that host's cache (or drops
+    it: none), checked as `nfbatch run --unqualified-registry` checks it."""
     entry = outputs.team(team)
     config = (entry or outputs.values).get("nextflowConfig")
     if not isinstance(config, str) or not config:
@@ -220,7 +266,14 @@ def nextflow_config(outputs: StackOutputs, team: str | None) -> str:
         raise NfbatchError(
             f"the stack outputs have no {where}", "deploy the stack with this version of genomics-batch (`pulumi up`)"
         )
-    return config
+    if unqualified_registry is None:
+        return config
+    caches = outputs.values.get("registryCaches") or {}
+    runs.check_unqualified_registry(unqualified_registry, caches)
+    base = config.split(COMMENTED_DOCKER_SCOPE)[0]
+    if unqualified_registry == "none":
+        return base
+    return base + asked_docker_scope(unqualified_registry, caches[unqualified_registry])
 
 
 class Cli:
@@ -253,6 +306,7 @@ class Cli:
                 args.params_file,
                 args.resume,
                 args.team,
+                unqualified_registry=args.unqualified_registry,
             )
             runs.validate_request(self.request)
         elif self.nextflow_args:
@@ -269,21 +323,31 @@ class Cli:
         if args.verb == "plan":  # offline: no stack outputs, no AWS
             return self.do_plan()
         if args.verb == "config" and args.what != "nextflow":  # offline, from the settings model
-            if args.team is not None:
-                raise NfbatchError(
-                    f"--team picks a team's nextflow.config; the {args.what} is the same for every team",
-                    f"drop --team: nfbatch config {args.what}",
-                )
-            from settings import reference
-
-            sys.stdout.write(reference.schema_text() if args.what == "schema" else reference.config_table())
-            return 0
+            return self.print_settings_document()
         outputs = load_outputs(args.stack, args.outputs)
         if args.verb == "config":
-            sys.stdout.write(nextflow_config(outputs, args.team))
+            sys.stdout.write(nextflow_config(outputs, args.team, args.unqualified_registry))
             return 0
         self._aws = Aws(outputs["region"])
         return getattr(self, "do_" + args.verb.replace("-", "_"))(outputs)
+
+    def print_settings_document(self) -> int:
+        """`nfbatch config schema|reference`: offline, from the settings model; the nextflow.config options refused."""
+        args = self.args
+        if args.team is not None:
+            raise NfbatchError(
+                f"--team picks a team's nextflow.config; the {args.what} is the same for every team",
+                f"drop --team: nfbatch config {args.what}",
+            )
+        if args.unqualified_registry is not None:
+            raise NfbatchError(
+                f"--unqualified-registry changes the nextflow.config, not the {args.what}",
+                f"drop --unqualified-registry: nfbatch config {args.what}",
+            )
+        from settings import reference
+
+        sys.stdout.write(reference.schema_text() if args.what == "schema" else reference.config_table())
+        return 0
 
     # --- verbs ------------------------------------------------------------------------------------------------
     def do_plan(self) -> int:
@@ -461,6 +525,8 @@ class Cli:
                     f"reason: {r['statusReason'] or '-'}; container: {r['reason'] or '-'}; "
                     f"exit code: {r['exitCode'] if r['exitCode'] is not None else '-'}"
                 )
+                if r.get("hint"):
+                    self.console.print(f"hint: {r['hint']}", markup=False, highlight=False)
                 for line in r["logTail"]:
                     self.console.print(line, markup=False, highlight=False)
             return 0
@@ -473,6 +539,27 @@ class Cli:
                     self.console.print(event["message"], markup=False, highlight=False)
         except KeyboardInterrupt:
             return 130
+        return 0
+
+    def do_cost(self, outputs) -> int:
+        from nfbatch import cost
+
+        args = self.args
+        if bool(args.run) == bool(args.since):
+            raise NfbatchError(
+                "cost prices one run, or every run since a time" + (": not both" if args.run else ""),
+                "give a run name or head job id, or --since 30d",
+            )
+        if args.since:
+            cost.since_millis(args.since)  # a bad span is refused before any AWS call
+            result = cost.price_runs(self.aws, outputs, args.since, args.team)
+        else:
+            result = cost.price_run(self.aws, outputs, args.run, args.team)
+        if args.format == "json":
+            self.emit_json(result)
+            return 0
+        for line in cost.text_lines(result):
+            self.console.print(line, markup=False, highlight=False)
         return 0
 
     def do_stop(self, outputs) -> int:

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from facts.contract import NEXTFLOW_JOB_DEFINITION_PREFIX, TEAM_TAG, queue_capacity
+from facts.registries import UPSTREAMS
 from nfbatch.aws import RETRY_CONFIG, Aws
+from nfbatch.errors import NfbatchError
+from nfbatch.policy_eval import ALLOW, DENY, decision, document, for_principal
+from nfbatch.pull_errors import is_rate_limited, pull_hint, pull_reason
 from nfbatch.runs import describe_jobs, list_job_summaries
 from nfbatch.stack import StackOutputs
 
@@ -57,6 +63,9 @@ def doctor(aws: Aws, outputs: StackOutputs, stack: str | None = None) -> list[di
         *_cost_tag_checks(aws, outputs, stack),
         *_bucket_checks(aws, outputs, stack),
         *_role_checks(aws, outputs, stack),
+        *_cache_rule_checks(aws, outputs, stack),
+        _cache_grant_check(aws, outputs, stack),
+        *_pull_failure_checks(aws, outputs),
         *_alert_checks(aws, outputs, stack),
     ]
 
@@ -358,6 +367,226 @@ def _role_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dic
                 raise
             checks.append(_check(label, False, f"{name} does not exist", redeploy(stack)))
     return checks
+
+
+# --- the registry cache (issue 19) --------------------------------------------------------------------------------
+
+CACHE_RULES_CHECK = "registry cache rules"
+CACHE_GRANT_CHECK = "instance role may fill the cache"
+PULL_WINDOW_DAYS = 7  # Batch keeps finished jobs for days; a week covers the runs someone still asks about
+PULL_FAILURES_CHECK = f"image pull failures ({PULL_WINDOW_DAYS} days)"
+PULL_SCAN_CAP = 1000  # job summaries read per queue (10 ListJobs pages): doctor stays quick on a busy stack
+PULL_DESCRIBE_CAP = 500  # failed jobs described (5 DescribeJobs calls of 100)
+CACHE_OFF = "off (registryCache.enabled is false): task images are pulled from their registries"
+# The ECR actions that fill a cache on the first pull of an image (https://docs.aws.amazon.com/AmazonECR/latest/
+# userguide/pull-through-cache-iam.html): BatchImportUpstreamImage always, CreateRepository for a repository that
+# does not exist yet; granted by an identity policy or the private registry's permissions policy. TagResource too:
+# the Service Authorization Reference's operations table maps BatchGetImage to ecr:BatchImportUpstreamImage,
+# ecr:CreateRepository and ecr:TagResource (https://docs.aws.amazon.com/service-authorization/latest/reference/
+# list_amazonelasticcontainerregistry.html), and the stack grants all three (policies/iam.py CACHE_PULL_ACTIONS).
+CACHE_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:TagResource")
+CACHE_ACTIONS_TEXT = ", ".join(CACHE_ACTIONS[:-1]) + " and " + CACHE_ACTIONS[-1]
+CACHE_PROBE = "nfbatch-doctor-probe"  # a repository name under a prefix, for the grant's resource ARN
+
+
+@dataclass(frozen=True)
+class CacheRule:
+    prefix: str  # the rule's ecrRepositoryPrefix (dev/quay)
+    account: str
+    region: str
+    url: str  # the upstreamRegistryUrl it must front
+    hosts: tuple[str, ...]  # the image hosts the stack routes through it
+
+
+def cache_rules(caches: dict[str, str]) -> list[CacheRule]:
+    """The rules a registryCaches export (image host -> `<registry host>/<prefix>`) implies, one per prefix."""
+    by_prefix: dict[str, CacheRule] = {}
+    for host, uri in sorted(caches.items()):
+        registry, _, prefix = uri.partition("/")
+        match = ECR_HOST.fullmatch(registry)
+        upstream = next((u for u in UPSTREAMS if host in u.hosts), None)
+        url = upstream.url if upstream else host  # an Azure registry is its own host (facts/registries.py)
+        if not match or not prefix:
+            raise NfbatchError(
+                f"registryCaches: {host} -> {uri!r} is not <account>.dkr.ecr.<region>.amazonaws.com/<prefix>",
+                "write the outputs again with `pulumi stack output --json`",
+            )
+        known = by_prefix.get(prefix)
+        hosts = (*known.hosts, host) if known else (host,)
+        by_prefix[prefix] = CacheRule(prefix, match["account"], match["region"], url, hosts)
+    return list(by_prefix.values())
+
+
+def _ecr_in(aws: Aws, region: str):
+    return aws.client("ecr") if region == aws.region else aws.session.client("ecr", region_name=region)
+
+
+def cache_rule_check(rule: CacheRule, found: dict | None, stack: str | None = None) -> dict:
+    """One rule as DescribePullThroughCacheRules gives it (None: PullThroughCacheRuleNotFoundException)."""
+    name, hosts = f"cache rule {rule.prefix}", ", ".join(rule.hosts)
+    # The provider reads a rule by its prefix and, when ECR says PullThroughCacheRuleNotFoundException, drops it
+    # from the state ("not found, removing from state": terraform-provider-aws internal/service/ecr/
+    # pull_through_cache_rule.go, resourcePullThroughCacheRuleRead): a refresh first, then up creates it again.
+    refresh_up = f"`pulumi up --refresh{f' --stack {stack}' if stack else ''}`"
+    if found is None:
+        detail = f"missing: images of {hosts} routed to {rule.prefix}/ fail with CannotPullContainerError"
+        return _check(name, False, detail, f"run {refresh_up}: it finds the rule gone and creates it again")
+    actual = found.get("upstreamRegistryUrl", "")
+    if actual.lower() != rule.url.lower():
+        # upstream_registry_url is ForceNew in the provider (same file) and UpdatePullThroughCacheRule takes only
+        # credentialArn and customRoleArn (botocore's ECR model): a refresh sees the change, up replaces the rule.
+        detail = f"fronts {actual or 'nothing'}, not {rule.url}: images of {hosts} would come from the wrong registry"
+        return _check(name, False, detail, f"run {refresh_up}: it replaces the rule with one for {rule.url}")
+    # Prefixes are unique per registry (account and region), not per project: say which base this stack holds.
+    base = rule.prefix.rsplit("/", 1)[0]
+    owner = (
+        f"this stack owns {base}/ here: another stack in this account and region needs its own "
+        "registryCache.repositoryPrefix"
+    )
+    return _check(name, True, f"{rule.url} for {hosts}; {owner}")
+
+
+def _cache_rule_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:
+    caches = outputs.values.get("registryCaches") or {}
+    if not caches:
+        return [_check(CACHE_RULES_CHECK, True, CACHE_OFF)]
+    checks = []
+    for rule in cache_rules(caches):
+        # One prefix per call, as the provider reads a rule: a missing prefix among several would fail the call.
+        try:
+            answer = _ecr_in(aws, rule.region).describe_pull_through_cache_rules(
+                registryId=rule.account, ecrRepositoryPrefixes=[rule.prefix]
+            )
+            found = next(
+                (r for r in answer.get("pullThroughCacheRules", []) if r.get("ecrRepositoryPrefix") == rule.prefix),
+                None,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "PullThroughCacheRuleNotFoundException":
+                raise
+            found = None
+        checks.append(cache_rule_check(rule, found, stack))
+    return checks
+
+
+def role_policies(iam, role: str) -> tuple[list[tuple[str, dict]], dict | None]:
+    """A role's identity policies (inline, then attached managed ones at their default version) by name, and its
+    permissions boundary's document (None without one): ListRolePolicies/GetRolePolicy, ListAttachedRolePolicies/
+    GetPolicy/GetPolicyVersion and GetRole (Role.PermissionsBoundary), botocore's IAM model."""
+    found = []
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+        for name in page["PolicyNames"]:
+            found.append((name, document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])))
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+        for attached in page["AttachedPolicies"]:
+            found.append((attached["PolicyName"], _managed_document(iam, attached["PolicyArn"])))
+    boundary = iam.get_role(RoleName=role)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+    return found, _managed_document(iam, boundary) if boundary else None
+
+
+def _managed_document(iam, arn: str) -> dict:
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+
+
+def cache_grant_gaps(
+    identity: list[tuple[str, dict]],
+    boundary: dict | None,
+    registry_policy: dict | None,
+    role_arn: str,
+    repositories: list[str],
+) -> list[str]:
+    """What the role may not do of CACHE_ACTIONS on each repository ARN, each as `<action> on <arn>: <why>`. An
+    allow comes from its own policies or from statements of the registry's permissions policy naming it; an
+    explicit deny in any wins; a permissions boundary must allow it too (IAM policy evaluation logic)."""
+    granted = [d for _, d in identity] + ([for_principal(registry_policy, role_arn)] if registry_policy else [])
+    gaps = []
+    for repository in repositories:
+        for action in CACHE_ACTIONS:
+            verdict = decision(granted, action, repository)
+            if verdict == DENY:
+                named = [n for n, d in identity if decision([d], action, repository) == DENY] or ["the registry policy"]
+                gaps.append(f"{action} on {repository}: denied by {named[0]}")
+            elif verdict != ALLOW:
+                gaps.append(f"{action} on {repository}: no policy of the role allows it")
+            elif boundary is not None and decision([boundary], action, repository) != ALLOW:
+                gaps.append(f"{action} on {repository}: outside the role's permissions boundary")
+    return gaps
+
+
+def _registry_policy(ecr) -> dict | None:
+    """The private registry's permissions policy (GetRegistryPolicy), None when it has none."""
+    try:
+        return document(ecr.get_registry_policy()["policyText"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "RegistryPolicyNotFoundException":
+            raise
+        return None
+
+
+def _cache_grant_check(aws: Aws, outputs: StackOutputs, stack: str | None) -> dict:
+    """May the instance role (the ECS agent pulls with it) import into every cache prefix?"""
+    caches = outputs.values.get("registryCaches") or {}
+    if not caches:
+        return _check(CACHE_GRANT_CHECK, True, CACHE_OFF)
+    role_arn, rules = outputs["instanceRoleArn"], cache_rules(caches)
+    name, partition = role_arn.rsplit("/", 1)[-1], role_arn.split(":")[1]
+    try:
+        identity, boundary = role_policies(aws.client("iam"), name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        return _check(CACHE_GRANT_CHECK, False, f"{name} does not exist", redeploy(stack))
+    gaps = []
+    for region in sorted({r.region for r in rules}):
+        here = [r for r in rules if r.region == region]
+        registry = _registry_policy(_ecr_in(aws, region))
+        arns = [f"arn:{partition}:ecr:{region}:{r.account}:repository/{r.prefix}/{CACHE_PROBE}" for r in here]
+        gaps += cache_grant_gaps(identity, boundary, registry, role_arn, arns)
+    if gaps:
+        detail = f"{name}: " + "; ".join(g.replace(f"/{CACHE_PROBE}", "/*") for g in gaps)
+        fix = f"{redeploy(stack)}: the stack grants {CACHE_ACTIONS_TEXT} on its cache prefixes"
+        return _check(CACHE_GRANT_CHECK, False, detail + "; the first pull of each image fails", fix)
+    prefixes = ", ".join(f"{r.prefix}/*" for r in rules)
+    return _check(CACHE_GRANT_CHECK, True, f"{name} may {CACHE_ACTIONS_TEXT} on {prefixes}")
+
+
+def recent_failed_jobs(aws: Aws, outputs: StackOutputs, since_ms: int) -> tuple[list[dict], int]:
+    """FAILED jobs created since `since_ms` on the head and task queues (DescribeJobs details, at most
+    PULL_DESCRIBE_CAP), and how many job summaries were read. ListJobs takes one filter and ignores jobStatus when
+    given one (botocore's Batch model, ListJobsRequest.filters), so AFTER_CREATED_AT is asked and FAILED kept here."""
+    since = [{"name": "AFTER_CREATED_AT", "values": [str(since_ms)]}]
+    paginator, read, failed = aws.client("batch").get_paginator("list_jobs"), 0, []
+    for queue in dict.fromkeys([outputs["headQueueArn"], *outputs.task_queue_arns]):
+        pages = paginator.paginate(jobQueue=queue, filters=since, PaginationConfig={"MaxItems": PULL_SCAN_CAP})
+        for page in pages:
+            read += len(page["jobSummaryList"])
+            # The window again here: moto (and any stand-in) may ignore the filter, and it costs nothing.
+            page_jobs = [s for s in page["jobSummaryList"] if s.get("createdAt", 0) >= since_ms]
+            failed += [s["jobId"] for s in page_jobs if s.get("status") == "FAILED"]
+    return describe_jobs(aws, failed[:PULL_DESCRIBE_CAP]), read
+
+
+def pull_failure_check(jobs: list[dict], caches: dict[str, str], since: str) -> dict:
+    """The check on failed jobs' reasons: none failed pulling its image, or how many did and what to do."""
+    pulls = sorted((j for j in jobs if pull_reason(j)), key=lambda j: j.get("createdAt", 0), reverse=True)
+    if not pulls:
+        return _check(PULL_FAILURES_CHECK, True, f"none of {len(jobs)} failed jobs since {since}")
+    limited = [j for j in pulls if is_rate_limited(pull_reason(j) or "")]
+    newest = (limited or pulls)[0]
+    reason, image = pull_reason(newest) or "", (newest.get("container") or {}).get("image")
+    detail = (
+        f"{len(pulls)} job(s) since {since} could not pull their image, {len(limited)} for a registry's rate limit; "
+        f"newest: {newest['jobName']} ({image or 'image unknown'}): {reason[:200]}"
+    )
+    return _check(PULL_FAILURES_CHECK, False, detail, pull_hint(reason, caches, image))
+
+
+def _pull_failure_checks(aws: Aws, outputs: StackOutputs, now: float | None = None) -> list[dict]:
+    since_ms = int(((now or time.time()) - PULL_WINDOW_DAYS * 86400) * 1000)
+    jobs, _ = recent_failed_jobs(aws, outputs, since_ms)
+    since = datetime.fromtimestamp(since_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [pull_failure_check(jobs, outputs.values.get("registryCaches") or {}, since)]
 
 
 def _alert_checks(aws: Aws, outputs: StackOutputs, stack: str | None) -> list[dict]:

@@ -24,6 +24,7 @@ from facts.contract import HEAD_SCHEDULING_PRIORITY, PARAMS_PREFIX, PIPELINE_TAG
 from facts.limits import TEAM_NAME, TEAM_NAME_RULE
 from nfbatch.aws import Aws
 from nfbatch.errors import NfbatchError
+from nfbatch.pull_errors import pull_hint, pull_reason
 from nfbatch.stack import StackOutputs
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -59,6 +60,9 @@ class RunRequest:
     params_file: Path | None = None
     resume: bool = False
     team: str | None = None  # on a stack with teams: who runs it (share identifier, job definition, Team tag)
+    # The host whose cache docker.registry names for this run, or "none"; None: the head decides
+    # (components/head_job.py unqualified_registry: the cache of the registry the pipeline's own config names).
+    unqualified_registry: str | None = None
 
 
 def check_params_file(path: Path) -> None:
@@ -103,6 +107,18 @@ def validate_request(request: RunRequest) -> None:
         check_params_file(request.params_file)
     if request.team is not None and not TEAM_NAME.fullmatch(request.team):
         raise NfbatchError(f"--team {request.team!r} is not a team name", f"team names are {TEAM_NAME_RULE}")
+
+
+def check_unqualified_registry(host: str | None, caches: dict) -> None:
+    """--unqualified-registry must name a host the stack caches (the registryCaches export), or none; the head
+    refuses anything else too (container/entrypoint.sh), but only after the job has waited for a place to run."""
+    if host is None or host == "none" or host in caches:
+        return
+    cached = ", ".join(sorted(caches))
+    raise NfbatchError(
+        f"--unqualified-registry {host}: the stack has no cache of it",
+        f"use one of {cached}, or none" if cached else "the stack's registryCache is off: drop the option",
+    )
 
 
 def nextflow_command(request: RunRequest, params_uri: str | None) -> list[str]:
@@ -160,6 +176,7 @@ def name_must_be_new(aws: Aws, outputs: StackOutputs, request: RunRequest) -> No
 def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitted:
     validate_request(request)
     team = outputs.team(request.team)  # before any AWS call: a team stack needs --team, others refuse it
+    check_unqualified_registry(request.unqualified_registry, outputs.values.get("registryCaches") or {})
     head_queue_must_accept_jobs(aws, outputs)
     if request.resume:
         resume_must_be_own_team(aws, outputs, request)
@@ -189,7 +206,14 @@ def submit_run(aws: Aws, outputs: StackOutputs, request: RunRequest) -> Submitte
         jobDefinition=team["jobDefinitionArn"] if team else outputs["jobDefinitionArn"],
         containerOverrides={
             "command": nextflow_command(request, params_uri),
-            "environment": [{"name": "NF_RUN_NAME", "value": request.run_name}],
+            "environment": [
+                {"name": "NF_RUN_NAME", "value": request.run_name},
+                *(
+                    [{"name": "NF_UNQUALIFIED_REGISTRY", "value": request.unqualified_registry}]
+                    if request.unqualified_registry
+                    else []
+                ),
+            ],
         },
         tags={**tags, TEAM_TAG: request.team} if team else tags,
         propagateTags=True,
@@ -363,10 +387,29 @@ def _run_of(head: dict) -> str:
     return head.get("tags", {}).get(RUN_TAG) or head["jobName"].removeprefix(JOB_PREFIX)
 
 
+def task_summaries(aws: Aws, outputs: StackOutputs, start: int, stop: int | None) -> tuple[list[dict], list[int]]:
+    """Summaries of task-queue jobs created from `start` to `stop` (None: still running), and the creation times of
+    those created after `stop` (skipped, never described). ListJobs takes one filter and lists newest first
+    (botocore Batch model, ListJobsRequest.filters: "Only one filter can be used at a time", "sorted by the
+    createdAt field, with the most recent jobs being first"): AFTER_CREATED_AT bounds the start, and paging stops
+    after the first page holding a summary older than `start`, should the filter let one through."""
+    since = [{"name": "AFTER_CREATED_AT", "values": [str(start)]}]
+    kept: list[dict] = []
+    later: list[int] = []
+    for queue in outputs.task_queue_arns:
+        for page in aws.client("batch").get_paginator("list_jobs").paginate(jobQueue=queue, filters=since):
+            created = [s.get("createdAt", 0) for s in page["jobSummaryList"]]
+            later += [t for t in created if stop is not None and t > stop]
+            kept += [s for s, t in zip(page["jobSummaryList"], created, strict=True) if start <= t <= (stop or t)]
+            if any(t < start for t in created):
+                break
+    return kept, later
+
+
 def task_job_ids(aws: Aws, outputs: StackOutputs, head: dict) -> list[str]:
     """Ids of jobs on the task queues created since the head job (candidates; the run tag decides)."""
-    since = [{"name": "AFTER_CREATED_AT", "values": [str(head.get("createdAt", 0))]}]
-    return [s["jobId"] for queue in outputs.task_queue_arns for s in list_job_summaries(aws, queue, since)]
+    kept, _ = task_summaries(aws, outputs, head.get("createdAt", 0), None)
+    return [s["jobId"] for s in kept]
 
 
 def task_jobs(aws: Aws, outputs: StackOutputs, head: dict) -> list[dict]:
@@ -497,6 +540,16 @@ def failed_task_reports(aws: Aws, outputs: StackOutputs, run: str, which: str, t
                 "reason": container.get("reason"),
                 "exitCode": container.get("exitCode"),
                 "logTail": lines,
+                "hint": task_pull_hint(job, outputs),
             }
         )
     return reports
+
+
+def task_pull_hint(job: dict, outputs: StackOutputs) -> str | None:
+    """For a task that died pulling its image (CannotPullContainerError in any of its reasons): what to do, with
+    the stack's caches (the registryCaches export) when a registry's rate limit refused it; None otherwise."""
+    reason = pull_reason(job)
+    if reason is None:
+        return None
+    return pull_hint(reason, outputs.values.get("registryCaches") or {}, (job.get("container") or {}).get("image"))

@@ -5,6 +5,7 @@ botocore's own event hooks on real requests to moto, so retries and parsing run 
 """
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -143,6 +144,38 @@ def test_run_submits_the_head_job_with_options_tags_and_params(shared_stack, hoo
     ]
     assert {"name": "NF_RUN_NAME", "value": "rna-1"} in job["container"]["environment"]
     assert job["tags"] == {"nfbatch-run": "rna-1", "nfbatch-pipeline": "nf-core/rnaseq"}
+
+
+@pytest.fixture
+def cached_stack(shared_stack, tmp_path):
+    """The shared stack's outputs with the registryCaches export of a stack with the default caches."""
+    registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+    caches = {"quay.io": f"{registry}/dev/quay", "public.ecr.aws": f"{registry}/dev/ecr-public"}
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps({**shared_stack.outputs, "registryCaches": caches}))
+    return dataclasses.replace(shared_stack, outputs_file=outputs_file)
+
+
+def test_run_can_ask_for_a_cached_registry_for_names_without_one(cached_stack, hooks):
+    # The head reads NF_UNQUALIFIED_REGISTRY (container/entrypoint.sh; tests/test_container.py runs it).
+    args = ("run", "hello", "--name", "asked-ecr", "--unqualified-registry", "public.ecr.aws")
+    assert nfbatch(cached_stack, *args)[0] == 0
+    [job] = head_jobs(cached_stack, "asked-ecr")
+    assert {"name": "NF_UNQUALIFIED_REGISTRY", "value": "public.ecr.aws"} in job["container"]["environment"]
+    assert nfbatch(cached_stack, "run", "hello", "--name", "plain-routing")[0] == 0
+    [plain] = head_jobs(cached_stack, "plain-routing")
+    assert all(e["name"] != "NF_UNQUALIFIED_REGISTRY" for e in plain["container"]["environment"])
+
+
+@pytest.mark.parametrize(("cached", "fix"), [(True, "use one of public.ecr.aws, quay.io, or none"), (False, "is off")])
+def test_run_refuses_a_registry_the_stack_does_not_cache_before_submitting(
+    shared_stack, cached_stack, hooks, capsys, cached, fix
+):
+    stack, name = (cached_stack, "asked-ghcr") if cached else (shared_stack, "asked-ghcr-off")
+    code, _ = nfbatch(stack, "run", "hello", "--name", name, "--unqualified-registry", "ghcr.io")
+    err = capsys.readouterr().err
+    assert code != 0 and "--unqualified-registry ghcr.io: the stack has no cache of it" in err and fix in err
+    assert head_jobs(stack, name) == []
 
 
 def test_resume_reuses_the_named_runs_cache(shared_stack, hooks):
@@ -362,7 +395,8 @@ def test_stop_of_an_ended_run_changes_nothing(shared_stack, hooks):
 def test_doctor_passes_on_a_healthy_stack(shared_stack, hooks):
     code, out = nfbatch(shared_stack, "doctor", "--json")
     checks = as_json(out)
-    assert code == 0 and len(checks) == 17 and all(c["ok"] for c in checks)
+    # 20: the registry cache's rules and grant say "off" (no registryCaches export), and no recent pull failure.
+    assert code == 0 and len(checks) == 20 and all(c["ok"] for c in checks)
     assert set(checks[0]) == {"check", "ok", "detail", "fix"}
 
 
@@ -1032,6 +1066,21 @@ HAND_EDITED = [
         "alertTopicArn = {defaultQueueArn}: must be an SNS topic ARN",
     ),
     ("seqera-string", lambda o: {"seqeraPlatform": "none"}, "seqeraPlatform = none: must be a JSON object"),
+    (
+        "cache-other-region",
+        lambda o: {"registryCaches": {"quay.io": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/quay"}},
+        "quay.io: must be a cache URI, <account>.dkr.ecr.us-east-1.amazonaws.com/<prefix>",
+    ),
+    (
+        "cache-list",
+        lambda o: {"registryCaches": ["quay.io"]},
+        "must be a JSON object of image hosts to cache URIs",
+    ),
+    (
+        "records-group-spaces",
+        lambda o: {"instanceEventsLogGroupName": "instance records"},
+        "instanceEventsLogGroupName = instance records: must be a log group name",
+    ),
     (
         "two-at-once",
         lambda o: {"workDir": "work", "headQueueArn": 5},

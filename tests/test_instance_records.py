@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import botocore
+import pytest
 from conftest import ACCOUNT, REGION, build_component, component_args, run_program
 from parliament import analyze_policy_string
 from parliament import config as parliament_config
@@ -214,19 +215,21 @@ def test_recording_can_be_turned_off():
     assert "instanceEventsLogGroupName" not in run.outputs
 
 
-def test_declared_records_replay_into_moto_and_read_back_as_the_events(moto_server):
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_declared_records_replay_into_moto_and_read_back_as_the_events(stack, request, moto_server):
     """The inputs the program declares, sent to moto as the provider sends them; an ECS event then lands in the
     group as one log event holding the EventBridge event as JSON (the format nfbatch cost reads)."""
-    run = run_program("dev")
+    run = request.getfixturevalue(f"{stack}_run")
     declared = {r.typ.rsplit(":", 1)[1]: r for r in run.mocks.registrations if r.name.startswith("instance-records")}
     logs, events = moto_server.client("logs"), moto_server.client("events")
-    name = declared["LogGroup"].inputs["namePrefix"] + "replay"
+    name = declared["LogGroup"].inputs["namePrefix"] + f"replay-{stack}"
     logs.create_log_group(logGroupName=name)
     logs.put_retention_policy(logGroupName=name, retentionInDays=int(declared["LogGroup"].inputs["retentionInDays"]))
     arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["arn"].removesuffix(":*")
     logs.put_resource_policy(policyName=name, policyDocument=json.dumps(log_write_policy(arn)))
-    events.put_rule(Name="replay-instance-records", EventPattern=declared["EventRule"].inputs["eventPattern"])
-    events.put_targets(Rule="replay-instance-records", Targets=[{"Id": "records", "Arn": arn}])
+    rule_name = f"replay-instance-records-{stack}"
+    events.put_rule(Name=rule_name, EventPattern=declared["EventRule"].inputs["eventPattern"])
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "records", "Arn": arn}])
     [cluster] = [r.outputs["ecsClusterArn"] for r in run.mocks.of_type(CE) if r.name == "batch-spot"]
     event = with_built_in_attributes(sample_event(cluster))
     for sent in (event, sample_event(OTHER)):

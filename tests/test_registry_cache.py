@@ -384,3 +384,34 @@ def test_the_cache_iam_replayed_into_moto_lets_the_instance_role_fill_only_its_c
         "Allow",
     ]
     assert decision([d for _, d in creator], "ecr:BatchImportUpstreamImage", ours[0]) == "ImplicitDeny"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_dev_and_prod_replay_into_moto_where_it_covers_ecr_and_iam(stack, request, moto_server):
+    # moto 5.2.5 has no pull-through cache rules or creation templates: those requests are checked against botocore's
+    # ECR model as the provider sends them; the roles and policies go through moto's IAM, the lifecycle rule through
+    # moto's ECR with the one count type it knows (test_moto_accepts_the_lifecycle_policy_... says why).
+    run = request.getfixturevalue(f"{stack}_run")
+    for rule in run.mocks.of_type(RULE_TYPE):
+        validate(
+            "CreatePullThroughCacheRule",
+            {k: rule.inputs[k] for k in ("ecrRepositoryPrefix", "upstreamRegistryUrl")},
+        )
+    [template] = run.mocks.of_type(TEMPLATE_TYPE)
+    request_ = template_request({**template.inputs, "customRoleArn": f"arn:aws:iam::{ACCOUNT}:role/creation"})
+    validate("CreateRepositoryCreationTemplate", request_)
+    iam, ecr, suffix = moto_server.client("iam"), moto_server.client("ecr"), f"{stack}-{time.time_ns()}"
+    creation = run.mocks.named("registry-creation", "aws:iam/role:Role")
+    iam.create_role(RoleName=f"creation-{suffix}", AssumeRolePolicyDocument=creation.inputs["assumeRolePolicy"])
+    for name, role in (("registry-creation", f"creation-{suffix}"), ("registry-pull", f"instance-{suffix}")):
+        if name == "registry-pull":
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=creation.inputs["assumeRolePolicy"])
+        policy = run.mocks.named(name, "aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=policy)
+        assert iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"] == json.loads(policy)
+    [rule] = json.loads(template.inputs["lifecyclePolicy"])["rules"]
+    known = {**rule, "selection": {**rule["selection"], "countType": "sinceImagePushed"}}
+    ecr.create_repository(repositoryName=f"{stack}/quay/replay-{suffix}")
+    ecr.put_lifecycle_policy(
+        repositoryName=f"{stack}/quay/replay-{suffix}", lifecyclePolicyText=json.dumps({"rules": [known]})
+    )

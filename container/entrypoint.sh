@@ -103,7 +103,13 @@ config="$launch_dir/genomics-batch.config"
 # local checkout, which `nextflow pull` makes and switches to -r (cli/CmdPull.groovy; -hub and -user from
 # cli/HubOptions.groovy); a local directory is read as it is. Prints nothing when the pipeline sets none or cannot be
 # read (private repository, no network): then nothing is routed, and every name pulls as the pipeline names it.
-# Two JVM starts: a few seconds before the run.
+# Two JVM starts: a few seconds before the run, and never more than NF_REGISTRY_LOOKUP_SECONDS each (a stalled git
+# server or a black-holed egress must not hold the run up; timeout is coreutils', in the base image).
+lookup_seconds="${NF_REGISTRY_LOOKUP_SECONDS:-300}"
+[[ "$lookup_seconds" =~ ^[1-9][0-9]{0,4}$ ]] || lookup_seconds=300
+bounded() {
+  if command -v timeout >/dev/null; then timeout "$lookup_seconds" "$@"; else "$@"; fi
+}
 own_docker_registry() {
   local pipeline="$1" pull_args=() profile_args=() out value i next
   for ((i = 2; i <= $#; i++)); do
@@ -113,15 +119,17 @@ own_docker_registry() {
       -profile) [[ $next -le $# ]] && profile_args=(-profile "${!next}") ;;
     esac
   done
-  if [[ ! -e "$pipeline" ]] && ! out=$(nextflow pull "$pipeline" "${pull_args[@]}" 2>&1); then
+  if [[ ! -e "$pipeline" ]] && ! out=$(bounded nextflow pull "$pipeline" "${pull_args[@]}" 2>&1); then
     log "could not pull $pipeline to read its docker.registry (${out##*$'\n'}): no cache chosen for this run"
     return 0
   fi
-  if ! value=$(nextflow config "$pipeline" "${profile_args[@]}" -value docker.registry 2>/dev/null); then
+  if ! value=$(bounded nextflow config "$pipeline" "${profile_args[@]}" -value docker.registry 2>/dev/null); then
     log "$pipeline sets no docker.registry (or its config could not be read): no cache chosen for this run"
     return 0
   fi
-  value="${value##*$'\n'}"
+  # The value is the first line; config warnings, if any, follow it on stdout (CmdConfig.run: printValue0, then
+  # builder.warnings through logback's console appender).
+  value="${value%%$'\n'*}"
   if [[ ! "$value" =~ ^[a-z0-9.-]+(:[0-9]+)?/?$ ]]; then
     log "$pipeline sets docker.registry to $value, not a registry host: no cache chosen for this run"
     return 0
@@ -296,6 +304,7 @@ shown=()
 after_user=false
 for arg in "${args[@]}"; do
   if [[ "$after_user" == true && "$arg" == *:* ]]; then arg="${arg%%:*}:***"; fi
+  if [[ "$arg" == -user=*:* ]]; then arg="${arg%%:*}:***"; fi
   shown+=("$arg")
   after_user=false
   [[ "$arg" == -user ]] && after_user=true

@@ -18,8 +18,9 @@ ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
 JOB_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"  # Batch keeps one job id across a job's attempts
 DOCKERFILE = ROOT / "container" / "Dockerfile"
 
-# Stand-in for nextflow. `pull` and `config` record their arguments; pull fails when FAKE_PULL_FAILS is set; config
-# prints FAKE_OWN_REGISTRY, or when it is unset fails as the real one does for an option the pipeline does not define
+# Stand-in for nextflow. `pull` and `config` record their arguments; pull fails when FAKE_PULL_FAILS is set and hangs
+# when FAKE_PULL_HANGS is; config prints FAKE_OWN_REGISTRY (then FAKE_CONFIG_WARNING, as CmdConfig prints warnings
+# after the value), or when it is unset fails as the real one does for an option the pipeline does not define
 # (nextflow v25.04.6 cli/CmdConfig.groovy printValue0: "Configuration option '$name' not found"). Any other command
 # is the run: it records its arguments (NUL-separated), its -c config and the session and cloud-cache settings it was
 # given, then behaves as FAKE_MODE says: exit with FAKE_STATUS, or wait for SIGTERM and then exit with FAKE_TERM_STATUS.
@@ -29,11 +30,12 @@ case "$1" in
   pull)
     printf '%s\0' "$@" > "$record/pull"
     [[ -z "${FAKE_PULL_FAILS:-}" ]] || { echo "Checking $2 ..."; echo "Cannot find $2 -- no network"; exit 1; }
+    [[ -z "${FAKE_PULL_HANGS:-}" ]] || exec sleep 60
     echo "Checking $2 ..."
     exit 0 ;;
   config)
     printf '%s\0' "$@" > "$record/config-args"
-    [[ -n "${FAKE_OWN_REGISTRY:-}" ]] && { echo "$FAKE_OWN_REGISTRY"; exit 0; }
+    [[ -n "${FAKE_OWN_REGISTRY:-}" ]] && { echo "$FAKE_OWN_REGISTRY"; echo "${FAKE_CONFIG_WARNING:-}"; exit 0; }
     echo "ERROR ~ Configuration option 'docker.registry' not found" >&2
     exit 1 ;;
 esac
@@ -496,3 +498,26 @@ def test_the_pipeline_label_is_a_tag_value_ecs_accepts(head):
     [label] = re.findall(r"'nfbatch-pipeline': '([^']*)'", written)
     assert re.fullmatch(r"[A-Za-z0-9 _.:/=+@-]{256}", label)
     assert label.startswith("https://example.org/lab/pipe_line_ref=it_s__xxx")  # é is two bytes: two "_"
+
+
+def test_a_stalled_lookup_gives_up_and_the_run_goes_ahead_unrouted(head):
+    # A black-holed egress or a stalled git server: the pull is cut off after NF_REGISTRY_LOOKUP_SECONDS.
+    env = {"NF_REGISTRY_CACHES": f"quay.io={CACHES['quay.io']}", "FAKE_PULL_HANGS": "1"}
+    started = time.monotonic()
+    result = run(head, "nf-core/rnaseq", NF_REGISTRY_LOOKUP_SECONDS="1", **env)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30 and "could not pull nf-core/rnaseq" in result.stderr
+    assert "registry =" not in (head["record"] / "config").read_text()
+
+
+def test_a_config_warning_after_the_value_does_not_hide_it(head):
+    # CmdConfig prints the value, then its builder's warnings, both on stdout.
+    env = {"NF_REGISTRY_CACHES": f"quay.io={CACHES['quay.io']}", "FAKE_OWN_REGISTRY": "quay.io"}
+    result = run(head, "nf-core/rnaseq", FAKE_CONFIG_WARNING="WARN: Unknown config attribute `foo`", **env)
+    assert result.returncode == 0, result.stderr
+    assert f"registry = '{CACHES['quay.io']}'" in (head["record"] / "config").read_text()
+
+
+def test_a_password_given_as_user_equals_is_hidden_from_the_log_too(head):
+    result = run(head, "my-lab/private", "-user=me:s3cret")
+    assert "s3cret" not in result.stderr and "-user=me:***" in result.stderr

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -114,6 +115,23 @@ def lock(options: list[str] | None = None) -> None:
     ensure_venv()
 
 
+def pytest_command(args: list[str], cpus: int | None, basetemp: str) -> list[str]:
+    """The whole suite runs on every core (pytest-xdist, at most 4 workers); arguments of one's own run as given.
+    Workers share a short --basetemp: gpg-agent's socket must fit a Unix socket path (108 bytes, unix(7)), and
+    xdist's own temporary paths are longer than that for the boot script's GnuPG home."""
+    if args or not cpus or cpus < 2:
+        return [str(_python()), "-m", "pytest", *args]
+    return [str(_python()), "-m", "pytest", "-n", str(min(cpus, 4)), f"--basetemp={basetemp}"]
+
+
+def run_tests(args: list[str]) -> int:
+    scratch = tempfile.mkdtemp(prefix="gbt-")
+    try:
+        return subprocess.call(pytest_command(args, os.cpu_count(), f"{scratch}/t"), cwd=ROOT)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     verb, args = (argv[0], argv[1:]) if argv else ("", [])
     if verb == "plan":
@@ -123,9 +141,7 @@ def main(argv: list[str]) -> int:
         ensure_venv()
         ensure_system_tools()
         # mypy reads its files and settings from pyproject.toml; pytest then runs everything else, linters included.
-        return subprocess.call([_python(), "-m", "mypy"], cwd=ROOT) or subprocess.call(
-            [_python(), "-m", "pytest", *args], cwd=ROOT
-        )
+        return subprocess.call([_python(), "-m", "mypy"], cwd=ROOT) or run_tests(args)
     if verb == "lock":
         lock(args)
         return 0

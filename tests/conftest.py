@@ -37,6 +37,9 @@ MAIN = ROOT / "__main__.py"
 # environment says: the tests write nothing outside tmp, and the processes they start inherit the variable.
 os.environ[CACHE_DIR_VARIABLE] = tempfile.mkdtemp(prefix="genomics-batch-cache-")
 atexit.register(shutil.rmtree, os.environ[CACHE_DIR_VARIABLE], ignore_errors=True)
+# Plain output wraps to shutil.get_terminal_size, which reads COLUMNS first and then the terminal (if any): one width
+# for every test, whether pytest runs in a terminal, a pipe or an xdist worker; a test of another width sets its own.
+os.environ["COLUMNS"] = "120"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 

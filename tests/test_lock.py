@@ -163,3 +163,11 @@ def test_lock_regenerates_the_dev_lock_then_requirements_txt_from_it_then_the_cl
     for command in compiles:
         assert {"--universal", "--generate-hashes"} <= set(command)
     assert (tmp_path / ".pulumi.version").read_text() == "9.8.7\n"
+
+
+def test_the_whole_suite_runs_on_every_core_and_ones_own_arguments_as_given():
+    whole = tasks.pytest_command([], 2, "/tmp/gbt-x/t")
+    assert whole[-3:] == ["-n", "2", "--basetemp=/tmp/gbt-x/t"]
+    assert tasks.pytest_command([], 16, "/b")[-3:-1] == ["-n", "4"]  # capped
+    assert tasks.pytest_command(["tests/test_teams.py", "-q"], 2, "/b")[-2:] == ["tests/test_teams.py", "-q"]
+    assert "-n" not in tasks.pytest_command([], 1, "/b") and "-n" not in tasks.pytest_command([], None, "/b")

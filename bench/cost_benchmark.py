@@ -6,6 +6,9 @@ time and the calls by operation; tests/test_cost.py asserts the counts' bounds, 
 three instance types (a spot pair of types and an on-demand one), so the count shows one lookup per type and zone.
 FilterLogEvents pages grow with every record of the stack's instances in the run's time, other runs' too: on a busy
 stack that count rises with the stack's traffic, not with this run's size.
+`--later N` seeds N jobs of another run created hours after this one ended: they must not add a DescribeJobs call
+(nor, on AWS, a ListJobs page: BEFORE_CREATED_AT bounds the listing; moto applies no ListJobs filter or paging, so
+tests/test_cost.py shows that part with a Stubber).
 """
 
 from __future__ import annotations
@@ -45,7 +48,27 @@ class CountingSession(nfbatch_aws.boto3.Session):
 nfbatch_aws.boto3.Session = CountingSession
 
 
-def run(jobs: int) -> None:
+def seed_later(stack, count: int) -> None:
+    """`count` jobs of run "busy" created 8 h after the seeded run began (5 h after its head stopped), in-process."""
+    from datetime import UTC, datetime
+
+    from moto.batch.models import batch_backends
+    from moto.batch_simple.models import batch_simple_backends
+
+    definition = stack.definition(1, 1000)
+    for i in range(count):
+        _, job_id, _ = batch_simple_backends[conftest.ACCOUNT][conftest.REGION].submit_job(
+            job_name=f"LATE_{i}",
+            job_def_id=definition,
+            job_queue=stack.outputs["defaultQueueArn"],
+            array_properties={},
+            tags={"nfbatch-run": "busy"},
+        )
+        job = batch_backends[conftest.ACCOUNT][conftest.REGION]._jobs[job_id]
+        job.job_created_at = datetime.fromtimestamp((test_cost.T0 + 8 * test_cost.HOUR) / 1000, UTC)
+
+
+def run(jobs: int, later: int = 0) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -59,6 +82,7 @@ def run(jobs: int) -> None:
         stack = test_cost.CostStack(endpoint, directory)
         stack.seed_run("bench")
         stack.many_tasks("bench", jobs - 4)
+        seed_later(stack, later)
         other = stack.spot_ci.replace("aaaa1111", "zzzz9999")  # sorts after the seeded spot instance
         start = test_cost.T0 + test_cost.HOUR // 2
         stack.job("bench", "BWA_1", "default", (8, 16000), [(other, start, start + test_cost.HOUR)])
@@ -99,4 +123,6 @@ def run(jobs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
-    run(parser.parse_args().jobs)
+    parser.add_argument("--later", type=int, default=0, help="jobs of another run created after this one")
+    arguments = parser.parse_args()
+    run(arguments.jobs, arguments.later)

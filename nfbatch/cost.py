@@ -78,6 +78,7 @@ class Attempt:
     run: str = ""
     gpus: float = 0.0
     fargate: bool = False
+    other: bool = False  # another run's attempt on an instance the priced runs used: its share is not theirs
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Report:
     )
     head_usd: float = 0.0
     idle_usd: float = 0.0
+    other_usd: float = 0.0  # other runs' shares of the instances the priced runs used: neither idle nor theirs
     saving_usd: float = 0.0
     instances: list[dict] = field(default_factory=list)
     unpriced: list[dict] = field(default_factory=list)
@@ -117,6 +119,9 @@ class Report:
         return sum(e["usd"] for e in self.processes.values()) + self.head_usd
 
     def charge(self, attempt: Attempt, usd: float) -> None:
+        if attempt.other:
+            self.other_usd += usd
+            return
         if self.by_run is not None:
             self.by_run.setdefault(attempt.run, Report()).charge(attempt, usd)
             return
@@ -486,11 +491,12 @@ def share(attempt: Attempt, instance: Instance) -> float:
 def priced_span(instance: Instance, attempts: list[Attempt], alone: bool) -> tuple[int, int]:
     """The time an instance is charged for: its whole recorded life (first record, at boot, to its leaving the
     cluster) when only the priced runs used it; else the span they held it (first attempt's start to last
-    attempt's stop), clipped to its recorded life."""
+    attempt's stop), clipped to its recorded life. Other runs' attempts (`other`) never widen it."""
+    attempts = [a for a in attempts if not a.other]
     if alone:
         return instance.first, max(instance.last, max(a.stop for a in attempts))
     start, stop = min(a.start for a in attempts), max(a.stop for a in attempts)
-    return max(start, min(instance.first or start, start)), min(stop, instance.last) if instance.gone else stop
+    return max(start, instance.first or start), min(stop, instance.last) if instance.gone else stop
 
 
 def apportion(
@@ -501,8 +507,9 @@ def apportion(
     on_demand: float | None,
     span: tuple[int, int],
 ) -> None:
-    """Price one instance over `span` (priced_span) and give each attempt its share of its own time; the rest of
-    the instance's cost is idle, so the charges and the idle add up to the instance's cost over the span."""
+    """Price one instance over `span` (priced_span) and give each attempt (other runs' too) its share of its own
+    time within the span; the rest is idle, so the priced runs' charges, other runs' and the idle add up to the
+    instance's cost over the span."""
     start, stop = span
     whole = rate.cost(start, stop)
     owed = [share(a, instance) * rate.cost(max(a.start, start), min(a.stop, stop)) for a in attempts]
@@ -523,7 +530,7 @@ def apportion(
             "availabilityZone": instance.zone,
             "hours": round(hours, 4),
             "usd": round(whole, 2),
-            "attempts": len(attempts),
+            "attempts": sum(not a.other for a in attempts),
         }
     )
 
@@ -563,26 +570,36 @@ def must_be_own(outputs: StackOutputs, head: dict, team: str | None) -> None:
         )
 
 
-def run_jobs(aws: Aws, outputs: StackOutputs, run: str, team: str | None) -> tuple[dict, list[dict], list[int]]:
-    """The head job (its owner checked before any task is listed), the task-queue jobs created while it lived
-    (the run's and others', described in batches of 100) and the creation times of those created after it."""
+def run_jobs(aws: Aws, outputs: StackOutputs, run: str, team: str | None) -> tuple[list[dict], list[dict], list[int]]:
+    """Every head of the run, oldest first (their owner checked before any task is listed), the task-queue jobs
+    created while they lived (the run's and others', described in batches of 100) and the creation times of those
+    created after them. `run --resume --name X` submits a new head under the same name (nfbatch/runs.py
+    resume_must_be_own_team): each session ran, so each is priced; ListJobs by JOB_NAME lists them all, jobStatus
+    being ignored under a filter (botocore Batch model, ListJobsRequest.filters)."""
     outputs.team(team)  # a team stack needs --team (as `run` does), an unknown team is refused: before any AWS call
     summary = runs.find_head_summary(aws, outputs, run, "cost {run}")
-    head = runs.describe_jobs(aws, [summary["jobId"]])[0]
-    must_be_own(outputs, head, team)
-    kept, later = runs.task_summaries(aws, outputs, head.get("createdAt", 0), head.get("stoppedAt"))
-    return head, runs.describe_jobs(aws, [s["jobId"] for s in kept]), later
+    name = summary["jobName"]
+    named = runs.list_job_summaries(aws, outputs["headQueueArn"], [{"name": "JOB_NAME", "values": [name]}])
+    ids = {s["jobId"] for s in named if s["jobName"] == name} | {summary["jobId"]}
+    heads = sorted(runs.describe_jobs(aws, sorted(ids)), key=lambda h: h.get("createdAt", 0))
+    for head in heads:
+        must_be_own(outputs, head, team)
+    stops = [h.get("stoppedAt") for h in heads]
+    stop = None if None in stops else max(s for s in stops if s)
+    start = heads[0].get("createdAt", 0)
+    kept, later = runs.task_summaries(aws, outputs, start, stop, RECORD_MARGIN_MS)
+    return heads, runs.describe_jobs(aws, [s["jobId"] for s in kept]), later
 
 
 def price_run(aws: Aws, outputs: StackOutputs, run: str, team: str | None = None, prices: Prices | None = None) -> dict:
     group = log_group(outputs)
-    head, described, later = run_jobs(aws, outputs, run, team)
-    report = Report()
-    tasks = price_heads(aws, outputs, group, [head], described, later, prices, report)[_run(head)]
-    attempts = attempts_of(head, True, report_now(prices)) + [
-        a for job in tasks for a in attempts_of(job, False, report_now(prices))
-    ]
-    return render_report(runs.run_summary(head), report, tasks, attempts, head["status"] not in runs.TERMINAL)
+    heads, described, later = run_jobs(aws, outputs, run, team)
+    report, now, head = Report(), report_now(prices), heads[-1]
+    tasks = price_heads(aws, outputs, group, heads, described, later, prices, report)[_run(head)]
+    attempts = [a for h in heads for a in attempts_of(h, True, now)]
+    attempts += [a for job in tasks for a in attempts_of(job, False, now)]
+    result = render_report(runs.run_summary(head), report, tasks, attempts, head["status"] not in runs.TERMINAL)
+    return result | {"sessions": len(heads)}
 
 
 def _run(head: dict) -> str:
@@ -604,7 +621,8 @@ def price_heads(
     report: Report,
 ) -> dict[str, list[dict]]:
     """Price the runs of `heads` together (each instance once, across all their attempts) into `report`; the
-    other described jobs only tell which instances the runs shared. Returns each run's task jobs."""
+    other described jobs tell which instances the runs shared, and take their share of those (`other_usd`). Returns
+    each run's task jobs."""
     now = report_now(prices)
     names = {_run(h) for h in heads}
     tasks: dict[str, list[dict]] = {name: [] for name in names}
@@ -613,15 +631,23 @@ def price_heads(
     attempts = [a for h in heads for a in attempts_of(h, True, now)]
     attempts += [a for name in names for job in tasks[name] for a in attempts_of(job, False, now)]
     mine = {j["jobId"] for name in names for j in tasks[name]}
-    others = {a.instance for j in described if j["jobId"] not in mine for a in attempts_of(j, False, now)}
+    # Other runs' attempts are apportioned in the same pass, so their share of a shared instance is theirs, not idle.
+    theirs = [a for j in described if j["jobId"] not in mine for a in attempts_of(j, False, now)]
+    for attempt in theirs:
+        attempt.other = True
+    others = {a.instance for a in theirs}
     if attempts:
         start, stop = min(a.start for a in attempts), max(a.stop for a in attempts)
         instances, incomplete = read_instances(aws, group, start - RECORD_MARGIN_MS, stop + RECORD_MARGIN_MS)
+        stops = [h.get("stoppedAt") for h in heads]
         bounds = Bounds(
-            min(h.get("createdAt", start) for h in heads), later, others | {a.instance for a in attempts if a.head}
+            min(h.get("createdAt", start) for h in heads),
+            later,
+            others | {a.instance for a in attempts if a.head},
+            None if None in stops else max(s for s in stops if s) + RECORD_MARGIN_MS,
         )
         prices = prices or Prices(aws, outputs["region"])
-        price_attempts(aws, outputs, attempts, (instances, incomplete, bounds), prices, report)
+        price_attempts(aws, outputs, attempts + theirs, (instances, incomplete, bounds), prices, report)
     return tasks
 
 
@@ -634,6 +660,7 @@ class Bounds:
     created: int
     later: list[int]
     shared: set[str | None]
+    listed_until: int | None = None  # task jobs created after this were never listed (runs.task_summaries)
 
     def alone(self, instance: Instance) -> bool:
         """Booted after the run began, left the cluster on record, no other job seen on it, and no job created
@@ -643,17 +670,22 @@ class Bounds:
             and instance.first >= self.created
             and instance.arn not in self.shared
             and not any(t <= instance.last for t in self.later)
+            and (self.listed_until is None or instance.last <= self.listed_until)
         )
 
 
 def price_attempts(aws, outputs, attempts: list[Attempt], records: tuple, prices: Prices, report: Report) -> None:
-    """Each instance's attempts priced together; what cannot be priced is named in `report.unpriced`."""
+    """Each instance's attempts priced together; what cannot be priced is named in `report.unpriced`. Other runs'
+    attempts (`other`) count only on instances the priced runs used, for their share of them."""
     instances, incomplete, bounds = records
     clusters = cluster_capacity(aws, outputs)
     volumes: dict[str, dict] = {}
     by_instance: dict[str | None, list[Attempt]] = defaultdict(list)
-    for attempt in attempts:
-        if attempt.fargate:
+    for attempt in sorted(attempts, key=lambda a: a.other):  # the priced runs' first: they decide the instances
+        if attempt.other:
+            if attempt.instance is not None and attempt.instance in by_instance:
+                by_instance[attempt.instance].append(attempt)
+        elif attempt.fargate:
             report.charge(attempt, fargate_usd(attempt))
             if prices.region != "us-east-1" and not any(u["item"] == "Fargate rates" for u in report.unpriced):
                 report.unpriced.append({"item": "Fargate rates", "reason": FARGATE_ESTIMATE})
@@ -667,13 +699,14 @@ def price_attempts(aws, outputs, attempts: list[Attempt], records: tuple, prices
         instance = instances.get(arn or "")
         if instance is None:
             item = f"container instance {(arn or '?').rsplit('/', 1)[-1]}"
-            unpriced(report, held, item, missing_reason(arn, incomplete))
+            unpriced(report, [a for a in held if not a.other], item, missing_reason(arn, incomplete))
             continue
         try:
             ce = clusters.get(instance.cluster)
             price_instance(aws, instance, held, ce, prices, volumes, report, bounds.alone(instance))
         except PriceRefused as reason:
-            unpriced(report, held, f"{instance.instance_type} {instance.ec2_id} in {instance.zone}", str(reason))
+            item = f"{instance.instance_type} {instance.ec2_id} in {instance.zone}"
+            unpriced(report, [a for a in held if not a.other], item, str(reason))
 
 
 def missing_reason(arn: str | None, incomplete: set[str]) -> str:
@@ -735,6 +768,7 @@ def render_report(summary: dict, report: Report, tasks: list[dict], attempts: li
         "processes": processes,
         "headUsd": round(report.head_usd, 2),
         "idleUsd": round(report.idle_usd, 2),
+        "otherRunsUsd": round(report.other_usd, 2),
         "totalUsd": round(total, 2),
         "spotSavingUsd": round(report.saving_usd, 2),
         "instances": report.instances,
@@ -775,7 +809,8 @@ def price_runs(aws: Aws, outputs: StackOutputs, since: str, team: str | None = N
     if own:
         stops = [h.get("stoppedAt") for h in own]
         stop = None if None in stops else max(s for s in stops if s)
-        kept, later = runs.task_summaries(aws, outputs, min(h.get("createdAt", 0) for h in own), stop)
+        start = min(h.get("createdAt", 0) for h in own)
+        kept, later = runs.task_summaries(aws, outputs, start, stop, RECORD_MARGIN_MS)
         jobs = runs.describe_jobs(aws, [s["jobId"] for s in kept])
         tasks = price_heads(aws, outputs, group, own, jobs, later, prices, report)
     newest = {_run(h): h for h in sorted(own, key=lambda h: h.get("createdAt", 0))}
@@ -785,6 +820,7 @@ def price_runs(aws: Aws, outputs: StackOutputs, since: str, team: str | None = N
         "team": team,
         "runs": priced,
         "idleUsd": round(report.idle_usd, 2),
+        "otherRunsUsd": round(report.other_usd, 2),
         "totalUsd": round(sum(r.charged() for r in (report.by_run or {}).values()) + report.idle_usd, 2),
         "spotSavingUsd": round(report.saving_usd, 2),
         "instances": report.instances,
@@ -797,9 +833,9 @@ def run_entry(head: dict, report: Report, tasks: list[dict], now: int) -> dict:
     own = (report.by_run or {}).get(_run(head), Report())
     attempts = [a for job in tasks for a in attempts_of(job, False, now)] + attempts_of(head, True, now)
     entry = render_report(runs.run_summary(head), own, tasks, attempts, head["status"] not in runs.TERMINAL)
-    for key in ("idleUsd", "totalUsd", "spotSavingUsd", "instances", "unpriced"):
+    for key in ("idleUsd", "otherRunsUsd", "totalUsd", "spotSavingUsd", "instances", "unpriced"):
         entry.pop(key)
-    entry["usd"] = round(sum(p["usd"] for p in entry["processes"]) + entry["headUsd"], 2)
+    entry["usd"] = round(own.charged(), 2)  # rounded once: sub-cent processes add up, as in the total
     return entry
 
 
@@ -810,14 +846,20 @@ def text_lines(result: dict) -> list[str]:
         for r in result["runs"]:
             lines.append(f"  {r['run']:<40} ${r['usd']:>10,.2f}  {r['state']}{' (so far)' if r['pricedSoFar'] else ''}")
         lines.append(f"  {'idle instance time (all runs)':<40} ${result['idleUsd']:>10,.2f}")
+        lines.append(f"  {'(not in the total) other runs on them':<40} ${result['otherRunsUsd']:>10,.2f}")
         lines.append(f"total ${result['totalUsd']:,.2f}, spot saving ${result['spotSavingUsd']:,.2f}")
         lines += [f"not priced: {u['item']}: {u['reason']}" for u in result["unpriced"]]
         return lines
     so_far = " (still running: priced so far)" if result["pricedSoFar"] else ""
-    lines = [f"run {result['run']}: {result['state']}{so_far}, {result['tasks']} task job(s)"]
+    sessions = (
+        f", sessions: {result['sessions']} (each resume is a new head, all priced)" if "sessions" in result else ""
+    )
+    lines = [f"run {result['run']}: {result['state']}{so_far}, {result['tasks']} task job(s){sessions}"]
     lines += [f"  {p['process']:<50} ${p['usd']:>10,.2f}  {p['jobs']} job(s)" for p in result["processes"]]
     lines.append(f"  {'head job':<50} ${result['headUsd']:>10,.2f}")
     lines.append(f"  {'idle instance time':<50} ${result['idleUsd']:>10,.2f}")
+    lines.append(f"  {'(not in the total) other runs on the same instances':<50} ${result['otherRunsUsd']:>10,.2f}")
     lines.append(f"total ${result['totalUsd']:,.2f}, spot saving ${result['spotSavingUsd']:,.2f} against on-demand")
+    lines.append("(lines are rounded to the cent: their sum may differ from the total by a few half-cents)")
     lines += [f"not priced: {u['item']}: {u['reason']}" for u in result["unpriced"]]
     return lines

@@ -387,22 +387,46 @@ def _run_of(head: dict) -> str:
     return head.get("tags", {}).get(RUN_TAG) or head["jobName"].removeprefix(JOB_PREFIX)
 
 
-def task_summaries(aws: Aws, outputs: StackOutputs, start: int, stop: int | None) -> tuple[list[dict], list[int]]:
+def task_summaries(
+    aws: Aws, outputs: StackOutputs, start: int, stop: int | None, margin: int = 0
+) -> tuple[list[dict], list[int]]:
     """Summaries of task-queue jobs created from `start` to `stop` (None: still running), and the creation times of
-    those created after `stop` (skipped, never described). ListJobs takes one filter and lists newest first
-    (botocore Batch model, ListJobsRequest.filters: "Only one filter can be used at a time", "sorted by the
-    createdAt field, with the most recent jobs being first"): AFTER_CREATED_AT bounds the start, and paging stops
-    after the first page holding a summary older than `start`, should the filter let one through."""
-    since = [{"name": "AFTER_CREATED_AT", "values": [str(start)]}]
+    those created after `stop` up to `stop + margin` (skipped, never described). ListJobs takes one filter and lists
+    newest first (botocore Batch model, ListJobsRequest.filters: "Only one filter can be used at a time", "sorted by
+    the createdAt field, with the most recent jobs being first"). A finished head lists BEFORE_CREATED_AT
+    `stop + margin`, so jobs created after that are never paged through however many there are; a running one lists
+    AFTER_CREATED_AT `start`. The model's words for both ("the time that's before/after the job was created") leave
+    the direction to the name, so each summary's createdAt is checked here: a first page holding a job created after
+    `stop + margin` means the filter did not bound the listing that way, and that queue is listed again from `start`."""
+    bound = None if stop is None else stop + margin
     kept: list[dict] = []
     later: list[int] = []
     for queue in outputs.task_queue_arns:
-        for page in aws.client("batch").get_paginator("list_jobs").paginate(jobQueue=queue, filters=since):
-            created = [s.get("createdAt", 0) for s in page["jobSummaryList"]]
-            later += [t for t in created if stop is not None and t > stop]
-            kept += [s for s, t in zip(page["jobSummaryList"], created, strict=True) if start <= t <= (stop or t)]
-            if any(t < start for t in created):
-                break
+        found = None if bound is None else _queue_summaries(aws, queue, start, stop, bound, "BEFORE_CREATED_AT")
+        if found is None:
+            found = _queue_summaries(aws, queue, start, stop, bound, "AFTER_CREATED_AT")
+        assert found is not None  # AFTER_CREATED_AT never overshoots
+        kept += found[0]
+        later += found[1]
+    return kept, later
+
+
+def _queue_summaries(
+    aws: Aws, queue: str, start: int, stop: int | None, bound: int | None, name: str
+) -> tuple[list[dict], list[int]] | None:
+    """One queue's listing under one filter; None when BEFORE_CREATED_AT's first page overshoots `bound`."""
+    filters = [{"name": name, "values": [str(bound if name == "BEFORE_CREATED_AT" else start)]}]
+    kept: list[dict] = []
+    later: list[int] = []
+    pages = aws.client("batch").get_paginator("list_jobs").paginate(jobQueue=queue, filters=filters)
+    for n, page in enumerate(pages):
+        created = [s.get("createdAt", 0) for s in page["jobSummaryList"]]
+        if name == "BEFORE_CREATED_AT" and n == 0 and bound is not None and any(t > bound for t in created):
+            return None
+        later += [t for t in created if stop is not None and bound is not None and stop < t <= bound]
+        kept += [s for s, t in zip(page["jobSummaryList"], created, strict=True) if start <= t <= (stop or t)]
+        if any(t < start for t in created):
+            break
     return kept, later
 
 

@@ -547,8 +547,17 @@ def test_since_prices_every_run_of_the_team_and_sums_them(stack, hooks):
     stack.seed_run("other", team="rnalab")
     result = priced(stack, None, team="genomicscore", since="30d")
     assert [r["run"] for r in result["runs"]] == ["ours"]
-    assert (result["totalUsd"], result["spotSavingUsd"], result["unpriced"]) == (0.42, 0.2, [])
-    assert result["runs"][0]["usd"] + result["idleUsd"] == pytest.approx(0.42)
+    # rnalab's run "other" shared the instances: its share is otherRunsUsd, outside idle and outside the total, and
+    # this run + other runs + idle = what the instances cost over the span (0.21 + 0.20).
+    assert (result["totalUsd"], result["otherRunsUsd"], result["spotSavingUsd"], result["unpriced"]) == (
+        0.26,
+        0.15,
+        0.2,
+        [],
+    )
+    assert result["runs"][0]["usd"] + result["idleUsd"] == pytest.approx(0.26)
+    instances = sum(i["usd"] for i in result["instances"])
+    assert result["totalUsd"] + result["otherRunsUsd"] == pytest.approx(instances) == pytest.approx(0.41)
     assert "runs since 30d of team genomicscore:" in cost.text_lines(result)[0]
 
 
@@ -746,8 +755,12 @@ def test_task_listing_is_bounded_by_the_heads_life(stack, hooks):
     result = priced(stack, "bounded")
     names = {j["jobId"]: j["jobName"] for j in Aws(REGION).client("batch").describe_jobs(jobs=described)["jobs"]}
     assert sorted(set(names.values())) == ["ALIGN_1", "FASTQC_1", "FASTQC_2", "Y_1", "nfbatch-bounded"]
-    # Y_1 of run "during" shared the spot instance: it stays priced over this run's span, Y_1's part in the idle.
-    assert result["totalUsd"] == 0.42 and not any(i["wholeLife"] for i in result["instances"])
+    # Y_1 of run "during" shared the spot instance: it stays priced over this run's span, and Y_1's part (a quarter
+    # of the instance for half an hour at $0.08) is the other runs', neither idle nor in this run's total.
+    assert result["otherRunsUsd"] == round(0.25 * 0.5 * (0.08 + VOLUME_HOUR), 2) and result["totalUsd"] == 0.40
+    assert result["totalUsd"] + result["otherRunsUsd"] == pytest.approx(0.41)  # the instances' 0.21 + 0.20
+    assert sum(i["usd"] for i in result["instances"]) == pytest.approx(0.41)
+    assert not any(i["wholeLife"] for i in result["instances"])
 
 
 def test_gpus_count_in_the_share():
@@ -832,3 +845,128 @@ def test_the_team_run_policy_grants_every_call_the_verb_makes(stack, hooks):
         a for s in policy["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
     assert made - granted == set() and len(made) == 8  # the README and docs/costs.md list these eight
+
+
+def test_a_runs_line_under_since_sums_its_sub_cent_processes_before_rounding():
+    # Rounding each process first would give 40 x round(0.0049, 2) = 0.0; the run's charge is rounded once.
+    report = cost.Report(by_run={})
+    for i in range(40):
+        attempt = cost.Attempt(f"j{i}", f"P{i}", False, "ci", 0, HOUR, 1, 1000, run="tiny")
+        report.charge(attempt, 0.0049)
+    head = {"jobId": "h", "jobName": "nfbatch-tiny", "status": "SUCCEEDED", "tags": {"nfbatch-run": "tiny"}}
+    entry = cost.run_entry(head, report, [], now=HOUR)
+    assert entry["usd"] == 0.20 and sum(p["usd"] for p in entry["processes"]) == 0.0
+
+
+def test_the_single_run_text_says_its_lines_are_rounded(stack, hooks):
+    stack.seed_run("told")
+    lines = cost.text_lines(priced(stack, "told"))
+    assert "(lines are rounded to the cent: their sum may differ from the total by a few half-cents)" in lines
+    assert any("other runs on the same instances" in line for line in lines)
+
+
+def test_the_span_held_starts_no_earlier_than_the_instances_first_record():
+    # The docstring's "clipped to its recorded life": an attempt cannot run before the instance was recorded.
+    instance = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c", first=T0 + HOUR, last=T0 + 3 * HOUR)
+    held = [cost.Attempt("j", "P", False, "ci", T0, T0 + 2 * HOUR, 1, 1000)]
+    assert cost.priced_span(instance, held, alone=False) == (T0 + HOUR, T0 + 2 * HOUR)
+    unrecorded = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c")  # first 0: no record, the attempts rule
+    assert cost.priced_span(unrecorded, held, alone=False) == (T0, T0 + 2 * HOUR)
+    other = cost.Attempt("k", "Q", False, "ci", T0 - HOUR, T0 + 3 * HOUR, 1, 1000, other=True)
+    assert cost.priced_span(instance, [*held, other], alone=False) == (T0 + HOUR, T0 + 2 * HOUR)  # never widens
+
+
+def test_other_runs_share_of_an_instance_is_theirs_and_everything_adds_up(stack, hooks):
+    shared = stack.spot_ci.replace("aaaa1111", "ffff6666")
+    stack.job("mine", "nfbatch-mine", "head", (1, 3750), [(stack.od_ci, T0, T0 + 2 * HOUR)])
+    stack.job("mine", "ALIGN_1", "default", (2, 1000), [(shared, T0 + HOUR // 4, T0 + 5 * HOUR // 4)])
+    stack.job("theirs", "TRIM_1", "default", (1, 1000), [(shared, T0 + HOUR // 4, T0 + HOUR // 2)])
+    boot_and_leave(stack, shared, "i-0shared", T0 + HOUR // 12, T0 + 4 * HOUR // 3)
+    stubs = stub_calls([(SPOT_TYPE, [(T0 - HOUR, 0.12)])], [(OD_TYPE, 0.096), (SPOT_TYPE, 0.192)])
+    result = priced_with(stack, stubs, "mine")
+    rate = 0.12 + VOLUME_HOUR  # the shared 4-vCPU instance, priced over the hour "mine" held it
+    assert result["processes"][0]["usd"] == round(0.5 * rate, 2)  # 2 of 4 vCPUs for the hour
+    assert result["otherRunsUsd"] == round(0.25 * 0.25 * rate, 2)  # TRIM_1: 1 of 4 vCPUs for a quarter-hour
+    whole = sum(i["usd"] for i in result["instances"])
+    assert result["totalUsd"] + result["otherRunsUsd"] == pytest.approx(whole, abs=0.011)  # cents, rounded apart
+    assert result["headUsd"] + result["processes"][0]["usd"] + result["idleUsd"] == pytest.approx(
+        result["totalUsd"], abs=0.011
+    )
+
+
+def test_every_session_of_a_resumed_run_is_priced(stack, hooks):
+    # `nfbatch run --resume --name X` submits a new head under the same name (nfbatch/runs.py submit_run): both ran.
+    stack.job("again", "nfbatch-again", "head", (1, 3750), [(stack.od_ci, T0, T0 + HOUR)])
+    stack.job("again", "nfbatch-again", "head", (1, 3750), [(stack.od_ci, T0 + 2 * HOUR, T0 + 3 * HOUR)])
+    stack.record([(T0 - 60_000, instance_event(stack.clusters["onDemand"], stack.od_ci, "i-0od", OD_TYPE, 2048, 7500))])
+    result = priced_with(stack, stub_calls([], [(OD_TYPE, 0.096)]), "again")
+    assert result["sessions"] == 2
+    assert result["headUsd"] == round(2 * 0.5 * (0.096 + VOLUME_HOUR), 2)  # half the instance, an hour each session
+    assert "sessions: 2" in cost.text_lines(result)[0]
+
+
+def test_a_finished_runs_listing_never_pages_through_jobs_created_after_it(stack, hooks):
+    # botocore Batch model, ListJobsRequest.maxResults: "When --filters is used, Batch returns up to 100 values";
+    # BEFORE_CREATED_AT bounds the newest job listed, so jobs created after stop + margin are never returned.
+    start, stop = T0, T0 + 2 * HOUR
+    bound = stop + cost.RECORD_MARGIN_MS
+    client, stub = stubbed("batch")
+    outputs = StackOutputs(stack.outputs)
+    for n, queue in enumerate(outputs.task_queue_arns):
+        request = {"jobQueue": queue, "filters": [{"name": "BEFORE_CREATED_AT", "values": [str(bound)]}]}
+        if n:
+            stub.add_response("list_jobs", {"jobSummaryList": []}, request)
+            continue
+        margin_jobs = [{"jobId": f"m{i}", "jobName": "M", "createdAt": stop + 1 + i} for i in range(100)]
+        stub.add_response("list_jobs", {"jobSummaryList": margin_jobs, "nextToken": "2"}, request)
+        ours = [{"jobId": "r", "jobName": "R", "createdAt": start + 1}, {"jobId": "o", "jobName": "O", "createdAt": 1}]
+        stub.add_response("list_jobs", {"jobSummaryList": ours, "nextToken": "3"}, {**request, "nextToken": "2"})
+    aws = Aws(REGION)
+    aws._clients["batch"] = client
+    with stub:  # a third page would be an unexpected call, which the Stubber refuses
+        kept, later = cost.runs.task_summaries(aws, outputs, start, stop, cost.RECORD_MARGIN_MS)
+        stub.assert_no_pending_responses()
+    assert [s["jobId"] for s in kept] == ["r"] and len(later) == 100
+
+
+def test_jobs_created_long_after_the_run_are_neither_described_nor_later(stack, hooks):
+    stack.seed_run("quiet")
+    for i in range(20):  # created 5 h after the head stopped: past the listing's margin
+        stack.job("busy", f"LATE_{i}", "default", (1, 1000), [(stack.spot_ci, T0 + 7 * HOUR, T0 + 8 * HOUR)])
+    result = priced(stack, "quiet")
+    assert hooks.calls["DescribeJobs"] == 2  # the heads, then the run's tasks: none of the late jobs
+    assert result["tasks"] == 3
+
+
+def test_an_instance_recorded_after_the_listing_margin_is_not_the_runs_alone():
+    # Jobs created after stop + margin were never listed: one of them may have run on an instance still recorded then.
+    bounds = cost.Bounds(created=T0, later=[], shared=set(), listed_until=T0 + 3 * HOUR)
+    instance = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c", first=T0 + 1, last=T0 + 3 * HOUR, gone=True)
+    assert bounds.alone(instance)
+    instance.last = T0 + 3 * HOUR + 1
+    assert not bounds.alone(instance)
+
+
+def test_a_before_listing_that_overshoots_its_bound_is_listed_again_from_the_heads_creation(stack, hooks):
+    # botocore Batch model, ListJobsRequest.filters: BEFORE_CREATED_AT is "the time that's before the job was
+    # created", words that leave the direction to the name: a first page past the bound falls back to AFTER_CREATED_AT.
+    start, stop = T0, T0 + 2 * HOUR
+    bound = stop + cost.RECORD_MARGIN_MS
+    client, stub = stubbed("batch")
+    outputs = StackOutputs(stack.outputs)
+    queue = outputs.task_queue_arns[0]
+    before = {"jobQueue": queue, "filters": [{"name": "BEFORE_CREATED_AT", "values": [str(bound)]}]}
+    after = {"jobQueue": queue, "filters": [{"name": "AFTER_CREATED_AT", "values": [str(start)]}]}
+    past = {"jobSummaryList": [{"jobId": "z", "jobName": "Z", "createdAt": bound + 1}]}
+    stub.add_response("list_jobs", past, before)
+    ours = [{"jobId": "z", "jobName": "Z", "createdAt": bound + 1}, {"jobId": "r", "jobName": "R", "createdAt": start}]
+    stub.add_response("list_jobs", {"jobSummaryList": ours}, after)
+    for other in outputs.task_queue_arns[1:]:
+        empty = {"jobQueue": other, "filters": before["filters"]}
+        stub.add_response("list_jobs", {"jobSummaryList": []}, empty)
+    aws = Aws(REGION)
+    aws._clients["batch"] = client
+    with stub:
+        kept, later = cost.runs.task_summaries(aws, outputs, start, stop, cost.RECORD_MARGIN_MS)
+        stub.assert_no_pending_responses()
+    assert [s["jobId"] for s in kept] == ["r"] and later == []

@@ -49,7 +49,7 @@ nfbatch_aws.boto3.Session = CountingSession
 
 
 def seed_later(stack, count: int) -> None:
-    """`count` jobs of run "busy" created 8 h after the seeded run began (5 h after its head stopped), in-process."""
+    """`count` jobs of run "busy" created 8 h after the seeded run began (6 h after its head stopped), in-process."""
     from datetime import UTC, datetime
 
     from moto.batch.models import batch_backends

@@ -99,6 +99,10 @@ class Rate:
                 total += usd * (b - a) / HOUR_MS
         return total + self.volume_hour * max(0, stop - start) / HOUR_MS
 
+    def cost_over(self, spans: list[tuple[int, int]]) -> float:
+        """The cost over disjoint spans (priced_spans): the time between them is not charged."""
+        return sum(self.cost(a, b) for a, b in spans)
+
 
 @dataclass
 class Report:
@@ -232,15 +236,19 @@ def instance_from(detail: dict) -> Instance | None:
     )
 
 
-def read_instances(aws: Aws, group: str, start: int, end: int) -> tuple[dict[str, Instance], set[str]]:
-    """The instances recorded between start and end, each with its recorded life (first to last record), and the
-    ARNs whose records lack type or zone (FilterLogEvents, paginated: one pass over the window, never a call per
-    job or instance; its pages grow with every event of the stack's instances in the window, other runs' too)."""
+def read_instances(aws: Aws, group: str, windows: list[tuple[int, int]]) -> tuple[dict[str, Instance], set[str]]:
+    """The instances recorded in the windows (one a session: price_heads), each with its recorded life (first to
+    last record read), and the ARNs whose records lack type or zone (FilterLogEvents, paginated: one pass a window,
+    never a call per job or instance; its pages grow with every event of the stack's instances in the windows, other
+    runs' too; the time between sessions is never read)."""
     instances: dict[str, Instance] = {}
     incomplete: set[str] = set()
     paginator = aws.client("logs").get_paginator("filter_log_events")
+    pages = (
+        page for start, end in windows for page in paginator.paginate(logGroupName=group, startTime=start, endTime=end)
+    )
     try:
-        for page in paginator.paginate(logGroupName=group, startTime=start, endTime=end):
+        for page in pages:
             for event in page["events"]:
                 detail = parse_event(event["message"])
                 if not detail or not detail.get("containerInstanceArn"):
@@ -488,15 +496,42 @@ def share(attempt: Attempt, instance: Instance) -> float:
     return min(1.0, max(cpu, memory, gpu))
 
 
-def priced_span(instance: Instance, attempts: list[Attempt], alone: bool) -> tuple[int, int]:
+def merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of spans, as disjoint spans in time order."""
+    union: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if union and a <= union[-1][1]:
+            union[-1] = (union[-1][0], max(union[-1][1], b))
+        else:
+            union.append((a, b))
+    return union
+
+
+def session_spans(attempts: list[Attempt], sessions: list[int]) -> list[tuple[int, int]]:
+    """Each session's span (its attempts' first start to last stop), merged where they overlap. An attempt is of the
+    newest session created at or before its start (`sessions`: the heads' createdAt; none: one session), so a
+    resumed run's spans leave out the time between its sessions."""
+    starts = sorted(sessions)
+    groups: dict[int, list[Attempt]] = defaultdict(list)
+    for attempt in attempts:
+        groups[sum(1 for c in starts[1:] if c <= attempt.start)].append(attempt)
+    return merged([(min(a.start for a in g), max(a.stop for a in g)) for g in groups.values()])
+
+
+def priced_spans(
+    instance: Instance, attempts: list[Attempt], alone: bool, sessions: list[int] | None = None
+) -> list[tuple[int, int]]:
     """The time an instance is charged for: its whole recorded life (first record, at boot, to its leaving the
-    cluster) when only the priced runs used it; else the span they held it (first attempt's start to last
-    attempt's stop), clipped to its recorded life. Other runs' attempts (`other`) never widen it."""
+    cluster) when only the priced runs used it; else the spans they held it, one a session (session_spans), each
+    clipped to its recorded life. Other runs' attempts (`other`) never widen them."""
     attempts = [a for a in attempts if not a.other]
     if alone:
-        return instance.first, max(instance.last, max(a.stop for a in attempts))
-    start, stop = min(a.start for a in attempts), max(a.stop for a in attempts)
-    return max(start, instance.first or start), min(stop, instance.last) if instance.gone else stop
+        return [(instance.first, max(instance.last, max(a.stop for a in attempts)))]
+    clipped = [
+        (max(start, instance.first or start), min(stop, instance.last) if instance.gone else stop)
+        for start, stop in session_spans(attempts, sessions or [])
+    ]
+    return [(a, b) for a, b in clipped if b > a] or [(clipped[0][0], clipped[0][0])]
 
 
 def apportion(
@@ -505,23 +540,26 @@ def apportion(
     attempts: list[Attempt],
     rate: Rate,
     on_demand: float | None,
-    span: tuple[int, int],
+    spans: list[tuple[int, int]],
 ) -> None:
-    """Price one instance over `span` (priced_span) and give each attempt (other runs' too) its share of its own
-    time within the span; the rest is idle, so the priced runs' charges, other runs' and the idle add up to the
-    instance's cost over the span."""
-    start, stop = span
-    whole = rate.cost(start, stop)
-    owed = [share(a, instance) * rate.cost(max(a.start, start), min(a.stop, stop)) for a in attempts]
+    """Price one instance over `spans` (priced_spans) and give each attempt (other runs' too) its share of its own
+    time within them; the rest is idle, so the priced runs' charges, other runs' and the idle add up to the
+    instance's cost over the spans."""
+    whole = rate.cost_over(spans)
+    owed = [
+        share(a, instance) * rate.cost_over([(max(a.start, s), min(a.stop, e)) for s, e in spans]) for a in attempts
+    ]
     # Shares of max(vCPU, memory) can add up past the whole instance (one job short of CPU beside one short of
     # memory): then each is scaled down alike, so the jobs never cost more than the instance did.
     scale = min(1.0, whole / sum(owed)) if sum(owed) else 1.0
     for attempt, usd in zip(attempts, owed, strict=True):
         report.charge(attempt, usd * scale)
     report.idle_usd += whole - sum(owed) * scale
-    hours = (stop - start) / HOUR_MS
-    if on_demand is not None:  # a spot instance: what the same hours would have cost on demand (volumes alike)
-        report.saving_usd += on_demand * hours + rate.volume_hour * hours - whole
+    hours = sum(e - s for s, e in spans) / HOUR_MS
+    if on_demand is not None and whole:  # a spot instance: what the same hours would have cost on demand
+        theirs = sum(usd for a, usd in zip(attempts, owed, strict=True) if a.other) * scale
+        # The saving is the priced runs' (their share and the idle): other runs' part of it is theirs.
+        report.saving_usd += (on_demand * hours + rate.volume_hour * hours - whole) * (whole - theirs) / whole
     report.instances.append(
         {
             "containerInstanceArn": instance.arn,
@@ -584,11 +622,25 @@ def run_jobs(aws: Aws, outputs: StackOutputs, run: str, team: str | None) -> tup
     heads = sorted(runs.describe_jobs(aws, sorted(ids)), key=lambda h: h.get("createdAt", 0))
     for head in heads:
         must_be_own(outputs, head, team)
+    return heads, *session_tasks(aws, outputs, heads)
+
+
+def in_session(created: int, heads: list[dict]) -> bool:
+    """Created while one of the heads lived (its createdAt to its stoppedAt; a head not stopped lives on)."""
+    return any(h.get("createdAt", 0) <= created <= (h.get("stoppedAt") or created) for h in heads)
+
+
+def session_tasks(aws: Aws, outputs: StackOutputs, heads: list[dict]) -> tuple[list[dict], list[int]]:
+    """The task-queue jobs created while some head lived, described in batches of 100; and the creation times of
+    those listed but not described (created between sessions, or in the margin after the last): one of them may
+    have run on an instance the runs used, so such an instance is not theirs alone (Bounds.alone)."""
     stops = [h.get("stoppedAt") for h in heads]
     stop = None if None in stops else max(s for s in stops if s)
-    start = heads[0].get("createdAt", 0)
+    start = min(h.get("createdAt", 0) for h in heads)
     kept, later = runs.task_summaries(aws, outputs, start, stop, RECORD_MARGIN_MS)
-    return heads, runs.describe_jobs(aws, [s["jobId"] for s in kept]), later
+    inside = [s for s in kept if in_session(s.get("createdAt", 0), heads)]
+    later += [s.get("createdAt", 0) for s in kept if not in_session(s.get("createdAt", 0), heads)]
+    return runs.describe_jobs(aws, [s["jobId"] for s in inside]), later
 
 
 def price_run(aws: Aws, outputs: StackOutputs, run: str, team: str | None = None, prices: Prices | None = None) -> dict:
@@ -637,14 +689,17 @@ def price_heads(
         attempt.other = True
     others = {a.instance for a in theirs}
     if attempts:
-        start, stop = min(a.start for a in attempts), max(a.stop for a in attempts)
-        instances, incomplete = read_instances(aws, group, start - RECORD_MARGIN_MS, stop + RECORD_MARGIN_MS)
+        start, sessions = min(a.start for a in attempts), [h.get("createdAt", 0) for h in heads]
+        margin = RECORD_MARGIN_MS  # each session's records, from an hour before its first start to after its end
+        windows = merged([(a - margin, b + margin) for a, b in session_spans(attempts, sessions)])
+        instances, incomplete = read_instances(aws, group, windows)
         stops = [h.get("stoppedAt") for h in heads]
         bounds = Bounds(
             min(h.get("createdAt", start) for h in heads),
             later,
             others | {a.instance for a in attempts if a.head},
             None if None in stops else max(s for s in stops if s) + RECORD_MARGIN_MS,
+            sessions,
         )
         prices = prices or Prices(aws, outputs["region"])
         price_attempts(aws, outputs, attempts + theirs, (instances, incomplete, bounds), prices, report)
@@ -661,6 +716,7 @@ class Bounds:
     later: list[int]
     shared: set[str | None]
     listed_until: int | None = None  # task jobs created after this were never listed (runs.task_summaries)
+    sessions: list[int] = field(default_factory=list)  # each head's createdAt: a session's spans (session_spans)
 
     def alone(self, instance: Instance) -> bool:
         """Booted after the run began, left the cluster on record, no other job seen on it, and no job created
@@ -694,7 +750,8 @@ def price_attempts(aws, outputs, attempts: list[Attempt], records: tuple, prices
     for arn, held in by_instance.items():
         found = instances.get(arn or "")
         if found is not None and found.zone and clusters.get(found.cluster, {}).get("type") == "SPOT":
-            prices.want(found.instance_type, found.zone, *priced_span(found, held, bounds.alone(found)))
+            spans = priced_spans(found, held, bounds.alone(found), bounds.sessions)
+            prices.want(found.instance_type, found.zone, spans[0][0], spans[-1][1])
     for arn, held in sorted(by_instance.items(), key=lambda kv: kv[0] or ""):
         instance = instances.get(arn or "")
         if instance is None:
@@ -703,7 +760,8 @@ def price_attempts(aws, outputs, attempts: list[Attempt], records: tuple, prices
             continue
         try:
             ce = clusters.get(instance.cluster)
-            price_instance(aws, instance, held, ce, prices, volumes, report, bounds.alone(instance))
+            spans = priced_spans(instance, held, bounds.alone(instance), bounds.sessions)
+            price_instance(aws, instance, held, ce, prices, volumes, report, spans, bounds.alone(instance))
         except PriceRefused as reason:
             item = f"{instance.instance_type} {instance.ec2_id} in {instance.zone}"
             unpriced(report, [a for a in held if not a.other], item, str(reason))
@@ -717,7 +775,7 @@ def missing_reason(arn: str | None, incomplete: set[str]) -> str:
     return "no record of the instance (it ran before the stack recorded instances, or the records have expired)"
 
 
-def price_instance(aws, instance: Instance, held, ce: dict | None, prices: Prices, volumes, report, alone: bool):
+def price_instance(aws, instance: Instance, held, ce: dict | None, prices: Prices, volumes, report, spans, alone):
     if ce is None:
         # A replaced compute environment takes its cluster with it, and neither the records nor Batch keep which
         # purchase option or launch template the old one had: the reason says so rather than guessing.
@@ -729,9 +787,8 @@ def price_instance(aws, instance: Instance, held, ce: dict | None, prices: Price
     hour, note = volume_hour(aws, ce.get("launchTemplate"), volumes)
     if note:
         report.unpriced.append({"item": f"volumes of {instance.instance_type} {instance.ec2_id}", "reason": note})
-    span = priced_span(instance, held, alone)
     if ce.get("type") == "SPOT":  # computeResources.type: EC2, SPOT, FARGATE or FARGATE_SPOT (botocore Batch model)
-        rate = Rate(prices.spot(instance.instance_type, instance.zone, *span), hour)
+        rate = Rate(prices.spot(instance.instance_type, instance.zone, spans[0][0], spans[-1][1]), hour)
         try:  # only the saving needs the on-demand price: a refusal leaves the spot cost standing
             on_demand = prices.on_demand(instance.instance_type)
         except PriceRefused as reason:
@@ -739,9 +796,9 @@ def price_instance(aws, instance: Instance, held, ce: dict | None, prices: Price
             report.unpriced.append(
                 {"item": f"spot saving on {instance.instance_type} {instance.ec2_id}", "reason": str(reason)}
             )
-        apportion(report, instance, held, rate, on_demand, span)
+        apportion(report, instance, held, rate, on_demand, spans)
     else:
-        apportion(report, instance, held, Rate([(0, prices.on_demand(instance.instance_type))], hour), None, span)
+        apportion(report, instance, held, Rate([(0, prices.on_demand(instance.instance_type))], hour), None, spans)
     report.instances[-1] |= {"capacity": "spot" if ce.get("type") == "SPOT" else "on-demand", "wholeLife": alone}
 
 
@@ -807,11 +864,7 @@ def price_runs(aws: Aws, outputs: StackOutputs, since: str, team: str | None = N
     report = Report(by_run={})
     tasks: dict[str, list[dict]] = {}
     if own:
-        stops = [h.get("stoppedAt") for h in own]
-        stop = None if None in stops else max(s for s in stops if s)
-        start = min(h.get("createdAt", 0) for h in own)
-        kept, later = runs.task_summaries(aws, outputs, start, stop, RECORD_MARGIN_MS)
-        jobs = runs.describe_jobs(aws, [s["jobId"] for s in kept])
+        jobs, later = session_tasks(aws, outputs, own)
         tasks = price_heads(aws, outputs, group, own, jobs, later, prices, report)
     newest = {_run(h): h for h in sorted(own, key=lambda h: h.get("createdAt", 0))}
     priced = [run_entry(h, report, tasks[name], report_now(prices)) for name, h in newest.items()]
@@ -851,8 +904,10 @@ def text_lines(result: dict) -> list[str]:
         lines += [f"not priced: {u['item']}: {u['reason']}" for u in result["unpriced"]]
         return lines
     so_far = " (still running: priced so far)" if result["pricedSoFar"] else ""
-    sessions = (
-        f", sessions: {result['sessions']} (each resume is a new head, all priced)" if "sessions" in result else ""
+    sessions = (  # one session is the common case: said only when the run was resumed
+        f", sessions: {result['sessions']} (each resume is a new head, all priced)"
+        if result.get("sessions", 1) > 1
+        else ""
     )
     lines = [f"run {result['run']}: {result['state']}{so_far}, {result['tasks']} task job(s){sessions}"]
     lines += [f"  {p['process']:<50} ${p['usd']:>10,.2f}  {p['jobs']} job(s)" for p in result["processes"]]

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -396,33 +397,45 @@ def task_summaries(
     the createdAt field, with the most recent jobs being first"). A finished head lists BEFORE_CREATED_AT
     `stop + margin`, so jobs created after that are never paged through however many there are; a running one lists
     AFTER_CREATED_AT `start`. The model's words for both ("the time that's before/after the job was created") leave
-    the direction to the name, so each summary's createdAt is checked here: a first page holding a job created after
-    `stop + margin` means the filter did not bound the listing that way, and that queue is listed again from `start`."""
+    the direction to the name, so each summary's createdAt is checked here: the BEFORE listing is kept only when its
+    first page holds jobs and all of them were created at or before `stop + margin`; a first page past the bound, or
+    an empty one (which a filter meaning the opposite would give for a run priced within the margin, or a quiet
+    queue), lists that queue again AFTER_CREATED_AT `start`, which cannot lose the run's jobs."""
     bound = None if stop is None else stop + margin
     kept: list[dict] = []
     later: list[int] = []
     for queue in outputs.task_queue_arns:
-        found = None if bound is None else _queue_summaries(aws, queue, start, stop, bound, "BEFORE_CREATED_AT")
-        if found is None:
-            found = _queue_summaries(aws, queue, start, stop, bound, "AFTER_CREATED_AT")
-        assert found is not None  # AFTER_CREATED_AT never overshoots
-        kept += found[0]
-        later += found[1]
+        found, skipped = _queue_summaries(aws, queue, start, stop, bound)
+        kept += found
+        later += skipped
     return kept, later
 
 
 def _queue_summaries(
-    aws: Aws, queue: str, start: int, stop: int | None, bound: int | None, name: str
-) -> tuple[list[dict], list[int]] | None:
-    """One queue's listing under one filter; None when BEFORE_CREATED_AT's first page overshoots `bound`."""
-    filters = [{"name": name, "values": [str(bound if name == "BEFORE_CREATED_AT" else start)]}]
+    aws: Aws, queue: str, start: int, stop: int | None, bound: int | None
+) -> tuple[list[dict], list[int]]:
+    """One queue's listing: BEFORE_CREATED_AT `bound` when its first page is non-empty and within the bound, else
+    AFTER_CREATED_AT `start` (task_summaries says why)."""
+    if bound is not None:
+        pages = _list_pages(aws, queue, "BEFORE_CREATED_AT", bound)
+        first: list[dict] = next(pages, {"jobSummaryList": []})["jobSummaryList"]
+        if first and all(s.get("createdAt", 0) <= bound for s in first):
+            return _collect(chain([{"jobSummaryList": first}], pages), start, stop, bound)
+    return _collect(_list_pages(aws, queue, "AFTER_CREATED_AT", start), start, stop, bound)
+
+
+def _list_pages(aws: Aws, queue: str, name: str, value: int) -> Iterator[dict]:
+    filters = [{"name": name, "values": [str(value)]}]
+    return iter(aws.client("batch").get_paginator("list_jobs").paginate(jobQueue=queue, filters=filters))
+
+
+def _collect(pages: Iterable[dict], start: int, stop: int | None, bound: int | None) -> tuple[list[dict], list[int]]:
+    """The summaries created from `start` to `stop` and the creation times from `stop` to `bound`, newest first:
+    the first page holding a job older than `start` is the last read."""
     kept: list[dict] = []
     later: list[int] = []
-    pages = aws.client("batch").get_paginator("list_jobs").paginate(jobQueue=queue, filters=filters)
-    for n, page in enumerate(pages):
+    for page in pages:
         created = [s.get("createdAt", 0) for s in page["jobSummaryList"]]
-        if name == "BEFORE_CREATED_AT" and n == 0 and bound is not None and any(t > bound for t in created):
-            return None
         later += [t for t in created if stop is not None and bound is not None and stop < t <= bound]
         kept += [s for s, t in zip(page["jobSummaryList"], created, strict=True) if start <= t <= (stop or t)]
         if any(t < start for t in created):

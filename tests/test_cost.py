@@ -548,11 +548,13 @@ def test_since_prices_every_run_of_the_team_and_sums_them(stack, hooks):
     result = priced(stack, None, team="genomicscore", since="30d")
     assert [r["run"] for r in result["runs"]] == ["ours"]
     # rnalab's run "other" shared the instances: its share is otherRunsUsd, outside idle and outside the total, and
-    # this run + other runs + idle = what the instances cost over the span (0.21 + 0.20).
+    # this run + other runs + idle = what the instances cost over the span (0.21 + 0.20). The spot saving is this
+    # run's: the spot instance's $0.204 against on-demand (2 h at 0.192 less 0.08 + 0.10) times the part of it that
+    # was not rnalab's (half: both runs held it alike, no idle), $0.102.
     assert (result["totalUsd"], result["otherRunsUsd"], result["spotSavingUsd"], result["unpriced"]) == (
         0.26,
         0.15,
-        0.2,
+        0.1,
         [],
     )
     assert result["runs"][0]["usd"] + result["idleUsd"] == pytest.approx(0.26)
@@ -697,8 +699,10 @@ def test_since_prices_a_shared_instance_once_across_the_runs(stack, hooks):
     whole = 0.096 + VOLUME_HOUR
     assert {r["run"]: r["usd"] for r in result["runs"]} == {"left": round(whole / 2, 2), "right": round(whole / 2, 2)}
     assert (result["totalUsd"], result["idleUsd"]) == (round(whole, 2), 0.0) and len(result["instances"]) == 1
-    # Listed and described once for both runs: ListJobs once on the head queue and once per task queue.
-    assert hooks.calls["ListJobs"] == 1 + len(StackOutputs(stack.outputs).task_queue_arns)
+    # Listed and described once for both runs: ListJobs once on the head queue and, per task queue, BEFORE_CREATED_AT
+    # then AFTER_CREATED_AT, since the task queues are empty and an empty BEFORE page is not trusted
+    # (runs.task_summaries).
+    assert hooks.calls["ListJobs"] == 1 + 2 * len(StackOutputs(stack.outputs).task_queue_arns)
     assert "idle instance time (all runs)" in "\n".join(cost.text_lines(result))
 
 
@@ -869,11 +873,11 @@ def test_the_span_held_starts_no_earlier_than_the_instances_first_record():
     # The docstring's "clipped to its recorded life": an attempt cannot run before the instance was recorded.
     instance = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c", first=T0 + HOUR, last=T0 + 3 * HOUR)
     held = [cost.Attempt("j", "P", False, "ci", T0, T0 + 2 * HOUR, 1, 1000)]
-    assert cost.priced_span(instance, held, alone=False) == (T0 + HOUR, T0 + 2 * HOUR)
+    assert cost.priced_spans(instance, held, alone=False) == [(T0 + HOUR, T0 + 2 * HOUR)]
     unrecorded = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c")  # first 0: no record, the attempts rule
-    assert cost.priced_span(unrecorded, held, alone=False) == (T0, T0 + 2 * HOUR)
+    assert cost.priced_spans(unrecorded, held, alone=False) == [(T0, T0 + 2 * HOUR)]
     other = cost.Attempt("k", "Q", False, "ci", T0 - HOUR, T0 + 3 * HOUR, 1, 1000, other=True)
-    assert cost.priced_span(instance, [*held, other], alone=False) == (T0 + HOUR, T0 + 2 * HOUR)  # never widens
+    assert cost.priced_spans(instance, [*held, other], alone=False) == [(T0 + HOUR, T0 + 2 * HOUR)]  # never widens
 
 
 def test_other_runs_share_of_an_instance_is_theirs_and_everything_adds_up(stack, hooks):
@@ -887,11 +891,27 @@ def test_other_runs_share_of_an_instance_is_theirs_and_everything_adds_up(stack,
     rate = 0.12 + VOLUME_HOUR  # the shared 4-vCPU instance, priced over the hour "mine" held it
     assert result["processes"][0]["usd"] == round(0.5 * rate, 2)  # 2 of 4 vCPUs for the hour
     assert result["otherRunsUsd"] == round(0.25 * 0.25 * rate, 2)  # TRIM_1: 1 of 4 vCPUs for a quarter-hour
-    whole = sum(i["usd"] for i in result["instances"])
-    assert result["totalUsd"] + result["otherRunsUsd"] == pytest.approx(whole, abs=0.011)  # cents, rounded apart
-    assert result["headUsd"] + result["processes"][0]["usd"] + result["idleUsd"] == pytest.approx(
-        result["totalUsd"], abs=0.011
-    )
+    # That the run, other runs and the idle add up to the instances is asserted unrounded, in the next test.
+
+
+def test_the_run_other_runs_and_idle_add_up_to_the_instance_unrounded():
+    # The same shared instance as above, and a second session 3 h later, priced by the pure apportion.
+    instance = cost.Instance("ci", "i-0", SPOT_TYPE, ZONE, 4, 15000, "c", first=T0, last=T0 + 8 * HOUR)
+    mine = cost.Attempt("j", "ALIGN", False, "ci", T0 + HOUR // 4, T0 + 5 * HOUR // 4, 2, 1000)
+    resumed = cost.Attempt("r", "ALIGN", False, "ci", T0 + 4 * HOUR, T0 + 5 * HOUR, 1, 1000)
+    theirs = cost.Attempt("k", "TRIM", False, "ci", T0 + HOUR // 4, T0 + 3 * HOUR, 1, 1000, other=True)
+    held = [mine, resumed, theirs]
+    spans = cost.priced_spans(instance, held, alone=False, sessions=[T0, T0 + 4 * HOUR - 60_000])
+    assert spans == [(T0 + HOUR // 4, T0 + 5 * HOUR // 4), (T0 + 4 * HOUR, T0 + 5 * HOUR)]  # not the 3 h between
+    rate, report = cost.Rate([(T0 - HOUR, 0.12), (T0 + 4 * HOUR + HOUR // 2, 0.20)], VOLUME_HOUR), cost.Report()
+    cost.apportion(report, instance, held, rate, 0.192, spans)
+    whole = rate.cost_over(spans)
+    assert whole == pytest.approx(0.12 + 0.5 * 0.12 + 0.5 * 0.20 + 2 * VOLUME_HOUR, rel=1e-12)
+    assert report.charged() + report.other_usd + report.idle_usd == pytest.approx(whole, rel=1e-12)
+    # TRIM_1 is charged only inside the spans (its first hour, 1 of 4 vCPUs), never for the gap it ran in.
+    assert report.other_usd == pytest.approx(0.25 * (0.12 + VOLUME_HOUR), rel=1e-12)
+    on_demand_saving = 2 * (0.192 + VOLUME_HOUR) - whole
+    assert report.saving_usd == pytest.approx(on_demand_saving * (whole - report.other_usd) / whole, rel=1e-12)
 
 
 def test_every_session_of_a_resumed_run_is_priced(stack, hooks):
@@ -902,7 +922,28 @@ def test_every_session_of_a_resumed_run_is_priced(stack, hooks):
     result = priced_with(stack, stub_calls([], [(OD_TYPE, 0.096)]), "again")
     assert result["sessions"] == 2
     assert result["headUsd"] == round(2 * 0.5 * (0.096 + VOLUME_HOUR), 2)  # half the instance, an hour each session
+    # The instance is priced over each session's hour, not the idle hour between them: 2 h, not 3 h.
+    assert (result["totalUsd"], result["idleUsd"]) == (round(2 * (0.096 + VOLUME_HOUR), 2), 0.11) == (0.21, 0.11)
     assert "sessions: 2" in cost.text_lines(result)[0]
+    assert "sessions" not in cost.text_lines(result | {"sessions": 1})[0]  # one session is not worth a word
+
+
+def test_sessions_far_apart_list_only_their_own_tasks_and_read_records_per_session(stack, hooks):
+    stack.job("apart", "nfbatch-apart", "head", (1, 3750), [(stack.od_ci, T0, T0 + HOUR)])
+    stack.job("apart", "nfbatch-apart", "head", (1, 3750), [(stack.od_ci, T0 + 6 * HOUR, T0 + 7 * HOUR)])
+    for i in range(3):  # another run's jobs created between the sessions: never described
+        stack.job("busy", f"GAP_{i}", "default", (1, 1000), [(stack.spot_ci, T0 + 3 * HOUR, T0 + 4 * HOUR)])
+    stack.record([(T0 - 60_000, instance_event(stack.clusters["onDemand"], stack.od_ci, "i-0od", OD_TYPE, 2048, 7500))])
+    windows: list[tuple[int, int]] = []
+    hooks.on(
+        "provide-client-params.logs.FilterLogEvents",
+        lambda params, **_: windows.append((params["startTime"], params["endTime"])),
+    )
+    result = priced_with(stack, stub_calls([], [(OD_TYPE, 0.096)]), "apart")
+    assert hooks.calls["DescribeJobs"] == 1  # the heads; no task was created inside a session
+    # FilterLogEvents over each session, from an hour before its first start to an hour after its end.
+    assert windows == [(T0 - HOUR, T0 + 2 * HOUR), (T0 + 5 * HOUR, T0 + 8 * HOUR)]
+    assert (result["tasks"], result["totalUsd"]) == (0, round(2 * (0.096 + VOLUME_HOUR), 2))
 
 
 def test_a_finished_runs_listing_never_pages_through_jobs_created_after_it(stack, hooks):
@@ -914,8 +955,10 @@ def test_a_finished_runs_listing_never_pages_through_jobs_created_after_it(stack
     outputs = StackOutputs(stack.outputs)
     for n, queue in enumerate(outputs.task_queue_arns):
         request = {"jobQueue": queue, "filters": [{"name": "BEFORE_CREATED_AT", "values": [str(bound)]}]}
-        if n:
+        if n:  # an empty BEFORE page is listed again AFTER_CREATED_AT start (runs.task_summaries)
             stub.add_response("list_jobs", {"jobSummaryList": []}, request)
+            after = {"jobQueue": queue, "filters": [{"name": "AFTER_CREATED_AT", "values": [str(start)]}]}
+            stub.add_response("list_jobs", {"jobSummaryList": []}, after)
             continue
         margin_jobs = [{"jobId": f"m{i}", "jobName": "M", "createdAt": stop + 1 + i} for i in range(100)]
         stub.add_response("list_jobs", {"jobSummaryList": margin_jobs, "nextToken": "2"}, request)
@@ -933,9 +976,50 @@ def test_jobs_created_long_after_the_run_are_neither_described_nor_later(stack, 
     stack.seed_run("quiet")
     for i in range(20):  # created 5 h after the head stopped: past the listing's margin
         stack.job("busy", f"LATE_{i}", "default", (1, 1000), [(stack.spot_ci, T0 + 7 * HOUR, T0 + 8 * HOUR)])
+    stack.job("busy", "MARGIN_1", "default", (1, 1000), [(stack.spot_ci, T0 + 5 * HOUR // 2, T0 + 3 * HOUR)])
+    # moto ignores ListJobs' created-at filters (moto/batch/models.py list_jobs: "Return True for unsupported
+    # filters"), so the bound is asserted on the requests sent: the BEFORE bound first on each task queue, then, as
+    # moto's page holds jobs past it (default) or none (priority), AFTER_CREATED_AT from the head's creation.
+    sent: list[tuple[str, list]] = []
+    hooks.on(
+        "provide-client-params.batch.ListJobs",
+        lambda params, **_: sent.append((params["jobQueue"], params.get("filters"))),
+    )
+    outputs = StackOutputs(stack.outputs)
+    heads, described, later = cost.run_jobs(Aws(REGION), outputs, "quiet", None)
+    bound, created = str(T0 + 2 * HOUR + cost.RECORD_MARGIN_MS), str(heads[0]["createdAt"])
+    for queue in outputs.task_queue_arns:
+        assert [f for q, f in sent if q == queue] == [
+            [{"name": "BEFORE_CREATED_AT", "values": [bound]}],
+            [{"name": "AFTER_CREATED_AT", "values": [created]}],
+        ]
+    assert later == [T0 + 5 * HOUR // 2 - 60_000]  # MARGIN_1, inside the hour's margin; no LATE job
+    assert {j["jobName"] for j in described} == {"FASTQC_1", "FASTQC_2", "ALIGN_1"}
     result = priced(stack, "quiet")
-    assert hooks.calls["DescribeJobs"] == 2  # the heads, then the run's tasks: none of the late jobs
+    assert hooks.calls["DescribeJobs"] == 4  # twice the heads, then the run's tasks: none of the late jobs
     assert result["tasks"] == 3
+
+
+def test_an_empty_before_page_is_listed_again_after_the_heads_creation(stack, hooks):
+    # botocore Batch model, ListJobsRequest.filters: BEFORE_CREATED_AT is "the time that's before the job was
+    # created": were it to mean the opposite, a run priced within the margin would get an empty first page.
+    start, stop = T0, T0 + 2 * HOUR
+    bound = stop + cost.RECORD_MARGIN_MS
+    client, stub = stubbed("batch")
+    outputs = StackOutputs(stack.outputs)
+    for queue in outputs.task_queue_arns:
+        before = {"jobQueue": queue, "filters": [{"name": "BEFORE_CREATED_AT", "values": [str(bound)]}]}
+        after = {"jobQueue": queue, "filters": [{"name": "AFTER_CREATED_AT", "values": [str(start)]}]}
+        stub.add_response("list_jobs", {"jobSummaryList": []}, before)
+        stub.add_response(
+            "list_jobs", {"jobSummaryList": [{"jobId": queue[-6:], "jobName": "R", "createdAt": stop}]}, after
+        )
+    aws = Aws(REGION)
+    aws._clients["batch"] = client
+    with stub:
+        kept, later = cost.runs.task_summaries(aws, outputs, start, stop, cost.RECORD_MARGIN_MS)
+        stub.assert_no_pending_responses()
+    assert [s["jobId"] for s in kept] == [q[-6:] for q in outputs.task_queue_arns] and later == []
 
 
 def test_an_instance_recorded_after_the_listing_margin_is_not_the_runs_alone():
@@ -962,8 +1046,8 @@ def test_a_before_listing_that_overshoots_its_bound_is_listed_again_from_the_hea
     ours = [{"jobId": "z", "jobName": "Z", "createdAt": bound + 1}, {"jobId": "r", "jobName": "R", "createdAt": start}]
     stub.add_response("list_jobs", {"jobSummaryList": ours}, after)
     for other in outputs.task_queue_arns[1:]:
-        empty = {"jobQueue": other, "filters": before["filters"]}
-        stub.add_response("list_jobs", {"jobSummaryList": []}, empty)
+        stub.add_response("list_jobs", {"jobSummaryList": []}, {"jobQueue": other, "filters": before["filters"]})
+        stub.add_response("list_jobs", {"jobSummaryList": []}, {"jobQueue": other, "filters": after["filters"]})
     aws = Aws(REGION)
     aws._clients["batch"] = client
     with stub:

@@ -14,6 +14,7 @@ tests/test_cost.py shows that part with a Stubber).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
@@ -72,6 +73,7 @@ def run(jobs: int, later: int = 0) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

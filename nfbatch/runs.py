@@ -470,19 +470,13 @@ def stop_run(aws: Aws, outputs: StackOutputs, run: str, reason: str) -> dict:
     """Terminate the head job; Nextflow, receiving SIGTERM, cancels the tasks that are still active."""
     head = find_head_job(aws, outputs, run, "stop {run}")
     active = [j for j in task_jobs(aws, outputs, head) if j["status"] not in TERMINAL]
-    if head["status"] in TERMINAL:
-        return {
-            "run": run_summary(head)["run"],
-            "headJobId": head["jobId"],
-            "terminated": False,
-            "state": head["status"],
-            "activeTasks": [j["jobId"] for j in active],
-        }
-    aws.client("batch").terminate_job(jobId=head["jobId"], reason=reason)
+    finished = head["status"] in TERMINAL
+    if not finished:
+        aws.client("batch").terminate_job(jobId=head["jobId"], reason=reason)
     return {
         "run": run_summary(head)["run"],
         "headJobId": head["jobId"],
-        "terminated": True,
+        "terminated": not finished,
         "state": head["status"],
         "activeTasks": [j["jobId"] for j in active],
     }

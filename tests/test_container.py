@@ -144,6 +144,20 @@ def run(head, *args, **env):
     )
 
 
+def config_for(env: dict, **extra) -> str:
+    """The config the stack renders for a head job with this environment (a run named run-1, 4 spot attempts)."""
+    return render_nextflow_config(
+        work_dir=env["NF_WORKDIR"],
+        region=env["NF_AWS_REGION"],
+        default_queue=env["NF_JOB_QUEUE"],
+        priority_queue=env["NF_PRIORITY_QUEUE"],
+        task_role_arn=env["NF_TASK_JOB_ROLE"],
+        run_name="run-1",
+        max_spot_attempts=4,
+        **extra,
+    )
+
+
 def keys(head, prefix):
     listed = head["s3"].list_objects_v2(Bucket=head["bucket"], Prefix=prefix)
     return sorted(o["Key"] for o in listed.get("Contents", []))
@@ -158,16 +172,7 @@ def test_arguments_with_spaces_and_quotes_reach_nextflow_unchanged(finished):
 
 def test_config_matches_the_one_the_stack_exports(finished):
     env = finished["env"]
-    assert (finished["record"] / "config").read_text() == render_nextflow_config(
-        work_dir=env["NF_WORKDIR"],
-        region=env["NF_AWS_REGION"],
-        default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"],
-        task_role_arn=env["NF_TASK_JOB_ROLE"],
-        run_name="run-1",
-        max_spot_attempts=4,
-        pipeline="nf-core/rnaseq",
-    )
+    assert (finished["record"] / "config").read_text() == config_for(env, pipeline="nf-core/rnaseq")
 
 
 @pytest.mark.parametrize("capped", [False, True], ids=["shared queues", "capped team queue"])
@@ -179,17 +184,7 @@ def test_a_team_head_writes_the_config_the_stack_exports_for_that_team(head, cap
     assert result.returncode == 0, result.stderr
     e = {**head["env"], **env}
     written = (head["record"] / "config").read_text()
-    assert written == render_nextflow_config(
-        work_dir=e["NF_WORKDIR"],
-        region=e["NF_AWS_REGION"],
-        default_queue=e["NF_JOB_QUEUE"],
-        priority_queue=e["NF_PRIORITY_QUEUE"],
-        task_role_arn=e["NF_TASK_JOB_ROLE"],
-        run_name="run-1",
-        max_spot_attempts=4,
-        team="genomicscore",
-        pipeline="hello",
-    )
+    assert written == config_for(e, team="genomicscore", pipeline="hello")
     assert "shareIdentifier = 'genomicscore'" in written and "'Team': 'genomicscore'" in written
     assert (f"queue = {{ '{queue}' }}" in written) == capped
 
@@ -346,17 +341,7 @@ def test_with_a_gpu_queue_the_config_still_matches_the_stacks(head):
     gpu = "arn:aws:batch:us-east-1:123456789012:job-queue/gpu"
     assert run(head, "hello", NF_GPU_QUEUE=gpu).returncode == 0
     env = head["env"]
-    assert (head["record"] / "config").read_text() == render_nextflow_config(
-        work_dir=env["NF_WORKDIR"],
-        region=env["NF_AWS_REGION"],
-        default_queue=env["NF_JOB_QUEUE"],
-        priority_queue=env["NF_PRIORITY_QUEUE"],
-        task_role_arn=env["NF_TASK_JOB_ROLE"],
-        run_name="run-1",
-        max_spot_attempts=4,
-        gpu_queue=gpu,
-        pipeline="hello",
-    )
+    assert (head["record"] / "config").read_text() == config_for(env, gpu_queue=gpu, pipeline="hello")
 
 
 # The stack's caches as the job definition lists them (components/head_job.py, head_environment).
@@ -368,20 +353,7 @@ CACHES = {
 
 
 def expected_config(head, pipeline: str, caches: dict, asked: str | None = None, own: str | None = None) -> str:
-    e = head["env"]
-    return render_nextflow_config(
-        work_dir=e["NF_WORKDIR"],
-        region=e["NF_AWS_REGION"],
-        default_queue=e["NF_JOB_QUEUE"],
-        priority_queue=e["NF_PRIORITY_QUEUE"],
-        task_role_arn=e["NF_TASK_JOB_ROLE"],
-        run_name="run-1",
-        max_spot_attempts=4,
-        pipeline=pipeline,
-        registry_caches=caches,
-        asked_registry=asked,
-        own_registry=own,
-    )
+    return config_for(head["env"], pipeline=pipeline, registry_caches=caches, asked_registry=asked, own_registry=own)
 
 
 LOCAL = "<a local directory>"

@@ -278,56 +278,13 @@ def stubbed(service: str, region: str = REGION):
 def stub_prices(stack, od=OD_USD, spot_steps=((T0 - 3 * HOUR, 0.08), (T0 + HOUR, 0.10)), pricing_error=None):
     """Real ec2 and pricing clients under Stubber, answering in the order nfbatch asks: instances by ARN, for the
     spot one its history before its on-demand price (needed only for the saving)."""
-    ec2, ec2_stub = stubbed("ec2")
-    pricing, pricing_stub = stubbed("pricing", "us-east-1")
-    for arn in sorted([stack.od_ci, stack.spot_ci]):
-        instance_type = SPOT_TYPE if arn == stack.spot_ci else OD_TYPE
-        if arn == stack.spot_ci:
-            history = [
-                {
-                    "AvailabilityZone": ZONE,
-                    "InstanceType": SPOT_TYPE,
-                    "ProductDescription": "Linux/UNIX",
-                    "SpotPrice": f"{usd:.6f}",
-                    "Timestamp": datetime.fromtimestamp(t / 1000, UTC),
-                }
-                for t, usd in spot_steps
-            ]
-            request = {"InstanceTypes": [SPOT_TYPE], "AvailabilityZone": ZONE, "ProductDescriptions": ["Linux/UNIX"]}
-            ec2_stub.add_response(
-                "describe_spot_price_history",
-                {"SpotPriceHistory": history},
-                {**request, "StartTime": ANY, "EndTime": ANY},
-            )
-        request = {
-            "ServiceCode": "AmazonEC2",
-            "Filters": cost.on_demand_filters(instance_type, REGION),
-            "MaxResults": 10,
-        }
-        if pricing_error:
-            pricing_stub.add_client_error(
-                "get_products", pricing_error, "User is not authorized", 400, expected_params=request
-            )
-        else:
-            answer = {"PriceList": [product(instance_type, od[instance_type])], "FormatVersion": "aws_v1"}
-            pricing_stub.add_response("get_products", answer, request)
-    return ec2, pricing, (ec2_stub, pricing_stub)
+    types = [SPOT_TYPE if arn == stack.spot_ci else OD_TYPE for arn in sorted([stack.od_ci, stack.spot_ci])]
+    return stub_calls([(SPOT_TYPE, list(spot_steps))], [(t, od[t]) for t in types], pricing_error)
 
 
 def priced(stack, run, pricing_error=None, team=None, since=None):
     """price_run (or price_runs with `since`) with the spot history and Price List answers stubbed."""
-    ec2, pricing, stubs = stub_prices(stack, pricing_error=pricing_error)
-    with stubs[0], stubs[1]:
-        aws = Aws(REGION)
-        prices = cost.Prices(aws, REGION, ec2, pricing)
-        outputs = StackOutputs(stack.outputs)
-        if since:
-            result = cost.price_runs(aws, outputs, since, team, prices)
-        else:
-            result = cost.price_run(aws, outputs, run, team, prices)
-        for stub in stubs:
-            stub.assert_no_pending_responses()
-    return result
+    return priced_with(stack, stub_prices(stack, pricing_error=pricing_error), run=run, since=since, team=team)
 
 
 VOLUME_HOUR = 100 * 0.08 / 730  # gp3 $0.08/GB-month, baseline IOPS and throughput free (components/costs.py PRICES)
@@ -588,9 +545,12 @@ def test_the_cost_verb_never_imports_pulumi_or_pydantic():
     assert result.stdout.strip() == "[]"
 
 
-def stub_calls(spot: list[tuple[str, list[tuple[int, float]]]], od: list[tuple[str, float]]):
+def stub_calls(
+    spot: list[tuple[str, list[tuple[int, float]]]], od: list[tuple[str, float]], pricing_error: str | None = None
+):
     """Stubbed ec2 and pricing clients answering `spot` history lookups and `od` Price List lookups, each in the
-    order given (the order nfbatch asks in: instances by ARN)."""
+    order given (the order nfbatch asks in: instances by ARN); with `pricing_error`, each Price List lookup is
+    refused with that error code instead."""
     ec2, ec2_stub = stubbed("ec2")
     pricing, pricing_stub = stubbed("pricing", "us-east-1")
     for instance_type, steps in spot:
@@ -616,11 +576,18 @@ def stub_calls(spot: list[tuple[str, list[tuple[int, float]]]], od: list[tuple[s
             },
         )
     for instance_type, usd in od:
-        pricing_stub.add_response(
-            "get_products",
-            {"PriceList": [product(instance_type, usd)], "FormatVersion": "aws_v1"},
-            {"ServiceCode": "AmazonEC2", "Filters": cost.on_demand_filters(instance_type, REGION), "MaxResults": 10},
-        )
+        request = {
+            "ServiceCode": "AmazonEC2",
+            "Filters": cost.on_demand_filters(instance_type, REGION),
+            "MaxResults": 10,
+        }
+        if pricing_error:
+            pricing_stub.add_client_error(
+                "get_products", pricing_error, "User is not authorized", 400, expected_params=request
+            )
+        else:
+            answer = {"PriceList": [product(instance_type, usd)], "FormatVersion": "aws_v1"}
+            pricing_stub.add_response("get_products", answer, request)
     return ec2, pricing, (ec2_stub, pricing_stub)
 
 

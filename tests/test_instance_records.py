@@ -4,6 +4,7 @@ event, the size limit, the log policy, the component's and the program's inputs,
 import copy
 import gzip
 import json
+import re
 from pathlib import Path
 
 import botocore
@@ -253,3 +254,9 @@ def test_the_recording_cost_follows_from_the_event_size_and_prices():
     )
     off = load_settings({"aws:region": REGION, "genomics-batch:runCosts": '{"recordInstances": false}'}, "lab")
     assert instance_record_costs(off) == {}
+
+
+def test_the_log_group_prefix_fits_the_providers_validator():
+    # terraform-provider-aws internal/service/logs, validLogGroupNamePrefix: at most 483 characters of
+    # `^[0-9A-Za-z_./#-]+$` (CreateLogGroup's 512 less room for the provider's unique suffix).
+    assert len(LOG_GROUP_PREFIX) <= 483 and re.fullmatch(r"[0-9A-Za-z_./#-]+", LOG_GROUP_PREFIX)

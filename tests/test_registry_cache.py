@@ -415,3 +415,12 @@ def test_dev_and_prod_replay_into_moto_where_it_covers_ecr_and_iam(stack, reques
     ecr.put_lifecycle_policy(
         repositoryName=f"{stack}/quay/replay-{suffix}", lifecyclePolicyText=json.dumps({"rules": [known]})
     )
+
+
+def test_the_template_description_fits_the_providers_validator():
+    # terraform-provider-aws internal/service/ecr/repository_creation_template.go: description
+    # `validation.StringLenBetween(0, 255)`; lifecycle_policy `validation.StringIsJSON`.
+    mocks, _ = build()
+    [template] = mocks.of_type(TEMPLATE_TYPE)
+    assert 0 < len(template.inputs["description"]) <= 255
+    assert json.loads(template.inputs["lifecyclePolicy"])["rules"]

@@ -105,8 +105,12 @@ config="$launch_dir/genomics-batch.config"
 # read (private repository, no network): then nothing is routed, and every name pulls as the pipeline names it.
 # Two JVM starts: a few seconds before the run, and never more than NF_REGISTRY_LOOKUP_SECONDS each (a stalled git
 # server or a black-holed egress must not hold the run up; timeout is coreutils', in the base image).
+# 300: a pipeline repository clones in seconds; five minutes is a network that is not coming back.
 lookup_seconds="${NF_REGISTRY_LOOKUP_SECONDS:-300}"
-[[ "$lookup_seconds" =~ ^[1-9][0-9]{0,4}$ ]] || lookup_seconds=300
+if [[ ! "$lookup_seconds" =~ ^[1-9][0-9]{0,4}$ ]]; then
+  log "NF_REGISTRY_LOOKUP_SECONDS must be a whole number of seconds, 1 to 99999: $lookup_seconds"
+  exit 64
+fi
 bounded() {
   if command -v timeout >/dev/null; then timeout "$lookup_seconds" "$@"; else "$@"; fi
 }

@@ -493,3 +493,9 @@ def test_a_config_warning_after_the_value_does_not_hide_it(head):
 def test_a_password_given_as_user_equals_is_hidden_from_the_log_too(head):
     result = run(head, "my-lab/private", "-user=me:s3cret")
     assert "s3cret" not in result.stderr and "-user=me:***" in result.stderr
+
+
+def test_a_lookup_timeout_that_is_not_a_number_is_refused(head):
+    result = run(head, "nf-core/rnaseq", NF_REGISTRY_LOOKUP_SECONDS="5m")
+    assert result.returncode == 64
+    assert "NF_REGISTRY_LOOKUP_SECONDS must be a whole number of seconds, 1 to 99999: 5m" in result.stderr
